@@ -1,0 +1,132 @@
+//! Starting the gateway: the pingora server with the proxy service, and (for the demo) the
+//! built-in mock provider on a thread of its own.
+
+use crate::config::{Config, MockSettings};
+use crate::mock::{self, MockOptions};
+use crate::net::Resolver;
+use crate::proxy::{Gateway, GatewayState};
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::Server;
+use std::sync::Arc;
+
+/// Process-level options for `serve` (pingora's daemon and upgrade modes).
+#[derive(Debug, Default, Clone)]
+pub struct ServeOptions {
+    pub daemon: bool,
+    pub upgrade: bool,
+}
+
+/// Runs the gateway until it is told to stop. Returns only on a start-up error.
+pub fn serve(config: Config, opts: ServeOptions) -> Result<(), String> {
+    for w in &config.warnings {
+        log::warn!("{w}");
+    }
+    if !opts.upgrade {
+        // A clear message instead of a panic deep in pingora when the port is taken.
+        std::net::TcpListener::bind(&config.server.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    }
+    if let Some(m) = &config.mock {
+        start_mock(m)?;
+    }
+    let resolver = Resolver::new();
+    warm_dns(&config, &resolver);
+
+    let mut conf = ServerConf {
+        threads: config.server.threads,
+        grace_period_seconds: Some(config.server.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(config.server.grace_period.as_secs().max(1)),
+        ..ServerConf::default()
+    };
+    conf.daemon = opts.daemon;
+    let pingora_opt = Opt {
+        upgrade: opts.upgrade,
+        daemon: opts.daemon,
+        nocapture: false,
+        test: false,
+        conf: None,
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(pingora_opt), conf);
+    server.bootstrap();
+
+    let listen = config.server.listen.clone();
+    let state = Arc::new(GatewayState::new(config, resolver));
+    log::info!(
+        "switchyard listening on {listen}: {} providers, {} routes, {} gateway keys",
+        state.config.providers.len(),
+        state.config.routes.len(),
+        state.config.gateway_keys.len()
+    );
+    let mut svc = pingora_proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway { state },
+        "switchyard proxy",
+    );
+    svc.add_tcp(&listen);
+    server.add_service(svc);
+    server.run_forever()
+}
+
+/// Binds the mock's port now (so a clash fails start-up) and serves it on its own thread.
+fn start_mock(m: &MockSettings) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(m.listen)
+        .map_err(|e| format!("cannot start the mock provider on {}: {e}", m.listen))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("mock listener: {e}"))?;
+    let opts = MockOptions {
+        ttft: m.ttft,
+        itl: m.itl,
+        tokens: m.tokens,
+        ..MockOptions::default()
+    };
+    log::info!("mock provider listening on {}", m.listen);
+    std::thread::Builder::new()
+        .name("mock-provider".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    log::error!("mock provider runtime: {e}");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        log::error!("mock provider listener: {e}");
+                        return;
+                    }
+                };
+                if let Err(e) = mock::serve(listener, opts).await {
+                    log::error!("mock provider stopped: {e}");
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the mock provider thread: {e}"))?;
+    Ok(())
+}
+
+/// Resolves every provider host once before serving, so no early request waits on DNS.
+fn warm_dns(config: &Config, resolver: &Arc<Resolver>) {
+    let hosts: Vec<(String, u16)> = config
+        .providers
+        .iter()
+        .map(|p| (p.base_url.host.clone(), p.base_url.port))
+        .collect();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::warn!("skipping DNS warm-up: {e}");
+            return;
+        }
+    };
+    for e in rt.block_on(resolver.warm(&hosts)) {
+        log::warn!("{e} (will retry when a request needs it)");
+    }
+}

@@ -1,0 +1,132 @@
+//! Configuration: the TOML file is parsed into `raw` structs (unknown fields rejected), then
+//! validated into the types below, which the rest of the gateway trusts. Every error names the
+//! file, line, column and field; problems that do not stop the gateway (a provider key whose
+//! environment variable is unset) are collected as warnings, reported at start and by `check`.
+
+mod error;
+mod raw;
+pub mod secret;
+pub mod units;
+mod validate;
+
+pub use error::ConfigError;
+pub use secret::Secret;
+
+use crate::dialect::Dialect;
+use crate::providers::presets::AuthStyle;
+use crate::providers::url::BaseUrl;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// The demo configuration compiled into the binary: `switchyard serve` with no `--config`.
+pub const DEMO_CONFIG: &str = include_str!("../../conf/demo.toml");
+pub const DEMO_CONFIG_NAME: &str = "<embedded conf/demo.toml>";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerSettings,
+    pub mock: Option<MockSettings>,
+    pub providers: Vec<ProviderConfig>,
+    pub gateway_keys: Vec<GatewayKeyConfig>,
+    pub routes: Vec<RouteConfig>,
+    /// Problems that do not stop the gateway, each naming file, line and field.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub threads: usize,
+    pub max_body_size: usize,
+    pub grace_period: Duration,
+}
+
+/// The built-in mock provider, started in-process (the offline demo).
+#[derive(Debug, Clone)]
+pub struct MockSettings {
+    pub listen: SocketAddr,
+    pub ttft: Duration,
+    pub itl: Duration,
+    pub tokens: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: &'static str,
+    pub dialect: Dialect,
+    pub auth: AuthStyle,
+    pub base_url: BaseUrl,
+    /// Usable keys (unset environment variables already dropped, with a warning).
+    pub keys: Vec<Secret>,
+    /// Keys written in the config whose environment variable was unset.
+    pub missing_keys: Vec<String>,
+    pub models: Vec<String>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayKeyConfig {
+    pub name: String,
+    pub secret: Secret,
+    /// Allow-list of model patterns; `None` allows every model.
+    pub models: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub name: String,
+    pub targets: Vec<Target>,
+}
+
+/// One concrete model at one provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Index into `Config::providers`.
+    pub provider: usize,
+    pub model: String,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_BODY_SIZE: usize = 32 << 20;
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+impl Config {
+    /// Reads and validates a config file, resolving `env:` secrets from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            line: 0,
+            column: 0,
+            field: "(file)".into(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::parse(&name, &text, &|var| std::env::var(var).ok())
+    }
+
+    /// The embedded demo config.
+    pub fn demo() -> Result<Config, ConfigError> {
+        Self::parse(DEMO_CONFIG_NAME, DEMO_CONFIG, &|var| std::env::var(var).ok())
+    }
+
+    /// Validates config text; `lookup` resolves environment variables (injectable for tests).
+    pub fn parse(
+        file: &str,
+        text: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        validate::validate(file, text, lookup)
+    }
+
+    pub fn provider(&self, name: &str) -> Option<(usize, &ProviderConfig)> {
+        self.providers
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name == name)
+    }
+}

@@ -1,0 +1,81 @@
+//! The config file as written: serde structs that mirror the TOML, with spans kept on every
+//! value a validation error may point at. Nothing here is trusted; see `validate.rs`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    pub mock: Option<RawMock>,
+    #[serde(default)]
+    pub providers: Vec<Spanned<RawProvider>>,
+    #[serde(default)]
+    pub gateway_keys: Vec<Spanned<RawGatewayKey>>,
+    #[serde(default)]
+    pub routes: Vec<Spanned<RawRoute>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address of the proxy port, e.g. "127.0.0.1:8080".
+    pub listen: Option<Spanned<String>>,
+    /// Worker threads for the proxy service (default: number of CPUs).
+    pub threads: Option<Spanned<i64>>,
+    /// Largest accepted request body: bytes, or a string such as "32MiB".
+    pub max_body_size: Option<Spanned<RawSize>>,
+    /// How long a graceful shutdown or upgrade lets in-flight requests finish, e.g. "30s".
+    pub grace_period: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMock {
+    pub listen: Spanned<String>,
+    pub ttft: Option<Spanned<String>>,
+    pub itl: Option<Spanned<String>>,
+    pub tokens: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProvider {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub base_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub api_keys: Vec<Spanned<String>>,
+    /// Models this provider serves, listed by `GET /v1/models` as `name/model`.
+    #[serde(default)]
+    pub models: Vec<Spanned<String>>,
+    /// Time allowed to open a connection (TCP + TLS), e.g. "5s".
+    pub connect_timeout: Option<Spanned<String>>,
+    /// Longest wait for the first byte and between two reads of a response, e.g. "300s".
+    pub read_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayKey {
+    pub name: Spanned<String>,
+    pub key: Spanned<String>,
+    /// Models this key may use: route names, "provider/model", "provider/*" or "*".
+    pub models: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Spanned<String>,
+    pub targets: Vec<Spanned<String>>,
+}

@@ -1,0 +1,322 @@
+//! Raw config -> validated [`Config`]. Each check points at the span of the value at fault.
+
+use super::error::Locator;
+use super::raw::{RawConfig, RawGatewayKey, RawProvider, RawRoute, RawServer, RawSize};
+use super::secret::{self, Secret};
+use super::units::{parse_duration, parse_size};
+use super::*;
+use crate::providers::presets;
+use toml::Spanned;
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, ConfigError> {
+    let loc = Locator { file, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| loc.from_toml(&e))?;
+    let mut warnings = Vec::new();
+
+    let server = server(&loc, raw.server)?;
+    let mock = match raw.mock {
+        None => None,
+        Some(m) => Some(MockSettings {
+            listen: socket_addr(&loc, &m.listen, "mock.listen")?,
+            ttft: duration_or(&loc, m.ttft.as_ref(), "mock.ttft", Duration::ZERO)?,
+            itl: duration_or(&loc, m.itl.as_ref(), "mock.itl", Duration::ZERO)?,
+            tokens: match m.tokens {
+                None => 16,
+                Some(t) => positive(&loc, &t, "mock.tokens")?,
+            },
+        }),
+    };
+
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (i, p) in raw.providers.iter().enumerate() {
+        let field = format!("providers[{i}]");
+        let prov = provider(&loc, p, &field, lookup, &mut warnings)?;
+        if providers
+            .iter()
+            .any(|q: &ProviderConfig| q.name == prov.name)
+        {
+            return Err(loc.error(
+                p.get_ref().name.span(),
+                format!("{field}.name"),
+                format!("duplicate provider name `{}`", prov.name),
+            ));
+        }
+        providers.push(prov);
+    }
+
+    let mut gateway_keys = Vec::with_capacity(raw.gateway_keys.len());
+    for (i, k) in raw.gateway_keys.iter().enumerate() {
+        let field = format!("gateway_keys[{i}]");
+        if let Some(key) = gateway_key(&loc, k.get_ref(), &field, lookup, &mut warnings)? {
+            if gateway_keys
+                .iter()
+                .any(|g: &GatewayKeyConfig| g.name == key.name)
+            {
+                return Err(loc.error(
+                    k.get_ref().name.span(),
+                    format!("{field}.name"),
+                    format!("duplicate gateway key name `{}`", key.name),
+                ));
+            }
+            gateway_keys.push(key);
+        }
+    }
+    if raw.gateway_keys.is_empty() {
+        warnings.push(format!(
+            "{file}: gateway_keys: no gateway keys are configured; every request will get 401"
+        ));
+    }
+
+    let mut routes: Vec<RouteConfig> = Vec::with_capacity(raw.routes.len());
+    for (i, r) in raw.routes.iter().enumerate() {
+        let field = format!("routes[{i}]");
+        let route = route(&loc, r.get_ref(), &field, &providers)?;
+        if routes.iter().any(|q| q.name == route.name) {
+            return Err(loc.error(
+                r.get_ref().name.span(),
+                format!("{field}.name"),
+                format!("duplicate route name `{}`", route.name),
+            ));
+        }
+        routes.push(route);
+    }
+
+    // Allow-lists may only name things that exist, so a typo does not silently deny a model.
+    for (i, k) in raw.gateway_keys.iter().enumerate() {
+        for (j, pat) in k.get_ref().models.iter().flatten().enumerate() {
+            check_model_pattern(&loc, pat, &format!("gateway_keys[{i}].models[{j}]"), &providers, &routes)?;
+        }
+    }
+
+    Ok(Config {
+        server,
+        mock,
+        providers,
+        gateway_keys,
+        routes,
+        warnings,
+    })
+}
+
+fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError> {
+    let listen = match &s.listen {
+        Some(l) => socket_addr(loc, l, "server.listen")?.to_string(),
+        None => DEFAULT_LISTEN.to_owned(),
+    };
+    let threads = match &s.threads {
+        Some(t) => positive(loc, t, "server.threads")?,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
+    let max_body_size = match &s.max_body_size {
+        None => DEFAULT_MAX_BODY_SIZE,
+        Some(sz) => {
+            let n = match sz.get_ref() {
+                RawSize::Bytes(n) => usize::try_from(*n).map_err(|_| "must not be negative".to_owned()),
+                RawSize::Text(t) => parse_size(t),
+            }
+            .map_err(|m| loc.error(sz.span(), "server.max_body_size", m))?;
+            if n < 1024 {
+                return Err(loc.error(sz.span(), "server.max_body_size", "must be at least 1KiB"));
+            }
+            n
+        }
+    };
+    let grace_period = duration_or(loc, s.grace_period.as_ref(), "server.grace_period", DEFAULT_GRACE_PERIOD)?;
+    Ok(ServerSettings {
+        listen,
+        threads,
+        max_body_size,
+        grace_period,
+    })
+}
+
+fn provider(
+    loc: &Locator<'_>,
+    p: &Spanned<RawProvider>,
+    field: &str,
+    lookup: Lookup<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<ProviderConfig, ConfigError> {
+    let p = p.get_ref();
+    let name = name(loc, &p.name, &format!("{field}.name"))?;
+    let preset = presets::preset(p.kind.get_ref()).ok_or_else(|| {
+        loc.error(
+            p.kind.span(),
+            format!("{field}.kind"),
+            format!(
+                "unknown provider kind `{}`; expected one of: {}",
+                p.kind.get_ref(),
+                presets::kinds().join(", ")
+            ),
+        )
+    })?;
+    let base_url = match (&p.base_url, preset.base_url) {
+        (Some(u), _) => BaseUrl::parse(u.get_ref())
+            .map_err(|m| loc.error(u.span(), format!("{field}.base_url"), m))?,
+        (None, Some(default)) => BaseUrl::parse(default)
+            .map_err(|m| loc.error(p.kind.span(), format!("{field}.kind"), m))?,
+        (None, None) => {
+            return Err(loc.error(
+                p.kind.span(),
+                format!("{field}.base_url"),
+                format!("kind `{}` needs a base_url", preset.kind),
+            ))
+        }
+    };
+    if p.api_keys.is_empty() && !preset.keys_optional {
+        return Err(loc.error(
+            p.kind.span(),
+            format!("{field}.api_keys"),
+            format!("provider `{name}` needs at least one key, e.g. api_keys = [\"env:{}_API_KEY\"]", name.to_uppercase().replace('-', "_")),
+        ));
+    }
+    let mut keys = Vec::new();
+    let mut missing_keys = Vec::new();
+    for (j, k) in p.api_keys.iter().enumerate() {
+        let kfield = format!("{field}.api_keys[{j}]");
+        match secret::resolve(k.get_ref(), format!("{name} key #{j}"), lookup)
+            .map_err(|m| loc.error(k.span(), &kfield, m))?
+        {
+            Some(s) => keys.push(s),
+            None => {
+                let e = loc.error(k.span(), &kfield, format!("`{}` is not set; provider `{name}` will not use this key", k.get_ref()));
+                warnings.push(e.to_string());
+                missing_keys.push(k.get_ref().clone());
+            }
+        }
+    }
+    if keys.is_empty() && !p.api_keys.is_empty() {
+        let e = loc.error(p.name.span(), format!("{field}.api_keys"), format!("provider `{name}` has no usable key; requests routed to it will fail until one is set"));
+        warnings.push(e.to_string());
+    }
+    let mut models = Vec::new();
+    for (j, m) in p.models.iter().enumerate() {
+        if m.get_ref().trim().is_empty() {
+            return Err(loc.error(m.span(), format!("{field}.models[{j}]"), "must not be empty"));
+        }
+        models.push(m.get_ref().clone());
+    }
+    Ok(ProviderConfig {
+        name,
+        kind: preset.kind,
+        dialect: preset.dialect,
+        auth: preset.auth,
+        base_url,
+        keys,
+        missing_keys,
+        models,
+        connect_timeout: duration_or(loc, p.connect_timeout.as_ref(), &format!("{field}.connect_timeout"), DEFAULT_CONNECT_TIMEOUT)?,
+        read_timeout: duration_or(loc, p.read_timeout.as_ref(), &format!("{field}.read_timeout"), DEFAULT_READ_TIMEOUT)?,
+    })
+}
+
+fn gateway_key(
+    loc: &Locator<'_>,
+    k: &RawGatewayKey,
+    field: &str,
+    lookup: Lookup<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<GatewayKeyConfig>, ConfigError> {
+    let name = name(loc, &k.name, &format!("{field}.name"))?;
+    let resolved: Option<Secret> = secret::resolve(k.key.get_ref(), format!("gateway key {name}"), lookup)
+        .map_err(|m| loc.error(k.key.span(), format!("{field}.key"), m))?;
+    let Some(secret) = resolved else {
+        let e = loc.error(k.key.span(), format!("{field}.key"), format!("`{}` is not set; gateway key `{name}` is disabled", k.key.get_ref()));
+        warnings.push(e.to_string());
+        return Ok(None);
+    };
+    if secret.expose().len() < 8 {
+        return Err(loc.error(k.key.span(), format!("{field}.key"), "a gateway key must be at least 8 characters"));
+    }
+    Ok(Some(GatewayKeyConfig {
+        name,
+        secret,
+        models: k.models.as_ref().map(|ms| ms.iter().map(|m| m.get_ref().clone()).collect()),
+    }))
+}
+
+fn route(
+    loc: &Locator<'_>,
+    r: &RawRoute,
+    field: &str,
+    providers: &[ProviderConfig],
+) -> Result<RouteConfig, ConfigError> {
+    let name = name(loc, &r.name, &format!("{field}.name"))?;
+    if r.targets.is_empty() {
+        return Err(loc.error(r.name.span(), format!("{field}.targets"), format!("route `{name}` needs at least one target")));
+    }
+    let mut targets = Vec::with_capacity(r.targets.len());
+    for (j, t) in r.targets.iter().enumerate() {
+        let tfield = format!("{field}.targets[{j}]");
+        let (pname, model) = t.get_ref().split_once('/').filter(|(p, m)| !p.is_empty() && !m.is_empty()).ok_or_else(|| {
+            loc.error(t.span(), &tfield, format!("`{}` must be written provider/model", t.get_ref()))
+        })?;
+        let provider = providers.iter().position(|p| p.name == pname).ok_or_else(|| {
+            loc.error(t.span(), &tfield, format!("no provider named `{pname}` (known: {})", providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")))
+        })?;
+        targets.push(Target { provider, model: model.to_owned() });
+    }
+    Ok(RouteConfig { name, targets })
+}
+
+fn check_model_pattern(
+    loc: &Locator<'_>,
+    pat: &Spanned<String>,
+    field: &str,
+    providers: &[ProviderConfig],
+    routes: &[RouteConfig],
+) -> Result<(), ConfigError> {
+    let p = pat.get_ref();
+    let ok = p == "*"
+        || routes.iter().any(|r| &r.name == p)
+        || p.split_once('/').is_some_and(|(prov, model)| {
+            !model.is_empty() && providers.iter().any(|q| q.name == prov)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(loc.error(pat.span(), field, format!("`{p}` names no route and no known provider; write a route name, provider/model, provider/* or *")))
+    }
+}
+
+/// Provider, key and route names: non-empty, no `/` (it separates provider and model).
+fn name(loc: &Locator<'_>, n: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
+    let v = n.get_ref().trim();
+    if v.is_empty() {
+        return Err(loc.error(n.span(), field, "must not be empty"));
+    }
+    if v.contains('/') || v.chars().any(char::is_whitespace) {
+        return Err(loc.error(n.span(), field, format!("`{v}` must not contain '/' or spaces")));
+    }
+    Ok(v.to_owned())
+}
+
+fn socket_addr(loc: &Locator<'_>, s: &Spanned<String>, field: &str) -> Result<SocketAddr, ConfigError> {
+    s.get_ref().parse().map_err(|_| {
+        loc.error(s.span(), field, format!("`{}` is not an address like 127.0.0.1:8080", s.get_ref()))
+    })
+}
+
+fn positive(loc: &Locator<'_>, n: &Spanned<i64>, field: &str) -> Result<usize, ConfigError> {
+    usize::try_from(*n.get_ref())
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| loc.error(n.span(), field, "must be a positive number"))
+}
+
+fn duration_or(
+    loc: &Locator<'_>,
+    s: Option<&Spanned<String>>,
+    field: &str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match s {
+        None => Ok(default),
+        Some(s) => parse_duration(s.get_ref()).map_err(|m| loc.error(s.span(), field, m)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,134 @@
+use super::*;
+
+fn env(var: &str) -> Option<String> {
+    match var {
+        "GROQ_KEY" => Some("gsk-test".into()),
+        "GW_KEY" => Some("sk-sy-from-env".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    validate("test.toml", text, &env)
+}
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+max_body_size = "16MiB"
+
+[[providers]]
+name = "groq"
+kind = "groq"
+api_keys = ["env:GROQ_KEY", "env:GROQ_KEY_2"]
+
+[[providers]]
+name = "local"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:11434/v1"
+
+[[gateway_keys]]
+name = "billing"
+key = "env:GW_KEY"
+models = ["chat", "local/*"]
+
+[[routes]]
+name = "chat"
+targets = ["groq/llama-3.3-70b-versatile", "local/qwen/qwen3"]
+"#;
+
+#[test]
+fn a_good_config_validates_with_warnings_for_unset_keys() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.server.max_body_size, 16 << 20);
+    assert_eq!(c.providers[0].base_url.host, "api.groq.com");
+    assert_eq!(c.providers[0].keys.len(), 1);
+    assert_eq!(c.providers[0].missing_keys, vec!["env:GROQ_KEY_2"]);
+    assert_eq!(c.providers[1].keys.len(), 0);
+    assert_eq!(c.gateway_keys[0].secret.expose(), "sk-sy-from-env");
+    assert_eq!(
+        c.routes[0].targets[1],
+        Target { provider: 1, model: "qwen/qwen3".into() }
+    );
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(c.warnings[0].contains("test.toml:9:"), "{}", c.warnings[0]);
+    assert!(c.warnings[0].contains("providers[0].api_keys[1]"));
+    assert!(!c.warnings[0].contains("gsk-test"));
+}
+
+fn err(text: &str) -> ConfigError {
+    parse(text).unwrap_err()
+}
+
+#[test]
+fn unknown_fields_name_file_line_and_field() {
+    let e = err("[server]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n");
+    assert_eq!((e.file.as_str(), e.line), ("test.toml", 3));
+    assert_eq!(e.field, "server.listen_port");
+    assert!(e.message.contains("unknown field"), "{}", e.message);
+    let e = err("[[providers]]\nname = \"a\"\nkind = \"openai\"\napi_keys = [\"k\"]\ncolour = 1\n");
+    assert_eq!((e.line, e.field.as_str()), (5, "providers.colour"));
+}
+
+#[test]
+fn wrong_types_name_the_field() {
+    let e = err("[server]\nthreads = \"four\"\n");
+    assert_eq!((e.line, e.field.as_str()), (2, "server.threads"));
+}
+
+#[test]
+fn semantic_errors_point_at_the_value() {
+    let e = err("[[providers]]\nname = \"x\"\nkind = \"grok\"\napi_keys = [\"k\"]\n");
+    assert_eq!((e.line, e.column, e.field.as_str()), (3, 8, "providers[0].kind"));
+    assert!(e.message.contains("groq"), "lists the known kinds: {}", e.message);
+
+    let e = err("[[providers]]\nname = \"x\"\nkind = \"openai-compatible\"\n");
+    assert_eq!(e.field, "providers[0].base_url");
+
+    let e = err("[[providers]]\nname = \"x\"\nkind = \"openai\"\n");
+    assert_eq!(e.field, "providers[0].api_keys");
+
+    let e = err("[[providers]]\nname = \"x\"\nkind = \"openai\"\napi_keys=[\"k\"]\nbase_url = \"ftp://h\"\n");
+    assert_eq!((e.line, e.field.as_str()), (5, "providers[0].base_url"));
+
+    let e = err("[[routes]]\nname = \"r\"\ntargets = [\"nobody/m\"]\n");
+    assert_eq!((e.line, e.field.as_str()), (3, "routes[0].targets[0]"));
+
+    let e = err("[[routes]]\nname = \"r\"\ntargets = [\"no-slash\"]\n");
+    assert!(e.message.contains("provider/model"));
+
+    let e = err("[[gateway_keys]]\nname = \"k\"\nkey = \"short\"\n");
+    assert_eq!(e.field, "gateway_keys[0].key");
+    assert!(!e.to_string().contains("short"), "the key itself is not echoed");
+
+    let e = err("[[gateway_keys]]\nname = \"k\"\nkey = \"long-enough-key\"\nmodels = [\"typo\"]\n");
+    assert_eq!((e.line, e.field.as_str()), (4, "gateway_keys[0].models[0]"));
+
+    let e = err("[server]\nmax_body_size = \"12 parsecs\"\n");
+    assert_eq!(e.field, "server.max_body_size");
+
+    let e = err("[[providers]]\nname = \"a/b\"\nkind = \"openai\"\napi_keys=[\"k\"]\n");
+    assert_eq!(e.field, "providers[0].name");
+}
+
+#[test]
+fn duplicates_are_rejected() {
+    let e = err("[[providers]]\nname = \"a\"\nkind = \"openai\"\napi_keys=[\"k\"]\n[[providers]]\nname = \"a\"\nkind = \"groq\"\napi_keys=[\"k\"]\n");
+    assert_eq!((e.line, e.field.as_str()), (6, "providers[1].name"));
+}
+
+#[test]
+fn the_embedded_demo_config_is_valid() {
+    let c = Config::demo().unwrap();
+    assert!(c.mock.is_some());
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn the_reference_config_is_valid() {
+    let text = include_str!("../../../conf/switchyard.toml");
+    let c = validate("switchyard.toml", text, &|_| None).unwrap();
+    for kind in crate::providers::presets::kinds() {
+        assert!(c.providers.iter().any(|p| p.kind == kind), "reference config lacks {kind}");
+    }
+}

@@ -1,0 +1,78 @@
+//! Wire dialects: how clients and providers shape requests, responses and errors.
+//!
+//! For now a request reaches a provider that speaks the client's dialect, so the gateway only
+//! needs to (a) find the model and stream flag in a request body, (b) rewrite the model name
+//! without touching any other byte, and (c) render its own errors in the client's dialect.
+//! Cross-dialect translation builds on the canonical types that will live beside these modules.
+
+pub mod anthropic;
+pub mod openai;
+pub mod probe;
+
+pub use probe::{probe_request, RequestProbe};
+
+use crate::error::GatewayError;
+
+/// A wire dialect spoken by a client or a provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// OpenAI Chat Completions (and everything that copies it: Groq, Mistral, vLLM, ...).
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl Dialect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "openai",
+            Dialect::Anthropic => "anthropic",
+        }
+    }
+
+    /// The JSON body of an error response in this dialect.
+    pub fn error_body(self, err: &GatewayError) -> Vec<u8> {
+        match self {
+            Dialect::OpenAi => openai::error_body(err),
+            Dialect::Anthropic => anthropic::error_body(err),
+        }
+    }
+}
+
+/// The model-calling endpoints the gateway proxies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/chat/completions`
+    ChatCompletions,
+    /// `POST /v1/messages`
+    Messages,
+    /// `POST /v1/embeddings`
+    Embeddings,
+}
+
+impl Endpoint {
+    /// The dialect a client of this endpoint speaks.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Endpoint::ChatCompletions | Endpoint::Embeddings => Dialect::OpenAi,
+            Endpoint::Messages => Dialect::Anthropic,
+        }
+    }
+
+    /// The path appended to a provider's base URL (which ends in its API version, e.g. `/v1`).
+    pub fn upstream_suffix(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/chat/completions",
+            Endpoint::Messages => "/messages",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat_completions",
+            Endpoint::Messages => "messages",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+}

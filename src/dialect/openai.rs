@@ -1,0 +1,48 @@
+//! The OpenAI dialect: error shape (`{"error":{message,type,param,code}}`).
+
+use crate::error::{ErrorKind, GatewayError};
+use serde_json::json;
+
+/// OpenAI's `type` and `code` for a gateway error kind, as its own API reports them.
+fn type_and_code(kind: ErrorKind) -> (&'static str, &'static str) {
+    match kind {
+        ErrorKind::BadRequest => ("invalid_request_error", "invalid_request"),
+        ErrorKind::Unauthorized => ("invalid_request_error", "invalid_api_key"),
+        ErrorKind::Forbidden => ("permission_error", "model_not_allowed"),
+        ErrorKind::ModelNotFound => ("invalid_request_error", "model_not_found"),
+        ErrorKind::NotFound => ("invalid_request_error", "unknown_url"),
+        ErrorKind::MethodNotAllowed => ("invalid_request_error", "method_not_allowed"),
+        ErrorKind::PayloadTooLarge => ("invalid_request_error", "request_too_large"),
+        ErrorKind::UpstreamUnavailable => ("api_error", "upstream_unavailable"),
+        ErrorKind::UpstreamTimeout => ("timeout_error", "upstream_timeout"),
+        ErrorKind::Internal => ("server_error", "internal_error"),
+    }
+}
+
+pub fn error_body(err: &GatewayError) -> Vec<u8> {
+    let (etype, code) = type_and_code(err.kind);
+    let body = json!({
+        "error": {
+            "message": err.message,
+            "type": etype,
+            "param": err.param,
+            "code": code,
+        }
+    });
+    body.to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_shape_matches_openai() {
+        let err = GatewayError::new(ErrorKind::ModelNotFound, "no model x").with_param("model");
+        let v: serde_json::Value = serde_json::from_slice(&error_body(&err)).unwrap();
+        assert_eq!(v["error"]["message"], "no model x");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "model_not_found");
+        assert_eq!(v["error"]["param"], "model");
+    }
+}

@@ -1,0 +1,120 @@
+//! Reads what routing needs from a request body (model, stream flag) without copying it, and
+//! rewrites the model name in place so every other byte reaches the provider unchanged.
+
+use crate::error::GatewayError;
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::ops::Range;
+
+/// What the gateway learned from a request body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestProbe {
+    /// The model the client asked for (a route name or `provider/model`).
+    pub model: String,
+    /// Byte range of the model's JSON string literal (quotes included) in the body.
+    pub model_span: Range<usize>,
+    /// Whether the client asked for a streamed (SSE) response.
+    pub stream: bool,
+}
+
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(borrow, default)]
+    model: Option<&'a RawValue>,
+    #[serde(default)]
+    stream: Option<serde_json::Value>,
+}
+
+/// Parses (and so validates) the whole body as JSON and finds the top-level `model` and `stream`.
+pub fn probe_request(body: &[u8]) -> Result<RequestProbe, GatewayError> {
+    if body.is_empty() {
+        return Err(GatewayError::bad_request(
+            "the request body is empty; expected a JSON object",
+        ));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| GatewayError::bad_request("the request body is not valid UTF-8"))?;
+    let probe: Probe<'_> = serde_json::from_str(text).map_err(|e| {
+        GatewayError::bad_request(format!("the request body is not valid JSON: {e}"))
+    })?;
+    let raw = probe.model.ok_or_else(|| {
+        GatewayError::bad_request("you must provide a model parameter").with_param("model")
+    })?;
+    let model: String = serde_json::from_str(raw.get()).map_err(|_| {
+        GatewayError::bad_request("`model` must be a string").with_param("model")
+    })?;
+    if model.is_empty() {
+        return Err(GatewayError::bad_request("`model` must not be empty").with_param("model"));
+    }
+    // The RawValue borrows from `text`, so its position in the body is a pointer difference.
+    let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+    let stream = match probe.stream {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(GatewayError::bad_request("`stream` must be a boolean").with_param("stream"))
+        }
+    };
+    Ok(RequestProbe {
+        model,
+        model_span: start..start + raw.get().len(),
+        stream,
+    })
+}
+
+/// The body with the model literal at `span` replaced by `model` (JSON-escaped).
+pub fn rewrite_model(body: &[u8], span: &Range<usize>, model: &str) -> Bytes {
+    let literal = serde_json::Value::String(model.to_owned()).to_string();
+    let mut out = BytesMut::with_capacity(body.len() - span.len() + literal.len());
+    out.extend_from_slice(&body[..span.start]);
+    out.extend_from_slice(literal.as_bytes());
+    out.extend_from_slice(&body[span.end..]);
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_model_and_stream_anywhere_in_the_object() {
+        let body = br#"{"messages":[{"role":"user","content":"hi \"model\": x"}],"model":"groq/llama","stream":true}"#;
+        let p = probe_request(body).unwrap();
+        assert_eq!(p.model, "groq/llama");
+        assert!(p.stream);
+        assert_eq!(&body[p.model_span.clone()], br#""groq/llama""#);
+        let out = rewrite_model(body, &p.model_span, "llama");
+        let expected = String::from_utf8_lossy(body).replace("\"groq/llama\"", "\"llama\"");
+        assert_eq!(out, expected.as_bytes());
+    }
+
+    #[test]
+    fn escaped_model_names_round_trip() {
+        let body = br#"{"model":"a\/b\u00e9"}"#;
+        let p = probe_request(body).unwrap();
+        assert_eq!(p.model, "a/bé");
+        let out = rewrite_model(body, &p.model_span, "x\"y");
+        assert_eq!(&out[..], br#"{"model":"x\"y"}"#);
+    }
+
+    #[test]
+    fn nested_model_fields_are_not_the_model() {
+        let body = br#"{"metadata":{"model":"inner"},"model":"outer"}"#;
+        assert_eq!(probe_request(body).unwrap().model, "outer");
+    }
+
+    #[test]
+    fn rejects_bad_bodies_with_a_named_field() {
+        assert!(probe_request(b"").is_err());
+        assert!(probe_request(b"{not json").is_err());
+        assert!(probe_request(b"[1,2]").is_err());
+        let e = probe_request(br#"{"messages":[]}"#).unwrap_err();
+        assert_eq!(e.param, Some("model"));
+        let e = probe_request(br#"{"model":3}"#).unwrap_err();
+        assert_eq!(e.param, Some("model"));
+        let e = probe_request(br#"{"model":"m","stream":"yes"}"#).unwrap_err();
+        assert_eq!(e.param, Some("stream"));
+        assert!(!probe_request(br#"{"model":"m","stream":null}"#).unwrap().stream);
+    }
+}

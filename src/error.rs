@@ -1,0 +1,95 @@
+//! One error type for everything the gateway answers on its own.
+//!
+//! A [`GatewayError`] carries a kind (which decides the HTTP status and the error type each
+//! dialect reports), a human-readable message, and whether another attempt could succeed.
+//! It never carries a secret: messages are written for the client to read.
+
+use std::fmt;
+
+/// What went wrong, in terms a client can act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed: bad JSON, a missing field, a dialect the target cannot speak.
+    BadRequest,
+    /// No or wrong gateway key.
+    Unauthorized,
+    /// The gateway key may not use this model.
+    Forbidden,
+    /// The model or route does not exist.
+    ModelNotFound,
+    /// No such endpoint.
+    NotFound,
+    /// The endpoint exists, the method does not.
+    MethodNotAllowed,
+    /// The request body is over the configured limit.
+    PayloadTooLarge,
+    /// The provider could not be reached or failed in a way the gateway cannot hide.
+    UpstreamUnavailable,
+    /// The provider did not answer in time.
+    UpstreamTimeout,
+    /// A bug or an unexpected state inside the gateway.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::BadRequest => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UpstreamUnavailable => 502,
+            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// Whether trying again (another target, later) could succeed.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamTimeout
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayError {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The request field the error is about, when there is one (OpenAI's `param`).
+    pub param: Option<&'static str>,
+}
+
+impl GatewayError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        GatewayError {
+            kind,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    pub fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for GatewayError {}

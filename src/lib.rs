@@ -1,0 +1,30 @@
+//! switchyard: an AI gateway on Pingora.
+//!
+//! Applications keep their OpenAI or Anthropic SDK and change only the base URL and key;
+//! switchyard authenticates them with gateway keys, picks a provider target for the model they
+//! asked for, swaps in the team's own provider key and proxies the call, streaming included.
+//!
+//! Module map (one job each):
+//! - [`cli`], [`app`]: the `switchyard` command line (serve, check, mock) and server start-up.
+//! - [`config`]: raw TOML -> validated [`config::Config`], with file:line:field errors.
+//! - [`proxy`]: the thin Pingora `ProxyHttp` implementation and its per-request context; its
+//!   module doc lists every layer a request passes, in order.
+//! - [`auth`]: gateway keys and their model allow-lists.
+//! - [`dialect`]: client/provider wire dialects (OpenAI, Anthropic) and their error shapes.
+//! - [`routing`]: model name -> ordered candidate list.
+//! - [`providers`]: provider presets, upstream addressing, key rotation and auth.
+//! - [`net`]: non-blocking, cached DNS for upstream peers.
+//! - [`mock`]: a built-in mock provider (OpenAI, Anthropic, Gemini) with fault injection.
+//! - [`error`]: the one error type the gateway answers with.
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod dialect;
+pub mod error;
+pub mod logging;
+pub mod mock;
+pub mod net;
+pub mod providers;
+pub mod proxy;
+pub mod routing;

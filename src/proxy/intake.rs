@@ -1,0 +1,230 @@
+//! `request_filter`'s work: classify the endpoint, authenticate, read and check the body,
+//! resolve the model into candidates. Either the request is ready to proxy, or the gateway has
+//! already answered it (health, model list, or an error in the client's dialect).
+
+use super::body_session;
+use super::ctx::RequestCtx;
+use super::models;
+use super::respond;
+use super::GatewayState;
+use crate::auth::presented_key;
+use crate::dialect::{probe_request, Dialect, Endpoint};
+use crate::error::{ErrorKind, GatewayError};
+use bytes::BytesMut;
+use http::Method;
+use pingora_proxy::Session;
+
+/// What a request path is.
+enum Target {
+    Api(Endpoint),
+    Models,
+    Health,
+    WrongMethod,
+    Unknown,
+}
+
+fn classify(method: &Method, path: &str) -> Target {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let (endpoint, wants) = match path {
+        "/v1/chat/completions" | "/chat/completions" => (Some(Endpoint::ChatCompletions), Method::POST),
+        "/v1/messages" => (Some(Endpoint::Messages), Method::POST),
+        "/v1/embeddings" | "/embeddings" => (Some(Endpoint::Embeddings), Method::POST),
+        "/v1/models" | "/models" => (None, Method::GET),
+        "/healthz" => {
+            return if method == Method::GET || method == Method::HEAD {
+                Target::Health
+            } else {
+                Target::WrongMethod
+            }
+        }
+        _ => return Target::Unknown,
+    };
+    if *method != wants {
+        return Target::WrongMethod;
+    }
+    match endpoint {
+        Some(e) => Target::Api(e),
+        None => Target::Models,
+    }
+}
+
+/// The dialect to answer in before the endpoint is known: Anthropic's SDK sends
+/// `anthropic-version` on every request.
+fn guess_dialect(session: &Session) -> Dialect {
+    let req = session.req_header();
+    if req.uri.path().starts_with("/v1/messages") || req.headers.contains_key("anthropic-version") {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAi
+    }
+}
+
+/// Returns `Ok(true)` when the gateway has answered the request itself.
+pub async fn intake(
+    gw: &GatewayState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora_error::Result<bool> {
+    match prepare(gw, session, ctx).await {
+        Ok(Prepared::Proxy) => Ok(false),
+        Ok(Prepared::Answered) => Ok(true),
+        Err(Failure::Gateway(e)) => {
+            respond::error(session, ctx, e).await?;
+            Ok(true)
+        }
+        Err(Failure::Io(e)) => Err(e),
+    }
+}
+
+enum Prepared {
+    Proxy,
+    Answered,
+}
+
+enum Failure {
+    Gateway(GatewayError),
+    /// The client connection failed; nothing can be answered.
+    Io(Box<pingora_error::Error>),
+}
+
+impl From<GatewayError> for Failure {
+    fn from(e: GatewayError) -> Self {
+        Failure::Gateway(e)
+    }
+}
+
+async fn prepare(
+    gw: &GatewayState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<Prepared, Failure> {
+    ctx.dialect = guess_dialect(session);
+    let method = session.req_header().method.clone();
+    let target = classify(&method, session.req_header().uri.path());
+    let endpoint = match target {
+        Target::Health => {
+            ctx.body_read = true;
+            respond::json(session, ctx, 200, br#"{"status":"ok"}"#.to_vec(), &[])
+                .await
+                .map_err(Failure::Io)?;
+            return Ok(Prepared::Answered);
+        }
+        Target::Unknown => {
+            return Err(GatewayError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "Unknown request URL: {} {}. Endpoints: POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings, GET /v1/models",
+                    method,
+                    session.req_header().uri.path()
+                ),
+            )
+            .into())
+        }
+        Target::WrongMethod => {
+            return Err(GatewayError::new(
+                ErrorKind::MethodNotAllowed,
+                format!("Method {method} is not allowed on {}", session.req_header().uri.path()),
+            )
+            .into())
+        }
+        Target::Models => None,
+        Target::Api(e) => Some(e),
+    };
+
+    let key = match presented_key(session.req_header()) {
+        None => {
+            return Err(GatewayError::new(
+                ErrorKind::Unauthorized,
+                "Missing gateway key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+            )
+            .into())
+        }
+        Some(k) => gw.keys.authenticate(k).ok_or_else(|| {
+            GatewayError::new(ErrorKind::Unauthorized, "Invalid gateway key")
+        })?,
+    };
+    ctx.key_name = Some(key.name.clone());
+
+    let Some(endpoint) = endpoint else {
+        ctx.body_read = true; // GET: no body expected
+        let body = models::list(gw, key);
+        respond::json(session, ctx, 200, body, &[]).await.map_err(Failure::Io)?;
+        return Ok(Prepared::Answered);
+    };
+    ctx.endpoint = Some(endpoint);
+    ctx.dialect = endpoint.dialect();
+
+    read_body(gw, session, ctx).await?;
+    let probe = probe_request(&ctx.body)?;
+    if !key.allows(&probe.model) {
+        return Err(GatewayError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "The gateway key `{}` may not use the model `{}`",
+                key.name, probe.model
+            ),
+        )
+        .with_param("model")
+        .into());
+    }
+    let resolved = gw.router.resolve(&probe.model, endpoint.dialect())?;
+    ctx.model = Some(probe.model);
+    ctx.model_span = probe.model_span;
+    ctx.stream = probe.stream;
+    ctx.route = resolved.route;
+    ctx.candidates = resolved.candidates;
+
+    if session.as_downstream().retry_buffer_truncated() {
+        // Over pingora's 64 KiB replay buffer: serve the body through the wrapper.
+        let home = body_session::install(&mut session.downstream_session, ctx.body.clone());
+        ctx.body_home = Some(home);
+    }
+    Ok(Prepared::Proxy)
+}
+
+/// Reads the whole request body, bounded by `server.max_body_size`.
+async fn read_body(
+    gw: &GatewayState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<(), Failure> {
+    let limit = gw.config.server.max_body_size;
+    let too_large = || {
+        GatewayError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("The request body is larger than this gateway's limit of {limit} bytes"),
+        )
+    };
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large().into());
+    }
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        session
+            .as_downstream_mut()
+            .write_continue_response()
+            .await
+            .map_err(Failure::Io)?;
+    }
+    session.enable_retry_buffering();
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = session.read_request_body().await.map_err(Failure::Io)? {
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large().into());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    ctx.body = buf.freeze();
+    ctx.body_read = true;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Responses the gateway writes itself: errors in the client's dialect, and local JSON.
+
+use super::ctx::RequestCtx;
+use crate::error::GatewayError;
+use bytes::Bytes;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+pub const REQUEST_ID_HEADER: &str = "x-switchyard-request-id";
+
+/// An unread request body up to this size is drained before an early error response, so the
+/// client's connection stays usable; a larger one closes the connection instead.
+const DRAIN_LIMIT: usize = 64 * 1024;
+
+/// Makes sure an unread body cannot be mistaken for the next request: reads it away when it is
+/// small (or empty), and reports whether that worked.
+async fn settle_body(session: &mut Session, ctx: &mut RequestCtx) -> bool {
+    if ctx.body_read {
+        return true;
+    }
+    if session.as_downstream_mut().is_body_empty() {
+        ctx.body_read = true;
+        return true;
+    }
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n <= DRAIN_LIMIT) && session.drain_request_body().await.is_ok() {
+        ctx.body_read = true;
+    }
+    ctx.body_read
+}
+
+/// Writes a complete JSON response. `close` drops the client connection afterwards; use it
+/// when the request body was not read, so its bytes cannot be mistaken for the next request.
+pub async fn json(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    status: u16,
+    body: Vec<u8>,
+    extra: &[(&'static str, String)],
+) -> pingora_error::Result<()> {
+    let close = !settle_body(session, ctx).await;
+    let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    resp.insert_header("content-type", "application/json")?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    resp.insert_header(REQUEST_ID_HEADER, ctx.id.as_str())?;
+    for (k, v) in extra {
+        resp.insert_header(*k, v.as_str())?;
+    }
+    if close {
+        resp.insert_header("connection", "close")?;
+        session.set_keepalive(None);
+    }
+    ctx.status = status;
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(())
+}
+
+/// Writes `err` in the client's dialect.
+pub async fn error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    err: GatewayError,
+) -> pingora_error::Result<()> {
+    let body = ctx.dialect.error_body(&err);
+    let status = err.status();
+    let extra = if status == 405 {
+        vec![("allow", allowed_methods(session).to_owned())]
+    } else {
+        Vec::new()
+    };
+    log::debug!("request {} answered by the gateway: {err}", ctx.id);
+    ctx.error = Some(err);
+    json(session, ctx, status, body, &extra).await
+}
+
+fn allowed_methods(session: &Session) -> &'static str {
+    match session.req_header().uri.path() {
+        "/v1/models" | "/healthz" => "GET",
+        _ => "POST",
+    }
+}

@@ -1,0 +1,130 @@
+//! Choosing the peer for the next attempt and shaping the request it receives.
+
+use super::ctx::{Attempt, RequestCtx};
+use super::GatewayState;
+use crate::dialect::probe::rewrite_model;
+use crate::error::{ErrorKind, GatewayError};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_http::RequestHeader;
+use std::time::{Duration, Instant};
+
+/// How long a pooled upstream connection may sit idle before it is closed.
+const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for one write of the request to the provider.
+const UPSTREAM_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Headers the client sent that must not reach a provider: framing (recomputed), connection
+/// management, the client's identity towards its own OpenAI org, and the gateway's own.
+const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "expect",
+    "connection",
+    "keep-alive",
+    "te",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-connection",
+    "accept-encoding",
+    "cookie",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "openai-organization",
+    "openai-project",
+];
+
+/// Picks the next candidate that can take the request and builds its peer. Candidates that
+/// cannot (no usable key, a name that does not resolve) are recorded as failed attempts.
+pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPeer, GatewayError> {
+    let mut last_problem = None;
+    while let Some(target) = ctx.candidates.get(ctx.next_candidate).cloned() {
+        ctx.next_candidate += 1;
+        let up = &gw.upstreams[target.provider];
+        let mut attempt = Attempt {
+            provider_index: target.provider,
+            provider: up.name().to_owned(),
+            model: target.model.clone(),
+            key_index: None,
+            started: Instant::now(),
+            status: None,
+            error: None,
+        };
+        if !up.usable() {
+            let msg = format!("provider `{}` has no usable API key", up.name());
+            attempt.error = Some(msg.clone());
+            ctx.attempts.push(attempt);
+            last_problem = Some(msg);
+            continue;
+        }
+        attempt.key_index = up.pick_key().map(|k| k.index);
+        let base = &up.cfg.base_url;
+        let addr = match gw.resolver.resolve(&base.host, base.port).await {
+            Ok(a) => a,
+            Err(e) => {
+                attempt.error = Some(e.clone());
+                ctx.attempts.push(attempt);
+                last_problem = Some(format!("provider `{}` could not be reached", up.name()));
+                continue;
+            }
+        };
+        let mut peer = HttpPeer::new(addr, base.tls, base.host.clone());
+        let o = &mut peer.options;
+        o.connection_timeout = Some(up.cfg.connect_timeout);
+        o.total_connection_timeout = Some(up.cfg.connect_timeout);
+        o.read_timeout = Some(up.cfg.read_timeout);
+        o.write_timeout = Some(UPSTREAM_WRITE_TIMEOUT);
+        o.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
+        ctx.upstream_body = rewrite_model(&ctx.body, &ctx.model_span, &target.model);
+        ctx.attempts.push(attempt);
+        return Ok(peer);
+    }
+    Err(GatewayError::new(
+        ErrorKind::UpstreamUnavailable,
+        last_problem.unwrap_or_else(|| "no provider could take this request".to_owned()),
+    ))
+}
+
+/// Rewrites the client's request header into the provider's: path, host, auth, framing.
+pub fn shape_request(
+    gw: &GatewayState,
+    ctx: &RequestCtx,
+    req: &mut RequestHeader,
+) -> pingora_error::Result<()> {
+    let (Some(attempt), Some(endpoint)) = (ctx.attempts.last(), ctx.endpoint) else {
+        return pingora_error::Error::e_explain(
+            pingora_error::ErrorType::InternalError,
+            "upstream request without an attempt",
+        );
+    };
+    let up = &gw.upstreams[attempt.provider_index];
+    let path = up.path_for(endpoint);
+    req.set_uri(
+        http::Uri::builder()
+            .path_and_query(path.as_str())
+            .build()
+            .map_err(|e| {
+                pingora_error::Error::because(pingora_error::ErrorType::InternalError, "upstream path", e)
+            })?,
+    );
+    for h in DROPPED_REQUEST_HEADERS {
+        req.remove_header(*h);
+    }
+    let own: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-switchyard-"))
+        .cloned()
+        .collect();
+    for h in own {
+        req.remove_header(&h);
+    }
+    req.insert_header("host", up.cfg.base_url.host_header())?;
+    req.insert_header("content-length", ctx.upstream_body.len().to_string())?;
+    let key = attempt.key_index.and_then(|i| up.cfg.keys.get(i));
+    up.apply_auth(req, key)?;
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Routing: the model a client asked for -> an ordered list of candidate targets.
+//!
+//! The list is the seam every strategy plugs into: today it is the route's fallback chain in
+//! config order (or one `provider/model`); cost-, latency- or task-aware strategies reorder or
+//! filter the same list later, and the proxy walks it attempt by attempt.
+
+use crate::config::{Config, Target};
+use crate::dialect::Dialect;
+use crate::error::{ErrorKind, GatewayError};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The route name, when the client addressed one.
+    pub route: Option<String>,
+    pub candidates: Vec<Target>,
+}
+
+pub struct Router {
+    routes: HashMap<String, Vec<Target>>,
+    providers: HashMap<String, (usize, Dialect)>,
+}
+
+impl Router {
+    pub fn new(config: &Config) -> Router {
+        Router {
+            routes: config
+                .routes
+                .iter()
+                .map(|r| (r.name.clone(), r.targets.clone()))
+                .collect(),
+            providers: config
+                .providers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.name.clone(), (i, p.dialect)))
+                .collect(),
+        }
+    }
+
+    /// Resolves `model` and keeps the candidates whose provider speaks `dialect`.
+    pub fn resolve(&self, model: &str, dialect: Dialect) -> Result<Resolved, GatewayError> {
+        let (route, all) = if let Some(targets) = self.routes.get(model) {
+            (Some(model.to_owned()), targets.clone())
+        } else if let Some((provider, upstream_model)) = model.split_once('/') {
+            let (idx, _) = self.providers.get(provider).ok_or_else(|| not_found(model))?;
+            if upstream_model.is_empty() {
+                return Err(not_found(model));
+            }
+            (
+                None,
+                vec![Target {
+                    provider: *idx,
+                    model: upstream_model.to_owned(),
+                }],
+            )
+        } else {
+            return Err(not_found(model));
+        };
+        let candidates: Vec<Target> = all
+            .into_iter()
+            .filter(|t| self.dialect_of(t.provider) == Some(dialect))
+            .collect();
+        if candidates.is_empty() {
+            return Err(GatewayError::bad_request(format!(
+                "model `{model}` is served only by providers that speak another dialect than \
+                 this {} endpoint; cross-dialect translation is not enabled for it",
+                dialect.name()
+            ))
+            .with_param("model"));
+        }
+        Ok(Resolved { route, candidates })
+    }
+
+    fn dialect_of(&self, provider: usize) -> Option<Dialect> {
+        self.providers
+            .values()
+            .find(|(i, _)| *i == provider)
+            .map(|(_, d)| *d)
+    }
+}
+
+fn not_found(model: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::ModelNotFound,
+        format!("The model `{model}` does not exist or is not configured on this gateway"),
+    )
+    .with_param("model")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router() -> Router {
+        let cfg = Config::parse(
+            "t.toml",
+            r#"
+[[providers]]
+name = "groq"
+kind = "groq"
+api_keys = ["k"]
+[[providers]]
+name = "anthropic"
+kind = "anthropic"
+api_keys = ["k"]
+[[providers]]
+name = "openrouter"
+kind = "openrouter"
+api_keys = ["k"]
+[[routes]]
+name = "chat"
+targets = ["groq/llama", "anthropic/claude", "openrouter/meta/llama"]
+[[routes]]
+name = "claude"
+targets = ["anthropic/claude"]
+"#,
+            &|_| None,
+        )
+        .unwrap();
+        Router::new(&cfg)
+    }
+
+    #[test]
+    fn routes_keep_order_and_filter_by_dialect() {
+        let r = router().resolve("chat", Dialect::OpenAi).unwrap();
+        assert_eq!(r.route.as_deref(), Some("chat"));
+        let models: Vec<_> = r.candidates.iter().map(|t| t.model.as_str()).collect();
+        assert_eq!(models, ["llama", "meta/llama"]);
+        let r = router().resolve("chat", Dialect::Anthropic).unwrap();
+        assert_eq!(r.candidates.len(), 1);
+    }
+
+    #[test]
+    fn provider_slash_model_keeps_the_rest_of_the_name() {
+        let r = router()
+            .resolve("openrouter/anthropic/claude-3.5", Dialect::OpenAi)
+            .unwrap();
+        assert_eq!(r.route, None);
+        assert_eq!(r.candidates[0].model, "anthropic/claude-3.5");
+        assert_eq!(r.candidates[0].provider, 2);
+    }
+
+    #[test]
+    fn unknown_models_and_dialect_mismatches() {
+        let e = router().resolve("nope/x", Dialect::OpenAi).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ModelNotFound);
+        assert_eq!(router().resolve("gpt-4o", Dialect::OpenAi).unwrap_err().status(), 404);
+        assert_eq!(router().resolve("groq/", Dialect::OpenAi).unwrap_err().status(), 404);
+        let e = router().resolve("claude", Dialect::OpenAi).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.message.contains("dialect"));
+    }
+}
