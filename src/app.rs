@@ -119,7 +119,10 @@ fn warm_dns(config: &Config, resolver: &Arc<Resolver>) {
         .iter()
         .map(|p| (p.base_url.host.clone(), p.base_url.port))
         .collect();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             log::warn!("skipping DNS warm-up: {e}");

@@ -122,7 +122,10 @@ mod tests {
         assert!(some.allows("groq/llama-3.3-70b"));
         assert!(!some.allows("groqx/llama"));
         assert!(!some.allows("openai/gpt-4o"));
-        assert!(r.authenticate("sk-sy-all-models").unwrap().allows("anything/x"));
+        assert!(r
+            .authenticate("sk-sy-all-models")
+            .unwrap()
+            .allows("anything/x"));
     }
 
     #[test]

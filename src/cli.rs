@@ -142,7 +142,10 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn run_mock(listen: &str, opts: MockOptions) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");

@@ -63,7 +63,11 @@ pub fn init() {
     let access = !matches!(std::env::var("SWITCHYARD_ACCESS_LOG").as_deref(), Ok("off"));
     let logger = Logger { level, access };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
-        log::set_max_level(if access { level.max(LevelFilter::Info) } else { level });
+        log::set_max_level(if access {
+            level.max(LevelFilter::Info)
+        } else {
+            level
+        });
     }
 }
 

@@ -133,7 +133,10 @@ mod tests {
             r.resolve("127.0.0.1", 9).await.unwrap(),
             "127.0.0.1:9".parse().unwrap()
         );
-        assert_eq!(r.resolve("::1", 9).await.unwrap(), "[::1]:9".parse().unwrap());
+        assert_eq!(
+            r.resolve("::1", 9).await.unwrap(),
+            "[::1]:9".parse().unwrap()
+        );
     }
 
     #[tokio::test]

@@ -43,7 +43,10 @@ impl Router {
         let (route, all) = if let Some(targets) = self.routes.get(model) {
             (Some(model.to_owned()), targets.clone())
         } else if let Some((provider, upstream_model)) = model.split_once('/') {
-            let (idx, _) = self.providers.get(provider).ok_or_else(|| not_found(model))?;
+            let (idx, _) = self
+                .providers
+                .get(provider)
+                .ok_or_else(|| not_found(model))?;
             if upstream_model.is_empty() {
                 return Err(not_found(model));
             }
@@ -145,8 +148,20 @@ targets = ["anthropic/claude"]
     fn unknown_models_and_dialect_mismatches() {
         let e = router().resolve("nope/x", Dialect::OpenAi).unwrap_err();
         assert_eq!(e.kind, ErrorKind::ModelNotFound);
-        assert_eq!(router().resolve("gpt-4o", Dialect::OpenAi).unwrap_err().status(), 404);
-        assert_eq!(router().resolve("groq/", Dialect::OpenAi).unwrap_err().status(), 404);
+        assert_eq!(
+            router()
+                .resolve("gpt-4o", Dialect::OpenAi)
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(
+            router()
+                .resolve("groq/", Dialect::OpenAi)
+                .unwrap_err()
+                .status(),
+            404
+        );
         let e = router().resolve("claude", Dialect::OpenAi).unwrap_err();
         assert_eq!(e.status(), 400);
         assert!(e.message.contains("dialect"));

@@ -7,17 +7,25 @@ use common::*;
 use sha2::{Digest, Sha256};
 
 fn body_of(size: usize, model: &str) -> Vec<u8> {
-    let head = format!(r#"{{"messages":[{{"role":"user","content":""#);
+    let head = r#"{"messages":[{"role":"user","content":""#.to_string();
     let tail = format!(r#""}}],"model":"{model}"}}"#);
     let mut b = head.into_bytes();
-    b.extend(std::iter::repeat_n(b'a', size.saturating_sub(b.len() + tail.len())));
+    b.extend(std::iter::repeat_n(
+        b'a',
+        size.saturating_sub(b.len() + tail.len()),
+    ));
     b.extend_from_slice(tail.as_bytes());
     b
 }
 
 fn expected_upstream(body: &[u8], from: &str, to: &str) -> Vec<u8> {
     let text = String::from_utf8(body.to_vec()).unwrap();
-    text.replacen(&format!("\"model\":\"{from}\""), &format!("\"model\":\"{to}\""), 1).into_bytes()
+    text.replacen(
+        &format!("\"model\":\"{from}\""),
+        &format!("\"model\":\"{to}\""),
+        1,
+    )
+    .into_bytes()
 }
 
 fn hex(d: &[u8]) -> String {
@@ -30,13 +38,45 @@ fn bodies_of_every_size_arrive_whole_on_one_connection() {
     let auth = bearer();
     let mut s = connect(&gw);
     // Around the 64 KiB boundary, then large, then small again, all on the same socket.
-    for size in [10, 65_535, 65_536, 65_537, 200 * 1024, 3 << 20, 16 << 20, 5, 70_000] {
+    for size in [
+        10,
+        65_535,
+        65_536,
+        65_537,
+        200 * 1024,
+        3 << 20,
+        16 << 20,
+        5,
+        70_000,
+    ] {
         let body = body_of(size, "openai/gpt-4o-mini");
         let up = expected_upstream(&body, "openai/gpt-4o-mini", "gpt-4o-mini");
-        let r = roundtrip(&mut s, "POST", "/v1/chat/completions", &[("authorization", &auth), ("content-type", "application/json")], &body);
-        assert_eq!(r.status, 200, "size {size}: {}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.header("x-mock-body-bytes").unwrap(), up.len().to_string(), "size {size}");
-        assert_eq!(r.header("x-mock-body-sha256").unwrap(), hex(&Sha256::digest(&up)), "size {size}");
+        let r = roundtrip(
+            &mut s,
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            &body,
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "size {size}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(
+            r.header("x-mock-body-bytes").unwrap(),
+            up.len().to_string(),
+            "size {size}"
+        );
+        assert_eq!(
+            r.header("x-mock-body-sha256").unwrap(),
+            hex(&Sha256::digest(&up)),
+            "size {size}"
+        );
         assert_eq!(r.header("connection"), Some("keep-alive"), "size {size}");
     }
 }
@@ -49,11 +89,26 @@ fn large_bodies_fail_over_like_small_ones() {
     for size in [1000, 2 << 20] {
         let body = body_of(size, "failover");
         let up = expected_upstream(&body, "failover", "gpt-4o-mini");
-        let r = roundtrip(&mut s, "POST", "/v1/chat/completions", &[("authorization", &auth)], &body);
-        assert_eq!(r.status, 200, "size {size}: {}", String::from_utf8_lossy(&r.body));
+        let r = roundtrip(
+            &mut s,
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", &auth)],
+            &body,
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "size {size}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
         assert_eq!(r.header("x-switchyard-provider"), Some("openai"));
-        assert_eq!(r.header("x-mock-body-sha256").unwrap(), hex(&Sha256::digest(&up)), "size {size}");
+        assert_eq!(
+            r.header("x-mock-body-sha256").unwrap(),
+            hex(&Sha256::digest(&up)),
+            "size {size}"
+        );
     }
 }
 
@@ -67,14 +122,24 @@ fn chunked_uploads_are_read_whole() {
     let head = format!("POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: {}\r\ntransfer-encoding: chunked\r\n\r\n", bearer());
     s.write_all(head.as_bytes()).unwrap();
     for chunk in body.chunks(7919) {
-        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).unwrap();
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .unwrap();
         s.write_all(chunk).unwrap();
         s.write_all(b"\r\n").unwrap();
     }
     s.write_all(b"0\r\n\r\n").unwrap();
     let r = read_response(&mut s);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.header("x-mock-body-sha256").unwrap(), hex(&Sha256::digest(&up)));
-    let r = roundtrip(&mut s, "POST", "/v1/chat/completions", &[("authorization", &bearer())], chat_body("chat", false).as_bytes());
+    assert_eq!(
+        r.header("x-mock-body-sha256").unwrap(),
+        hex(&Sha256::digest(&up))
+    );
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", &bearer())],
+        chat_body("chat", false).as_bytes(),
+    );
     assert_eq!(r.status, 200);
 }

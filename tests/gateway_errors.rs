@@ -10,7 +10,9 @@ fn assert_openai_error(r: &RawResponse, status: u16, code: &str) {
     assert_eq!(r.status, status, "{:?}", String::from_utf8_lossy(&r.body));
     let v = r.json();
     assert_eq!(v["error"]["code"], code, "{v}");
-    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(v["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     assert!(v["error"]["type"].is_string());
     assert!(r.header("x-switchyard-request-id").is_some());
     assert_eq!(r.header("content-type"), Some("application/json"));
@@ -21,7 +23,9 @@ fn assert_anthropic_error(r: &RawResponse, status: u16, etype: &str) {
     let v = r.json();
     assert_eq!(v["type"], "error", "{v}");
     assert_eq!(v["error"]["type"], etype, "{v}");
-    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(v["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
 }
 
 #[test]
@@ -32,19 +36,46 @@ fn auth_errors_in_each_dialect() {
     let r = roundtrip(&mut s, "POST", OPENAI, &[], body.as_bytes());
     assert_openai_error(&r, 401, "invalid_api_key");
     let mut s = connect(&gw);
-    let r = roundtrip(&mut s, "POST", OPENAI, &[("authorization", "Bearer sk-sy-wrong-key")], body.as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        OPENAI,
+        &[("authorization", "Bearer sk-sy-wrong-key")],
+        body.as_bytes(),
+    );
     assert_openai_error(&r, 401, "invalid_api_key");
-    assert!(!String::from_utf8_lossy(&r.body).contains("sk-sy-wrong-key"), "the presented key is not echoed");
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("sk-sy-wrong-key"),
+        "the presented key is not echoed"
+    );
 
     let anth = r#"{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
     let mut s = connect(&gw);
-    let r = roundtrip(&mut s, "POST", ANTHROPIC, &[("x-api-key", "nope-nope-nope")], anth.as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        ANTHROPIC,
+        &[("x-api-key", "nope-nope-nope")],
+        anth.as_bytes(),
+    );
     assert_anthropic_error(&r, 401, "authentication_error");
     // x-api-key works for OpenAI-dialect paths too, and Bearer for Anthropic's.
     let mut s = connect(&gw);
-    let r = roundtrip(&mut s, "POST", ANTHROPIC, &[("authorization", &bearer())], anth.as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        ANTHROPIC,
+        &[("authorization", &bearer())],
+        anth.as_bytes(),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let r = roundtrip(&mut s, "POST", OPENAI, &[("x-api-key", GW_KEY)], body.as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        OPENAI,
+        &[("x-api-key", GW_KEY)],
+        body.as_bytes(),
+    );
     assert_eq!(r.status, 200);
 }
 
@@ -52,35 +83,74 @@ fn auth_errors_in_each_dialect() {
 fn request_errors_in_each_dialect() {
     let (_mock, gw) = start_stack("");
     let auth = bearer();
-    let h = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
     let mut s = connect(&gw);
     // All on one keep-alive connection: a gateway error leaves it usable.
     let r = roundtrip(&mut s, "POST", OPENAI, &h, b"{not json");
     assert_openai_error(&r, 400, "invalid_request");
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("JSON"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("JSON"));
     let r = roundtrip(&mut s, "POST", OPENAI, &h, br#"{"messages":[]}"#);
     assert_openai_error(&r, 400, "invalid_request");
     assert_eq!(r.json()["error"]["param"], "model");
-    let r = roundtrip(&mut s, "POST", OPENAI, &h, chat_body("nope/x", false).as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        OPENAI,
+        &h,
+        chat_body("nope/x", false).as_bytes(),
+    );
     assert_openai_error(&r, 404, "model_not_found");
-    let r = roundtrip(&mut s, "POST", OPENAI, &h, chat_body("no-such-route", false).as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        OPENAI,
+        &h,
+        chat_body("no-such-route", false).as_bytes(),
+    );
     assert_openai_error(&r, 404, "model_not_found");
-    let r = roundtrip(&mut s, "POST", OPENAI, &h, chat_body("claude", false).as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        OPENAI,
+        &h,
+        chat_body("claude", false).as_bytes(),
+    );
     assert_openai_error(&r, 400, "invalid_request");
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("dialect"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("dialect"));
     let r = roundtrip(&mut s, "POST", "/v1/nothing-here", &h, b"{}");
     assert_openai_error(&r, 404, "unknown_url");
     let r = roundtrip(&mut s, "GET", OPENAI, &h, b"");
     assert_openai_error(&r, 405, "method_not_allowed");
     assert_eq!(r.header("allow"), Some("POST"));
-    let r = roundtrip(&mut s, "POST", OPENAI, &h, chat_body("chat", false).as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        OPENAI,
+        &h,
+        chat_body("chat", false).as_bytes(),
+    );
     assert_eq!(r.status, 200, "connection still good after errors");
 
     let ah = [("x-api-key", GW_KEY), ("anthropic-version", "2023-06-01")];
     let mut s = connect(&gw);
     let r = roundtrip(&mut s, "POST", ANTHROPIC, &ah, b"[]");
     assert_anthropic_error(&r, 400, "invalid_request_error");
-    let r = roundtrip(&mut s, "POST", ANTHROPIC, &ah, br#"{"model":"nope/x","max_tokens":5,"messages":[]}"#);
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        ANTHROPIC,
+        &ah,
+        br#"{"model":"nope/x","max_tokens":5,"messages":[]}"#,
+    );
     assert_anthropic_error(&r, 404, "not_found_error");
     let r = roundtrip(&mut s, "GET", ANTHROPIC, &ah, b"");
     assert_anthropic_error(&r, 405, "invalid_request_error");
@@ -94,12 +164,30 @@ fn allow_lists_give_403() {
     let (_mock, gw) = start_stack("");
     let auth = format!("Bearer {LIMITED_KEY}");
     let mut s = connect(&gw);
-    let r = roundtrip(&mut s, "POST", OPENAI, &[("authorization", &auth)], chat_body("openai/gpt-4o-mini", false).as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        OPENAI,
+        &[("authorization", &auth)],
+        chat_body("openai/gpt-4o-mini", false).as_bytes(),
+    );
     assert_openai_error(&r, 403, "model_not_allowed");
-    let r = roundtrip(&mut s, "POST", OPENAI, &[("authorization", &auth)], chat_body("chat", false).as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        OPENAI,
+        &[("authorization", &auth)],
+        chat_body("chat", false).as_bytes(),
+    );
     assert_eq!(r.status, 200);
     let anth = r#"{"model":"claude","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#;
-    let r = roundtrip(&mut s, "POST", ANTHROPIC, &[("x-api-key", LIMITED_KEY)], anth.as_bytes());
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        ANTHROPIC,
+        &[("x-api-key", LIMITED_KEY)],
+        anth.as_bytes(),
+    );
     assert_anthropic_error(&r, 403, "permission_error");
 }
 
@@ -148,13 +236,39 @@ fn health_and_models() {
     let r = roundtrip(&mut s, "GET", "/v1/models", &[], b"");
     assert_openai_error(&r, 401, "invalid_api_key");
     let mut s = connect(&gw);
-    let r = roundtrip(&mut s, "GET", "/v1/models", &[("authorization", &bearer())], b"");
+    let r = roundtrip(
+        &mut s,
+        "GET",
+        "/v1/models",
+        &[("authorization", &bearer())],
+        b"",
+    );
     assert_eq!(r.status, 200);
-    let ids: Vec<String> = r.json()["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
-    assert!(ids.contains(&"chat".to_owned()) && ids.contains(&"groq/llama-3.3-70b-versatile".to_owned()), "{ids:?}");
-    let r = roundtrip(&mut s, "GET", "/v1/models", &[("x-api-key", LIMITED_KEY)], b"");
+    let ids: Vec<String> = r.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        ids.contains(&"chat".to_owned())
+            && ids.contains(&"groq/llama-3.3-70b-versatile".to_owned()),
+        "{ids:?}"
+    );
+    let r = roundtrip(
+        &mut s,
+        "GET",
+        "/v1/models",
+        &[("x-api-key", LIMITED_KEY)],
+        b"",
+    );
     let v = r.json();
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["chat"]);
     assert_eq!(v["data"][0]["type"], "model");
     assert_eq!(v["object"], "list");

@@ -64,7 +64,7 @@ impl<'a> Locator<'a> {
     /// A TOML syntax or schema error. toml reports the span and message but not always the
     /// field, so the field is read back from the source: the key on the offending line, under
     /// the nearest table header above it.
-    pub fn from_toml(&self, err: &toml::de::Error) -> ConfigError {
+    pub fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
         let span = err.span().unwrap_or(0..0);
         let (line, column) = self.line_col(span.start);
         ConfigError {

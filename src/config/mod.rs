@@ -111,7 +111,9 @@ impl Config {
 
     /// The embedded demo config.
     pub fn demo() -> Result<Config, ConfigError> {
-        Self::parse(DEMO_CONFIG_NAME, DEMO_CONFIG, &|var| std::env::var(var).ok())
+        Self::parse(DEMO_CONFIG_NAME, DEMO_CONFIG, &|var| {
+            std::env::var(var).ok()
+        })
     }
 
     /// Validates config text; `lookup` resolves environment variables (injectable for tests).

@@ -60,7 +60,9 @@ pub fn resolve(
     match source_of(text) {
         SecretSource::Env(var) => {
             if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("`env:{var}` is not a valid environment variable name"));
+                return Err(format!(
+                    "`env:{var}` is not a valid environment variable name"
+                ));
             }
             Ok(lookup(var)
                 .filter(|v| !v.trim().is_empty())
@@ -90,7 +92,10 @@ mod tests {
     fn env_and_literal() {
         let lookup = |v: &str| (v == "SET").then(|| "value".to_owned());
         assert_eq!(
-            resolve("env:SET", "x".into(), &lookup).unwrap().unwrap().expose(),
+            resolve("env:SET", "x".into(), &lookup)
+                .unwrap()
+                .unwrap()
+                .expose(),
             "value"
         );
         assert!(resolve("env:UNSET", "x".into(), &lookup).unwrap().is_none());

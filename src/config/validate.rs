@@ -12,7 +12,7 @@ type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, ConfigError> {
     let loc = Locator { file, text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| loc.from_toml(&e))?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
     let mut warnings = Vec::new();
 
     let server = server(&loc, raw.server)?;
@@ -86,7 +86,13 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     // Allow-lists may only name things that exist, so a typo does not silently deny a model.
     for (i, k) in raw.gateway_keys.iter().enumerate() {
         for (j, pat) in k.get_ref().models.iter().flatten().enumerate() {
-            check_model_pattern(&loc, pat, &format!("gateway_keys[{i}].models[{j}]"), &providers, &routes)?;
+            check_model_pattern(
+                &loc,
+                pat,
+                &format!("gateway_keys[{i}].models[{j}]"),
+                &providers,
+                &routes,
+            )?;
         }
     }
 
@@ -113,7 +119,9 @@ fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError
         None => DEFAULT_MAX_BODY_SIZE,
         Some(sz) => {
             let n = match sz.get_ref() {
-                RawSize::Bytes(n) => usize::try_from(*n).map_err(|_| "must not be negative".to_owned()),
+                RawSize::Bytes(n) => {
+                    usize::try_from(*n).map_err(|_| "must not be negative".to_owned())
+                }
                 RawSize::Text(t) => parse_size(t),
             }
             .map_err(|m| loc.error(sz.span(), "server.max_body_size", m))?;
@@ -123,7 +131,12 @@ fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError
             n
         }
     };
-    let grace_period = duration_or(loc, s.grace_period.as_ref(), "server.grace_period", DEFAULT_GRACE_PERIOD)?;
+    let grace_period = duration_or(
+        loc,
+        s.grace_period.as_ref(),
+        "server.grace_period",
+        DEFAULT_GRACE_PERIOD,
+    )?;
     Ok(ServerSettings {
         listen,
         threads,
@@ -169,7 +182,10 @@ fn provider(
         return Err(loc.error(
             p.kind.span(),
             format!("{field}.api_keys"),
-            format!("provider `{name}` needs at least one key, e.g. api_keys = [\"env:{}_API_KEY\"]", name.to_uppercase().replace('-', "_")),
+            format!(
+                "provider `{name}` needs at least one key, e.g. api_keys = [\"env:{}_API_KEY\"]",
+                name.to_uppercase().replace('-', "_")
+            ),
         ));
     }
     let mut keys = Vec::new();
@@ -181,7 +197,14 @@ fn provider(
         {
             Some(s) => keys.push(s),
             None => {
-                let e = loc.error(k.span(), &kfield, format!("`{}` is not set; provider `{name}` will not use this key", k.get_ref()));
+                let e = loc.error(
+                    k.span(),
+                    &kfield,
+                    format!(
+                        "`{}` is not set; provider `{name}` will not use this key",
+                        k.get_ref()
+                    ),
+                );
                 warnings.push(e.to_string());
                 missing_keys.push(k.get_ref().clone());
             }
@@ -194,7 +217,11 @@ fn provider(
     let mut models = Vec::new();
     for (j, m) in p.models.iter().enumerate() {
         if m.get_ref().trim().is_empty() {
-            return Err(loc.error(m.span(), format!("{field}.models[{j}]"), "must not be empty"));
+            return Err(loc.error(
+                m.span(),
+                format!("{field}.models[{j}]"),
+                "must not be empty",
+            ));
         }
         models.push(m.get_ref().clone());
     }
@@ -207,8 +234,18 @@ fn provider(
         keys,
         missing_keys,
         models,
-        connect_timeout: duration_or(loc, p.connect_timeout.as_ref(), &format!("{field}.connect_timeout"), DEFAULT_CONNECT_TIMEOUT)?,
-        read_timeout: duration_or(loc, p.read_timeout.as_ref(), &format!("{field}.read_timeout"), DEFAULT_READ_TIMEOUT)?,
+        connect_timeout: duration_or(
+            loc,
+            p.connect_timeout.as_ref(),
+            &format!("{field}.connect_timeout"),
+            DEFAULT_CONNECT_TIMEOUT,
+        )?,
+        read_timeout: duration_or(
+            loc,
+            p.read_timeout.as_ref(),
+            &format!("{field}.read_timeout"),
+            DEFAULT_READ_TIMEOUT,
+        )?,
     })
 }
 
@@ -220,20 +257,35 @@ fn gateway_key(
     warnings: &mut Vec<String>,
 ) -> Result<Option<GatewayKeyConfig>, ConfigError> {
     let name = name(loc, &k.name, &format!("{field}.name"))?;
-    let resolved: Option<Secret> = secret::resolve(k.key.get_ref(), format!("gateway key {name}"), lookup)
-        .map_err(|m| loc.error(k.key.span(), format!("{field}.key"), m))?;
+    let resolved: Option<Secret> =
+        secret::resolve(k.key.get_ref(), format!("gateway key {name}"), lookup)
+            .map_err(|m| loc.error(k.key.span(), format!("{field}.key"), m))?;
     let Some(secret) = resolved else {
-        let e = loc.error(k.key.span(), format!("{field}.key"), format!("`{}` is not set; gateway key `{name}` is disabled", k.key.get_ref()));
+        let e = loc.error(
+            k.key.span(),
+            format!("{field}.key"),
+            format!(
+                "`{}` is not set; gateway key `{name}` is disabled",
+                k.key.get_ref()
+            ),
+        );
         warnings.push(e.to_string());
         return Ok(None);
     };
     if secret.expose().len() < 8 {
-        return Err(loc.error(k.key.span(), format!("{field}.key"), "a gateway key must be at least 8 characters"));
+        return Err(loc.error(
+            k.key.span(),
+            format!("{field}.key"),
+            "a gateway key must be at least 8 characters",
+        ));
     }
     Ok(Some(GatewayKeyConfig {
         name,
         secret,
-        models: k.models.as_ref().map(|ms| ms.iter().map(|m| m.get_ref().clone()).collect()),
+        models: k
+            .models
+            .as_ref()
+            .map(|ms| ms.iter().map(|m| m.get_ref().clone()).collect()),
     }))
 }
 
@@ -245,18 +297,47 @@ fn route(
 ) -> Result<RouteConfig, ConfigError> {
     let name = name(loc, &r.name, &format!("{field}.name"))?;
     if r.targets.is_empty() {
-        return Err(loc.error(r.name.span(), format!("{field}.targets"), format!("route `{name}` needs at least one target")));
+        return Err(loc.error(
+            r.name.span(),
+            format!("{field}.targets"),
+            format!("route `{name}` needs at least one target"),
+        ));
     }
     let mut targets = Vec::with_capacity(r.targets.len());
     for (j, t) in r.targets.iter().enumerate() {
         let tfield = format!("{field}.targets[{j}]");
-        let (pname, model) = t.get_ref().split_once('/').filter(|(p, m)| !p.is_empty() && !m.is_empty()).ok_or_else(|| {
-            loc.error(t.span(), &tfield, format!("`{}` must be written provider/model", t.get_ref()))
-        })?;
-        let provider = providers.iter().position(|p| p.name == pname).ok_or_else(|| {
-            loc.error(t.span(), &tfield, format!("no provider named `{pname}` (known: {})", providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")))
-        })?;
-        targets.push(Target { provider, model: model.to_owned() });
+        let (pname, model) = t
+            .get_ref()
+            .split_once('/')
+            .filter(|(p, m)| !p.is_empty() && !m.is_empty())
+            .ok_or_else(|| {
+                loc.error(
+                    t.span(),
+                    &tfield,
+                    format!("`{}` must be written provider/model", t.get_ref()),
+                )
+            })?;
+        let provider = providers
+            .iter()
+            .position(|p| p.name == pname)
+            .ok_or_else(|| {
+                loc.error(
+                    t.span(),
+                    &tfield,
+                    format!(
+                        "no provider named `{pname}` (known: {})",
+                        providers
+                            .iter()
+                            .map(|p| p.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        targets.push(Target {
+            provider,
+            model: model.to_owned(),
+        });
     }
     Ok(RouteConfig { name, targets })
 }
@@ -288,14 +369,26 @@ fn name(loc: &Locator<'_>, n: &Spanned<String>, field: &str) -> Result<String, C
         return Err(loc.error(n.span(), field, "must not be empty"));
     }
     if v.contains('/') || v.chars().any(char::is_whitespace) {
-        return Err(loc.error(n.span(), field, format!("`{v}` must not contain '/' or spaces")));
+        return Err(loc.error(
+            n.span(),
+            field,
+            format!("`{v}` must not contain '/' or spaces"),
+        ));
     }
     Ok(v.to_owned())
 }
 
-fn socket_addr(loc: &Locator<'_>, s: &Spanned<String>, field: &str) -> Result<SocketAddr, ConfigError> {
+fn socket_addr(
+    loc: &Locator<'_>,
+    s: &Spanned<String>,
+    field: &str,
+) -> Result<SocketAddr, ConfigError> {
     s.get_ref().parse().map_err(|_| {
-        loc.error(s.span(), field, format!("`{}` is not an address like 127.0.0.1:8080", s.get_ref()))
+        loc.error(
+            s.span(),
+            field,
+            format!("`{}` is not an address like 127.0.0.1:8080", s.get_ref()),
+        )
     })
 }
 

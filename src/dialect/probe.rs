@@ -41,9 +41,8 @@ pub fn probe_request(body: &[u8]) -> Result<RequestProbe, GatewayError> {
     let raw = probe.model.ok_or_else(|| {
         GatewayError::bad_request("you must provide a model parameter").with_param("model")
     })?;
-    let model: String = serde_json::from_str(raw.get()).map_err(|_| {
-        GatewayError::bad_request("`model` must be a string").with_param("model")
-    })?;
+    let model: String = serde_json::from_str(raw.get())
+        .map_err(|_| GatewayError::bad_request("`model` must be a string").with_param("model"))?;
     if model.is_empty() {
         return Err(GatewayError::bad_request("`model` must not be empty").with_param("model"));
     }
@@ -115,6 +114,10 @@ mod tests {
         assert_eq!(e.param, Some("model"));
         let e = probe_request(br#"{"model":"m","stream":"yes"}"#).unwrap_err();
         assert_eq!(e.param, Some("stream"));
-        assert!(!probe_request(br#"{"model":"m","stream":null}"#).unwrap().stream);
+        assert!(
+            !probe_request(br#"{"model":"m","stream":null}"#)
+                .unwrap()
+                .stream
+        );
     }
 }

@@ -13,7 +13,7 @@ use super::http::{push_chunk, Decoder, ResponseHead, LAST_CHUNK};
 use super::route::{self, Action};
 use super::{Body, Dialect, Reply, State};
 
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 8 * 1024;
 /// Largest single buffer reservation while reading a big body.
 const MAX_RESERVE: usize = 16 * 1024 * 1024;
 

@@ -59,7 +59,11 @@ impl Upstream {
     }
 
     /// Removes the client's credentials and adds the provider's.
-    pub fn apply_auth(&self, req: &mut RequestHeader, key: Option<&Secret>) -> pingora_error::Result<()> {
+    pub fn apply_auth(
+        &self,
+        req: &mut RequestHeader,
+        key: Option<&Secret>,
+    ) -> pingora_error::Result<()> {
         for h in CREDENTIAL_HEADERS {
             req.remove_header(*h);
         }
@@ -72,7 +76,9 @@ impl Upstream {
             }
             (_, None) => {}
         }
-        if self.cfg.auth == AuthStyle::AnthropicKey && req.headers.get("anthropic-version").is_none() {
+        if self.cfg.auth == AuthStyle::AnthropicKey
+            && req.headers.get("anthropic-version").is_none()
+        {
             req.insert_header("anthropic-version", ANTHROPIC_VERSION)?;
         }
         Ok(())
@@ -120,20 +126,33 @@ base_url = "http://127.0.0.1:1/v1"
     fn auth_replaces_client_credentials() {
         let u = upstreams();
         let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
-        req.insert_header("authorization", "Bearer sk-sy-client").unwrap();
+        req.insert_header("authorization", "Bearer sk-sy-client")
+            .unwrap();
         req.insert_header("x-api-key", "sk-sy-client").unwrap();
         let key = u[1].pick_key().unwrap();
         u[1].apply_auth(&mut req, Some(key.secret)).unwrap();
         assert!(req.headers.get("authorization").is_none());
         assert_eq!(req.headers.get("x-api-key").unwrap(), "ak-1");
-        assert_eq!(req.headers.get("anthropic-version").unwrap(), ANTHROPIC_VERSION);
+        assert_eq!(
+            req.headers.get("anthropic-version").unwrap(),
+            ANTHROPIC_VERSION
+        );
 
         let mut req = RequestHeader::build("POST", b"/x", None).unwrap();
         req.insert_header("x-api-key", "sk-sy-client").unwrap();
         let key = u[0].pick_key().unwrap();
         u[0].apply_auth(&mut req, Some(key.secret)).unwrap();
         assert!(req.headers.get("x-api-key").is_none());
-        assert!(req.headers.get("authorization").unwrap().to_str().unwrap().starts_with("Bearer gk-"));
-        assert_eq!(u[0].path_for(Endpoint::ChatCompletions), "/openai/v1/chat/completions");
+        assert!(req
+            .headers
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer gk-"));
+        assert_eq!(
+            u[0].path_for(Endpoint::ChatCompletions),
+            "/openai/v1/chat/completions"
+        );
     }
 }

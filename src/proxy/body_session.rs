@@ -75,10 +75,14 @@ impl Drop for BufferedBodySession {
 impl BufferedBodySession {
     fn s(&self) -> &ServerSession {
         // Present from `install` until `drop`: no method runs after drop.
-        self.inner.as_ref().expect("wrapped session present until drop")
+        self.inner
+            .as_ref()
+            .expect("wrapped session present until drop")
     }
     fn m(&mut self) -> &mut ServerSession {
-        self.inner.as_mut().expect("wrapped session present until drop")
+        self.inner
+            .as_mut()
+            .expect("wrapped session present until drop")
     }
 }
 

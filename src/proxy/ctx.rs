@@ -47,6 +47,9 @@ pub struct RequestCtx {
     pub body_home: Option<Home>,
     /// Whether the whole request body was read (the connection may then be reused).
     pub body_read: bool,
+    /// The client connection must close after this response (pingora does not reuse a
+    /// connection after a proxy failure).
+    pub close_connection: bool,
     /// Status sent to the client.
     pub status: u16,
     pub first_byte: Option<Instant>,
@@ -73,6 +76,7 @@ impl RequestCtx {
             upstream_body: Bytes::new(),
             body_home: None,
             body_read: false,
+            close_connection: false,
             status: 0,
             first_byte: None,
             error: None,
@@ -100,5 +104,9 @@ fn new_request_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     let r: u64 = rand::random();
-    format!("req_{:012x}{:012x}", ms & 0xffff_ffff_ffff, r & 0xffff_ffff_ffff)
+    format!(
+        "req_{:012x}{:012x}",
+        ms & 0xffff_ffff_ffff,
+        r & 0xffff_ffff_ffff
+    )
 }

@@ -26,7 +26,9 @@ enum Target {
 fn classify(method: &Method, path: &str) -> Target {
     let path = path.strip_suffix('/').unwrap_or(path);
     let (endpoint, wants) = match path {
-        "/v1/chat/completions" | "/chat/completions" => (Some(Endpoint::ChatCompletions), Method::POST),
+        "/v1/chat/completions" | "/chat/completions" => {
+            (Some(Endpoint::ChatCompletions), Method::POST)
+        }
         "/v1/messages" => (Some(Endpoint::Messages), Method::POST),
         "/v1/embeddings" | "/embeddings" => (Some(Endpoint::Embeddings), Method::POST),
         "/v1/models" | "/models" => (None, Method::GET),
@@ -139,16 +141,19 @@ async fn prepare(
             )
             .into())
         }
-        Some(k) => gw.keys.authenticate(k).ok_or_else(|| {
-            GatewayError::new(ErrorKind::Unauthorized, "Invalid gateway key")
-        })?,
+        Some(k) => gw
+            .keys
+            .authenticate(k)
+            .ok_or_else(|| GatewayError::new(ErrorKind::Unauthorized, "Invalid gateway key"))?,
     };
     ctx.key_name = Some(key.name.clone());
 
     let Some(endpoint) = endpoint else {
         ctx.body_read = true; // GET: no body expected
         let body = models::list(gw, key);
-        respond::json(session, ctx, 200, body, &[]).await.map_err(Failure::Io)?;
+        respond::json(session, ctx, 200, body, &[])
+            .await
+            .map_err(Failure::Io)?;
         return Ok(Prepared::Answered);
     };
     ctx.endpoint = Some(endpoint);

@@ -58,7 +58,12 @@ impl GatewayState {
         GatewayState {
             router: Router::new(&config),
             keys: KeyRing::new(&config.gateway_keys),
-            upstreams: config.providers.iter().cloned().map(Upstream::new).collect(),
+            upstreams: config
+                .providers
+                .iter()
+                .cloned()
+                .map(Upstream::new)
+                .collect(),
             resolver,
             config,
         }
@@ -77,11 +82,19 @@ impl ProxyHttp for Gateway {
         RequestCtx::new()
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora_error::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<bool> {
         intake::intake(&self.state, session, ctx).await
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora_error::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<Box<HttpPeer>> {
         match upstream::next_peer(&self.state, ctx).await {
             Ok(peer) => Ok(Box::new(peer)),
             Err(e) => {
@@ -185,7 +198,12 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let client_gone = matches!(e.esource(), ErrorSource::Downstream)
             && matches!(
                 e.etype(),
@@ -199,12 +217,13 @@ impl ProxyHttp for Gateway {
         }
         let err = ctx.error.take().unwrap_or_else(|| classify_failure(e, ctx));
         let code = err.status();
+        ctx.close_connection = true;
         if let Err(write_err) = respond::error(session, ctx, err).await {
             log::debug!("could not send the error response: {write_err}");
         }
         FailToProxy {
             error_code: code,
-            can_reuse_downstream: ctx.body_read,
+            can_reuse_downstream: false,
         }
     }
 
@@ -221,10 +240,9 @@ impl ProxyHttp for Gateway {
 
 /// A proxy failure the gateway did not classify itself, in client terms.
 fn classify_failure(e: &Error, ctx: &RequestCtx) -> GatewayError {
-    let provider = ctx
-        .attempts
-        .last()
-        .map_or("the provider".to_owned(), |a| format!("provider `{}`", a.provider));
+    let provider = ctx.attempts.last().map_or("the provider".to_owned(), |a| {
+        format!("provider `{}`", a.provider)
+    });
     match e.etype() {
         ErrorType::ConnectTimedout => GatewayError::new(
             ErrorKind::UpstreamTimeout,

@@ -43,7 +43,7 @@ pub async fn json(
     body: Vec<u8>,
     extra: &[(&'static str, String)],
 ) -> pingora_error::Result<()> {
-    let close = !settle_body(session, ctx).await;
+    let close = !settle_body(session, ctx).await || ctx.close_connection;
     let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
     resp.insert_header("content-type", "application/json")?;
     resp.insert_header("content-length", body.len().to_string())?;

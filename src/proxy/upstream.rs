@@ -107,7 +107,11 @@ pub fn shape_request(
             .path_and_query(path.as_str())
             .build()
             .map_err(|e| {
-                pingora_error::Error::because(pingora_error::ErrorType::InternalError, "upstream path", e)
+                pingora_error::Error::because(
+                    pingora_error::ErrorType::InternalError,
+                    "upstream path",
+                    e,
+                )
             })?,
     );
     for h in DROPPED_REQUEST_HEADERS {

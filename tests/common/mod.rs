@@ -215,9 +215,8 @@ impl RawResponse {
             .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -227,12 +226,23 @@ pub fn read_response(stream: &mut TcpStream) -> RawResponse {
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
         let n = stream.read(&mut byte).expect("read header");
-        assert!(n > 0, "connection closed while reading headers: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "connection closed while reading headers: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.push(byte[0]);
     }
     let text = String::from_utf8_lossy(&buf).to_string();
     let mut lines = text.split("\r\n");
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
         .map(|l| {
@@ -240,12 +250,19 @@ pub fn read_response(stream: &mut TcpStream) -> RawResponse {
             (k.trim().to_lowercase(), v.trim().to_owned())
         })
         .collect();
-    let mut resp = RawResponse { status, headers, body: Vec::new() };
+    let mut resp = RawResponse {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     if let Some(len) = resp.header("content-length") {
         let mut body = vec![0u8; len.parse().unwrap()];
         stream.read_exact(&mut body).expect("read body");
         resp.body = body;
-    } else if resp.header("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+    } else if resp
+        .header("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"))
+    {
         loop {
             let mut line = Vec::new();
             while !line.ends_with(b"\r\n") {
@@ -265,8 +282,17 @@ pub fn read_response(stream: &mut TcpStream) -> RawResponse {
 }
 
 /// Sends one request on `stream` and reads the response.
-pub fn roundtrip(stream: &mut TcpStream, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n", body.len());
+pub fn roundtrip(
+    stream: &mut TcpStream,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -186,7 +186,8 @@ def _tcp_probe(port: int):
 
 def _healthz_probe(port: int):
     def probe():
-        r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0)
+        with httpx.Client(trust_env=False, timeout=1.0) as c:
+            r = c.get(f"http://127.0.0.1:{port}/healthz")
         return r.status_code == 200, f"GET /healthz -> {r.status_code} {r.text[:200]!r}"
 
     return probe

@@ -48,7 +48,10 @@ fn a_good_config_validates_with_warnings_for_unset_keys() {
     assert_eq!(c.gateway_keys[0].secret.expose(), "sk-sy-from-env");
     assert_eq!(
         c.routes[0].targets[1],
-        Target { provider: 1, model: "qwen/qwen3".into() }
+        Target {
+            provider: 1,
+            model: "qwen/qwen3".into()
+        }
     );
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     assert!(c.warnings[0].contains("test.toml:9:"), "{}", c.warnings[0]);
@@ -79,8 +82,15 @@ fn wrong_types_name_the_field() {
 #[test]
 fn semantic_errors_point_at_the_value() {
     let e = err("[[providers]]\nname = \"x\"\nkind = \"grok\"\napi_keys = [\"k\"]\n");
-    assert_eq!((e.line, e.column, e.field.as_str()), (3, 8, "providers[0].kind"));
-    assert!(e.message.contains("groq"), "lists the known kinds: {}", e.message);
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (3, 8, "providers[0].kind")
+    );
+    assert!(
+        e.message.contains("groq"),
+        "lists the known kinds: {}",
+        e.message
+    );
 
     let e = err("[[providers]]\nname = \"x\"\nkind = \"openai-compatible\"\n");
     assert_eq!(e.field, "providers[0].base_url");
@@ -99,7 +109,10 @@ fn semantic_errors_point_at_the_value() {
 
     let e = err("[[gateway_keys]]\nname = \"k\"\nkey = \"short\"\n");
     assert_eq!(e.field, "gateway_keys[0].key");
-    assert!(!e.to_string().contains("short"), "the key itself is not echoed");
+    assert!(
+        !e.to_string().contains("short"),
+        "the key itself is not echoed"
+    );
 
     let e = err("[[gateway_keys]]\nname = \"k\"\nkey = \"long-enough-key\"\nmodels = [\"typo\"]\n");
     assert_eq!((e.line, e.field.as_str()), (4, "gateway_keys[0].models[0]"));
@@ -129,6 +142,9 @@ fn the_reference_config_is_valid() {
     let text = include_str!("../../../conf/switchyard.toml");
     let c = validate("switchyard.toml", text, &|_| None).unwrap();
     for kind in crate::providers::presets::kinds() {
-        assert!(c.providers.iter().any(|p| p.kind == kind), "reference config lacks {kind}");
+        assert!(
+            c.providers.iter().any(|p| p.kind == kind),
+            "reference config lacks {kind}"
+        );
     }
 }

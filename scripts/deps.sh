@@ -1,0 +1,34 @@
+# Installs what building and testing switchyard needs on a fresh Debian machine, only if missing.
+# Sourced by scripts/demo.sh and scripts/test.sh.
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+    echo "==> installing missing Debian packages: $*" >&2
+    if [ -z "${SWITCHYARD_APT_UPDATED:-}" ]; then
+        as_root apt-get update -qq
+        export SWITCHYARD_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_build_deps() {
+    command -v cargo >/dev/null || {
+        echo "cargo not found: install Rust (https://rustup.rs) first" >&2
+        exit 1
+    }
+    local missing=()
+    command -v cmake >/dev/null || missing+=(cmake)   # pingora builds zlib-ng with cmake
+    command -v cc >/dev/null || missing+=(build-essential)
+    [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)  # upstream TLS roots
+    if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+ensure_python_venv() {
+    command -v python3 >/dev/null || apt_install python3 python3-venv python3-pip
+    if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+        apt_install python3-venv python3-pip
+    fi
+}
