@@ -54,10 +54,17 @@ fn auth_and_route(c: &mut Criterion) {
     let keys = KeyRing::new(&cfg.gateway_keys);
     let router = Router::new(&cfg);
     c.bench_function("authenticate (50 keys)", |b| {
-        b.iter(|| keys.authenticate(black_box("sk-sy-application-key-0042")).is_some())
+        b.iter(|| {
+            keys.authenticate(black_box("sk-sy-application-key-0042"))
+                .is_some()
+        })
     });
     c.bench_function("route resolve (50 routes)", |b| {
-        b.iter(|| router.resolve(black_box("route42"), Dialect::OpenAi).unwrap())
+        b.iter(|| {
+            router
+                .resolve(black_box("route42"), Dialect::OpenAi)
+                .unwrap()
+        })
     });
 }
 

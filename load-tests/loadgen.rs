@@ -75,7 +75,10 @@ struct Stats {
 }
 
 /// Reads one response; returns (status, time of first body byte).
-async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Option<Instant>), String> {
+async fn read_response(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, Option<Instant>), String> {
     buf.clear();
     let mut tmp = [0u8; 16384];
     let (status, head_len, framing) = loop {
@@ -90,7 +93,9 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Opt
             let mut framing = None;
             for h in r.headers.iter() {
                 if h.name.eq_ignore_ascii_case("content-length") {
-                    framing = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<usize>().ok());
+                    framing = std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<usize>().ok());
                 } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                     framing = None;
                 }
@@ -140,8 +145,13 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, Opt
 fn chunked_done(body: &[u8]) -> bool {
     let mut i = 0;
     loop {
-        let Some(eol) = body[i..].windows(2).position(|w| w == b"\r\n") else { return false };
-        let Ok(size) = usize::from_str_radix(std::str::from_utf8(&body[i..i + eol]).unwrap_or("x").trim(), 16) else {
+        let Some(eol) = body[i..].windows(2).position(|w| w == b"\r\n") else {
+            return false;
+        };
+        let Ok(size) = usize::from_str_radix(
+            std::str::from_utf8(&body[i..i + eol]).unwrap_or("x").trim(),
+            16,
+        ) else {
             return false;
         };
         i += eol + 2;
@@ -157,7 +167,12 @@ fn chunked_done(body: &[u8]) -> bool {
 
 async fn worker(a: std::sync::Arc<Args>, quota: usize, warmup: usize, deadline: Instant) -> Stats {
     let mut stats = Stats::default();
-    let mut req = format!("POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n", a.path, a.host, a.body.len());
+    let mut req = format!(
+        "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        a.path,
+        a.host,
+        a.body.len()
+    );
     for h in &a.headers {
         req.push_str(h);
         req.push_str("\r\n");
@@ -231,7 +246,9 @@ async fn main() {
     let per = a.requests.div_ceil(a.concurrency);
     let warm = a.warmup.div_ceil(a.concurrency);
     let started = Instant::now();
-    let handles: Vec<_> = (0..a.concurrency).map(|_| tokio::spawn(worker(a.clone(), per, warm, deadline))).collect();
+    let handles: Vec<_> = (0..a.concurrency)
+        .map(|_| tokio::spawn(worker(a.clone(), per, warm, deadline)))
+        .collect();
     let mut all = Stats::default();
     for h in handles {
         if let Ok(s) = h.await {

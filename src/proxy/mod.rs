@@ -204,12 +204,7 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        let client_gone = matches!(e.esource(), ErrorSource::Downstream)
-            && matches!(
-                e.etype(),
-                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
-            );
-        if client_gone || session.response_written().is_some() {
+        if client_went_away(e) || session.response_written().is_some() {
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
@@ -227,6 +222,11 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        // A client hanging up mid-stream is routine; the access log records it.
+        client_went_away(e)
+    }
+
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if let Some(home) = ctx.body_home.take() {
             body_session::restore(&mut session.downstream_session, &home);
@@ -236,6 +236,14 @@ impl ProxyHttp for Gateway {
         }
         access_log::write(session, e, ctx);
     }
+}
+
+fn client_went_away(e: &Error) -> bool {
+    matches!(e.esource(), ErrorSource::Downstream)
+        && matches!(
+            e.etype(),
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+        )
 }
 
 /// A proxy failure the gateway did not classify itself, in client terms.
