@@ -54,7 +54,7 @@ async fn call(
 }
 
 /// POST with a JSON body on a fresh client.
-async fn post_json(url: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
+async fn post(url: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
     call(&client(), "POST", url, Some(body), headers).await
 }
 
@@ -150,7 +150,7 @@ async fn openai_non_stream_shape_usage_and_echo_headers() {
     // max_completion_tokens below the token count finishes with "length".
     let mut limited = chat_body(false);
     limited["max_completion_tokens"] = json!(2);
-    let v: Value = post(&format!("{base}/v1/chat/completions"), &limited, &[]).await;
+    let v = post_json(&format!("{base}/v1/chat/completions"), &limited, &[]).await;
     assert_eq!(v["choices"][0]["message"]["content"], "Hello from");
     assert_eq!(v["choices"][0]["finish_reason"], "length");
     assert_eq!(v["usage"]["completion_tokens"], 2);
@@ -162,7 +162,7 @@ async fn openai_stream(include_usage: bool) -> Vec<String> {
     if include_usage {
         body["stream_options"] = json!({"include_usage": true});
     }
-    let r = post_json(
+    let r = post(
         &format!("{base}/v1/chat/completions"),
         &body,
         &[("x-mock-tokens", "5")],
@@ -286,7 +286,7 @@ async fn anthropic_non_stream_with_cache_fields() {
 
     let mut limited = body.clone();
     limited["max_tokens"] = json!(2);
-    let v: Value = post(&format!("{base}/v1/messages"), &limited, &[]).await;
+    let v = post_json(&format!("{base}/v1/messages"), &limited, &[]).await;
     assert_eq!(v["stop_reason"], "max_tokens");
     assert_eq!(v["content"][0]["text"], "Hello from");
 }
@@ -296,7 +296,7 @@ async fn anthropic_stream_event_order_with_thinking() {
     let base = start_default().await;
     let body = json!({"model": "claude-mock", "max_tokens": 100, "stream": true,
         "messages": [{"role": "user", "content": "Hi"}]});
-    let r = post_json(
+    let r = post(
         &format!("{base}/v1/messages"),
         &body,
         &[("x-mock-tokens", "3"), ("x-mock-reasoning-tokens", "2")],
@@ -445,7 +445,7 @@ fn decode_base64(s: &str) -> Vec<u8> {
 async fn embeddings_float_and_base64() {
     let base = start_default().await;
     let url = format!("{base}/v1/embeddings");
-    let floats: Value = post(
+    let floats = post_json(
         &url,
         &json!({"model": "emb", "input": ["alpha", "beta"]}),
         &[],
@@ -494,7 +494,7 @@ async fn embeddings_float_and_base64() {
         dims["data"][0]["embedding"].as_array().map(Vec::len),
         Some(32)
     );
-    let r = post_json(&url, &json!({"model": "emb"}), &[]).await;
+    let r = post(&url, &json!({"model": "emb"}), &[]).await;
     assert_eq!(r.status(), 400);
 }
 
@@ -558,7 +558,7 @@ async fn openai_tools_streamed_arguments_concatenate() {
 
     // Non-stream, single tool; and a tool result in last position gets a text answer.
     body["stream"] = json!(false);
-    let v: Value = post(&url, &body, &[]).await;
+    let v = post_json(&url, &body, &[]).await;
     let msg = &v["choices"][0]["message"];
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(msg["content"], Value::Null);
@@ -588,11 +588,7 @@ async fn anthropic_tools_streamed_input_json() {
     let tools = json!([{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
     let body = json!({"model": "claude-mock", "max_tokens": 50, "stream": true, "tools": tools,
         "messages": [{"role": "user", "content": "weather?"}]});
-    let events = sse(&post_json(&url, &body, &[])
-        .await
-        .text()
-        .await
-        .expect("body"));
+    let events = sse(&post(&url, &body, &[]).await.text().await.expect("body"));
     let data: Vec<Value> = events.iter().map(|(_, d)| json_of(d)).collect();
     assert_eq!(data[1]["content_block"]["type"], "tool_use");
     assert_eq!(data[1]["content_block"]["name"], "get_weather");
@@ -617,7 +613,7 @@ async fn anthropic_tools_streamed_input_json() {
         {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}}]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "sunny"}]}
     ]);
-    let v: Value = post(&url, &answered, &[]).await;
+    let v = post_json(&url, &answered, &[]).await;
     assert_eq!(v["stop_reason"], "end_turn");
     assert_eq!(v["content"][0]["type"], "text");
 }
