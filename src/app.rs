@@ -1,12 +1,14 @@
 //! Starting the gateway: the pingora server with the proxy service, and (for the demo) the
 //! built-in mock provider on a thread of its own.
 
+use crate::admin::AdminApp;
 use crate::config::{Config, MockSettings};
 use crate::mock::{self, MockOptions};
 use crate::net::Resolver;
-use crate::proxy::{Gateway, GatewayState};
+use crate::proxy::{Gateway, Shared};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Process-level options for `serve` (pingora's daemon and upgrade modes).
@@ -17,7 +19,12 @@ pub struct ServeOptions {
 }
 
 /// Runs the gateway until it is told to stop. Returns only on a start-up error.
-pub fn serve(config: Config, opts: ServeOptions) -> Result<(), String> {
+/// `config_path` is re-read on SIGHUP or `POST /admin/reload` (`None`: the embedded demo).
+pub fn serve(
+    config: Config,
+    config_path: Option<PathBuf>,
+    opts: ServeOptions,
+) -> Result<(), String> {
     for w in &config.warnings {
         log::warn!("{w}");
     }
@@ -29,8 +36,6 @@ pub fn serve(config: Config, opts: ServeOptions) -> Result<(), String> {
     if let Some(m) = &config.mock {
         start_mock(m)?;
     }
-    let resolver = Resolver::new();
-    warm_dns(&config, &resolver);
 
     let mut conf = ServerConf {
         threads: config.server.threads,
@@ -50,20 +55,40 @@ pub fn serve(config: Config, opts: ServeOptions) -> Result<(), String> {
     server.bootstrap();
 
     let listen = config.server.listen.clone();
-    let state = Arc::new(GatewayState::new(config, resolver));
-    log::info!(
-        "switchyard listening on {listen}: {} providers, {} routes, {} gateway keys",
-        state.config.providers.len(),
-        state.config.routes.len(),
-        state.config.gateway_keys.len()
-    );
+    let admin = config.admin.clone();
+    let shared = Shared::new(config, config_path);
+    warm_dns(&shared.state().config, &shared.resolver);
+    {
+        let state = shared.state();
+        log::info!(
+            "switchyard listening on {listen}: {} providers, {} routes, {} gateway keys",
+            state.config.providers.len(),
+            state.config.routes.len(),
+            state.config.gateway_keys.len()
+        );
+    }
+    reload_on_sighup(shared.clone())?;
     let mut svc = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
-        Gateway { state },
+        Gateway {
+            shared: shared.clone(),
+        },
         "switchyard proxy",
     );
     svc.add_tcp(&listen);
     server.add_service(svc);
+    if let Some(admin) = admin {
+        let mut svc = pingora_core::services::listening::Service::new(
+            "switchyard admin".to_owned(),
+            AdminApp {
+                shared,
+                key: admin.key,
+            },
+        );
+        svc.add_tcp(&admin.listen.to_string());
+        log::info!("admin port on {}", admin.listen);
+        server.add_service(svc);
+    }
     server.run_forever()
 }
 
@@ -110,6 +135,42 @@ fn start_mock(m: &MockSettings) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot start the mock provider thread: {e}"))?;
     Ok(())
+}
+
+/// SIGHUP re-reads the config (what `systemctl reload` sends). In-flight requests finish on the
+/// state they started with; new requests get the new one.
+fn reload_on_sighup(shared: Arc<Shared>) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("sighup".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    log::error!("SIGHUP handler: {e}");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut hup = match signal(SignalKind::hangup()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        log::error!("cannot listen for SIGHUP: {e}");
+                        return;
+                    }
+                };
+                while hup.recv().await.is_some() {
+                    if let Err(e) = shared.reload() {
+                        log::error!("reload failed, keeping the running config: {e}");
+                    }
+                }
+            });
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the SIGHUP thread: {e}"))
 }
 
 /// Resolves every provider host once before serving, so no early request waits on DNS.

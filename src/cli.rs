@@ -86,7 +86,7 @@ pub fn run(cli: Cli) -> ExitCode {
             if config.is_none() {
                 log::info!("no --config given: running the offline demo (embedded conf/demo.toml)");
             }
-            match app::serve(cfg, ServeOptions { daemon, upgrade }) {
+            match app::serve(cfg, config, ServeOptions { daemon, upgrade }) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -23,6 +23,10 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request body is over the configured limit.
     PayloadTooLarge,
+    /// Every target is rate limited for longer than the gateway will wait.
+    RateLimited,
+    /// Every target is unavailable for now (circuits open, keys resting).
+    Unavailable,
     /// The provider could not be reached or failed in a way the gateway cannot hide.
     UpstreamUnavailable,
     /// The provider did not answer in time.
@@ -40,6 +44,8 @@ impl ErrorKind {
             ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::Unavailable => 503,
             ErrorKind::UpstreamUnavailable => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
@@ -50,7 +56,10 @@ impl ErrorKind {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamTimeout
+            ErrorKind::UpstreamUnavailable
+                | ErrorKind::UpstreamTimeout
+                | ErrorKind::RateLimited
+                | ErrorKind::Unavailable
         )
     }
 }
@@ -61,6 +70,8 @@ pub struct GatewayError {
     pub message: String,
     /// The request field the error is about, when there is one (OpenAI's `param`).
     pub param: Option<&'static str>,
+    /// When the client may try again (sent as `retry-after`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl GatewayError {
@@ -69,11 +80,17 @@ impl GatewayError {
             kind,
             message: message.into(),
             param: None,
+            retry_after: None,
         }
     }
 
     pub fn with_param(mut self, param: &'static str) -> Self {
         self.param = Some(param);
+        self
+    }
+
+    pub fn with_retry_after(mut self, after: std::time::Duration) -> Self {
+        self.retry_after = Some(after);
         self
     }
 

@@ -16,6 +16,7 @@
 //! - [`net`]: non-blocking, cached DNS for upstream peers.
 //! - [`mock`]: a built-in mock provider (OpenAI, Anthropic, Gemini) with fault injection.
 //! - [`error`]: the one error type the gateway answers with.
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
@@ -23,8 +24,13 @@ pub mod config;
 pub mod dialect;
 pub mod error;
 pub mod logging;
+pub mod metrics;
 pub mod mock;
 pub mod net;
 pub mod providers;
+pub mod resilience;
 pub mod proxy;
+pub mod ledger;
+pub mod pricing;
 pub mod routing;
+pub mod usage;

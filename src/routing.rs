@@ -18,7 +18,10 @@ pub struct Resolved {
 
 pub struct Router {
     routes: HashMap<String, Vec<Target>>,
-    providers: HashMap<String, (usize, Dialect)>,
+    /// Provider name -> index into the config's providers.
+    providers: HashMap<String, usize>,
+    /// Dialect of each provider, by index.
+    dialects: Vec<Dialect>,
 }
 
 impl Router {
@@ -33,8 +36,9 @@ impl Router {
                 .providers
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (p.name.clone(), (i, p.dialect)))
+                .map(|(i, p)| (p.name.clone(), i))
                 .collect(),
+            dialects: config.providers.iter().map(|p| p.dialect).collect(),
         }
     }
 
@@ -43,7 +47,7 @@ impl Router {
         let (route, all) = if let Some(targets) = self.routes.get(model) {
             (Some(model.to_owned()), targets.clone())
         } else if let Some((provider, upstream_model)) = model.split_once('/') {
-            let (idx, _) = self
+            let idx = self
                 .providers
                 .get(provider)
                 .ok_or_else(|| not_found(model))?;
@@ -62,7 +66,7 @@ impl Router {
         };
         let candidates: Vec<Target> = all
             .into_iter()
-            .filter(|t| self.dialect_of(t.provider) == Some(dialect))
+            .filter(|t| self.dialects.get(t.provider) == Some(&dialect))
             .collect();
         if candidates.is_empty() {
             return Err(GatewayError::bad_request(format!(
@@ -73,13 +77,6 @@ impl Router {
             .with_param("model"));
         }
         Ok(Resolved { route, candidates })
-    }
-
-    fn dialect_of(&self, provider: usize) -> Option<Dialect> {
-        self.providers
-            .values()
-            .find(|(i, _)| *i == provider)
-            .map(|(_, d)| *d)
     }
 }
 

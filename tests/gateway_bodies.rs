@@ -102,7 +102,12 @@ fn large_bodies_fail_over_like_small_ones() {
             "size {size}: {}",
             String::from_utf8_lossy(&r.body)
         );
-        assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
+        let a = attempts(&r);
+        assert_eq!(a.len(), 2, "{a:?}");
+        assert!(
+            a[0].starts_with("down/never=") && a[1].starts_with("openai/gpt-4o-mini#0=200"),
+            "{a:?}"
+        );
         assert_eq!(r.header("x-switchyard-provider"), Some("openai"));
         assert_eq!(
             r.header("x-mock-body-sha256").unwrap(),

@@ -15,6 +15,7 @@ pub use secret::Secret;
 use crate::dialect::Dialect;
 use crate::providers::presets::AuthStyle;
 use crate::providers::url::BaseUrl;
+pub use crate::resilience::Policy;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub const DEMO_CONFIG_NAME: &str = "<embedded conf/demo.toml>";
 pub struct Config {
     pub server: ServerSettings,
     pub mock: Option<MockSettings>,
+    pub admin: Option<AdminSettings>,
+    pub resilience: Policy,
     pub providers: Vec<ProviderConfig>,
     pub gateway_keys: Vec<GatewayKeyConfig>,
     pub routes: Vec<RouteConfig>,
@@ -40,6 +43,13 @@ pub struct ServerSettings {
     pub threads: usize,
     pub max_body_size: usize,
     pub grace_period: Duration,
+}
+
+/// The admin port: metrics, breaker and key state, config reload.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    pub listen: SocketAddr,
+    pub key: Option<Secret>,
 }
 
 /// The built-in mock provider, started in-process (the offline demo).
@@ -79,6 +89,8 @@ pub struct GatewayKeyConfig {
 pub struct RouteConfig {
     pub name: String,
     pub targets: Vec<Target>,
+    pub deadline: Option<Duration>,
+    pub max_attempts: Option<u32>,
 }
 
 /// One concrete model at one provider.
@@ -123,6 +135,10 @@ impl Config {
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         validate::validate(file, text, lookup)
+    }
+
+    pub fn route(&self, name: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|r| r.name == name)
     }
 
     pub fn provider(&self, name: &str) -> Option<(usize, &ProviderConfig)> {

@@ -10,6 +10,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     pub mock: Option<RawMock>,
+    pub admin: Option<RawAdmin>,
+    pub resilience: Option<RawResilience>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
@@ -36,6 +38,29 @@ pub struct RawServer {
 pub enum RawSize {
     Bytes(i64),
     Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Address of the admin port (metrics, breakers, reload), e.g. "127.0.0.1:9091".
+    pub listen: Spanned<String>,
+    /// Bearer token the admin port requires (`env:VAR` or literal); none: loopback only.
+    pub key: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResilience {
+    pub max_attempts: Option<Spanned<i64>>,
+    pub backoff_base: Option<Spanned<String>>,
+    pub backoff_max: Option<Spanned<String>>,
+    pub deadline: Option<Spanned<String>>,
+    pub rate_limit_rest: Option<Spanned<String>>,
+    pub auth_failure_rest: Option<Spanned<String>>,
+    pub breaker_failures: Option<Spanned<i64>>,
+    pub breaker_open_for: Option<Spanned<String>>,
+    pub breaker_probes: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,4 +103,8 @@ pub struct RawGatewayKey {
 pub struct RawRoute {
     pub name: Spanned<String>,
     pub targets: Vec<Spanned<String>>,
+    /// Overrides `[resilience] deadline` for this route.
+    pub deadline: Option<Spanned<String>>,
+    /// Overrides `[resilience] max_attempts` for this route.
+    pub max_attempts: Option<Spanned<i64>>,
 }

@@ -29,6 +29,27 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         }),
     };
 
+    let admin = match raw.admin {
+        None => None,
+        Some(a) => {
+            let listen = socket_addr(&loc, &a.listen, "admin.listen")?;
+            let key = match &a.key {
+                None => None,
+                Some(k) => secret::resolve(k.get_ref(), "admin key".into(), lookup)
+                    .map_err(|m| loc.error(k.span(), "admin.key", m))?,
+            };
+            if key.is_none() && !listen.ip().is_loopback() {
+                return Err(loc.error(
+                    a.listen.span(),
+                    "admin.listen",
+                    "an admin port off loopback needs admin.key",
+                ));
+            }
+            Some(AdminSettings { listen, key })
+        }
+    };
+    let resilience = resilience(&loc, raw.resilience.unwrap_or_default())?;
+
     let mut providers = Vec::with_capacity(raw.providers.len());
     for (i, p) in raw.providers.iter().enumerate() {
         let field = format!("providers[{i}]");
@@ -99,6 +120,8 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     Ok(Config {
         server,
         mock,
+        admin,
+        resilience,
         providers,
         gateway_keys,
         routes,
@@ -142,6 +165,47 @@ fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError
         threads,
         max_body_size,
         grace_period,
+    })
+}
+
+fn resilience(loc: &Locator<'_>, r: super::raw::RawResilience) -> Result<Policy, ConfigError> {
+    let d = Policy::default();
+    let dur = |v: &Option<Spanned<String>>, f: &str, def: Duration| {
+        duration_or(loc, v.as_ref(), &format!("resilience.{f}"), def)
+    };
+    let num = |v: &Option<Spanned<i64>>, f: &str, def: u32| -> Result<u32, ConfigError> {
+        match v {
+            None => Ok(def),
+            Some(n) => positive(loc, n, &format!("resilience.{f}"))
+                .map(|x| x.min(u32::MAX as usize) as u32),
+        }
+    };
+    Ok(Policy {
+        max_attempts: num(&r.max_attempts, "max_attempts", d.max_attempts)?,
+        backoff: crate::resilience::backoff::Backoff {
+            base: dur(&r.backoff_base, "backoff_base", d.backoff.base)?,
+            max: dur(&r.backoff_max, "backoff_max", d.backoff.max)?,
+        },
+        deadline: dur(&r.deadline, "deadline", d.deadline)?,
+        rate_limit_rest: dur(&r.rate_limit_rest, "rate_limit_rest", d.rate_limit_rest)?,
+        auth_failure_rest: dur(
+            &r.auth_failure_rest,
+            "auth_failure_rest",
+            d.auth_failure_rest,
+        )?,
+        breaker: crate::resilience::breaker::BreakerConfig {
+            failure_threshold: num(
+                &r.breaker_failures,
+                "breaker_failures",
+                d.breaker.failure_threshold,
+            )?,
+            open_for: dur(&r.breaker_open_for, "breaker_open_for", d.breaker.open_for)?,
+            half_open_probes: num(
+                &r.breaker_probes,
+                "breaker_probes",
+                d.breaker.half_open_probes,
+            )?,
+        },
     })
 }
 
@@ -339,7 +403,23 @@ fn route(
             model: model.to_owned(),
         });
     }
-    Ok(RouteConfig { name, targets })
+    let deadline = match &r.deadline {
+        None => None,
+        Some(d) => Some(
+            parse_duration(d.get_ref())
+                .map_err(|m| loc.error(d.span(), format!("{field}.deadline"), m))?,
+        ),
+    };
+    let max_attempts = match &r.max_attempts {
+        None => None,
+        Some(n) => Some(positive(loc, n, &format!("{field}.max_attempts"))? as u32),
+    };
+    Ok(RouteConfig {
+        name,
+        targets,
+        deadline,
+        max_attempts,
+    })
 }
 
 fn check_model_pattern(

@@ -6,9 +6,13 @@ pub mod url;
 
 use crate::config::{ProviderConfig, Secret};
 use crate::dialect::Endpoint;
+use crate::resilience::breaker::{Breaker, BreakerConfig};
+use crate::resilience::keys::{self, KeyHealth};
+use crate::resilience::Health;
 use pingora_http::RequestHeader;
 use presets::{AuthStyle, ANTHROPIC_VERSION};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Request headers that carry credentials, never forwarded from the client to a provider.
 pub const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "x-goog-api-key"];
@@ -16,6 +20,12 @@ pub const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key", "x-goog-
 pub struct Upstream {
     pub cfg: ProviderConfig,
     next_key: AtomicUsize,
+    /// The provider-wide circuit breaker.
+    pub breaker: Arc<Breaker>,
+    /// Health of each key, by index into `cfg.keys`.
+    pub key_health: Vec<Arc<KeyHealth>>,
+    breaker_cfg: BreakerConfig,
+    health: Arc<Health>,
 }
 
 /// The key chosen for one attempt: its index (safe to log) and the secret.
@@ -25,28 +35,53 @@ pub struct KeyChoice<'a> {
 }
 
 impl Upstream {
-    pub fn new(cfg: ProviderConfig) -> Upstream {
+    pub fn new(cfg: ProviderConfig, health: &Arc<Health>, breaker_cfg: BreakerConfig) -> Upstream {
         Upstream {
-            cfg,
+            breaker: health.breaker(&cfg.name, breaker_cfg),
+            key_health: cfg
+                .keys
+                .iter()
+                .map(|k| health.key(&cfg.name, k.origin()))
+                .collect(),
             next_key: AtomicUsize::new(0),
+            breaker_cfg,
+            health: health.clone(),
+            cfg,
         }
+    }
+
+    /// The breaker for one of this provider's models.
+    pub fn model_breaker(&self, model: &str) -> Arc<Breaker> {
+        self.health
+            .breaker(&format!("{}/{model}", self.cfg.name), self.breaker_cfg)
+    }
+
+    /// The key for the next attempt: round-robin over keys that are not resting, avoiding
+    /// keys near their rate limit. `None` when every key rests.
+    pub fn choose_key(&self, now: tokio::time::Instant) -> Option<KeyChoice<'_>> {
+        if self.cfg.keys.is_empty() {
+            return None;
+        }
+        let start = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let health: Vec<&KeyHealth> = self.key_health.iter().map(|h| h.as_ref()).collect();
+        let index = keys::choose(&health, start % health.len(), now)?;
+        Some(KeyChoice {
+            index,
+            secret: &self.cfg.keys[index],
+        })
+    }
+
+    /// When some key of this provider is next free (now, if one is).
+    pub fn keys_available_at(&self, now: tokio::time::Instant) -> tokio::time::Instant {
+        self.key_health
+            .iter()
+            .map(|h| h.available_at(now))
+            .min()
+            .unwrap_or(now)
     }
 
     pub fn name(&self) -> &str {
         &self.cfg.name
-    }
-
-    /// Round-robin over the provider's usable keys. `None` when it has none.
-    pub fn pick_key(&self) -> Option<KeyChoice<'_>> {
-        let keys = &self.cfg.keys;
-        if keys.is_empty() {
-            return None;
-        }
-        let index = self.next_key.fetch_add(1, Ordering::Relaxed) % keys.len();
-        Some(KeyChoice {
-            index,
-            secret: &keys[index],
-        })
     }
 
     /// Whether the provider can take a request at all (has a key, or needs none).
@@ -110,26 +145,45 @@ base_url = "http://127.0.0.1:1/v1"
             &|_| None,
         )
         .unwrap();
-        cfg.providers.into_iter().map(Upstream::new).collect()
+        let health = Health::new();
+        cfg.providers
+            .into_iter()
+            .map(|p| Upstream::new(p, &health, BreakerConfig::default()))
+            .collect()
     }
 
-    #[test]
-    fn keys_rotate() {
+    #[tokio::test(start_paused = true)]
+    async fn keys_rotate_and_skip_resting_ones() {
         let u = upstreams();
-        let picks: Vec<usize> = (0..4).map(|_| u[0].pick_key().unwrap().index).collect();
+        let now = tokio::time::Instant::now();
+        let picks: Vec<usize> = (0..4)
+            .map(|_| u[0].choose_key(now).unwrap().index)
+            .collect();
         assert_eq!(picks, [0, 1, 0, 1]);
-        assert!(u[2].pick_key().is_none());
+        u[0].key_health[1].rest(now, std::time::Duration::from_secs(5), "rate_limited");
+        let picks: Vec<usize> = (0..3)
+            .map(|_| u[0].choose_key(now).unwrap().index)
+            .collect();
+        assert_eq!(picks, [0, 0, 0]);
+        u[0].key_health[0].rest(now, std::time::Duration::from_secs(2), "rate_limited");
+        assert!(u[0].choose_key(now).is_none());
+        assert_eq!(
+            u[0].keys_available_at(now),
+            now + std::time::Duration::from_secs(2)
+        );
+        assert!(u[2].choose_key(now).is_none());
         assert!(u[2].usable());
     }
 
-    #[test]
-    fn auth_replaces_client_credentials() {
+    #[tokio::test]
+    async fn auth_replaces_client_credentials() {
         let u = upstreams();
         let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
         req.insert_header("authorization", "Bearer sk-sy-client")
             .unwrap();
         req.insert_header("x-api-key", "sk-sy-client").unwrap();
-        let key = u[1].pick_key().unwrap();
+        let now = tokio::time::Instant::now();
+        let key = u[1].choose_key(now).unwrap();
         u[1].apply_auth(&mut req, Some(key.secret)).unwrap();
         assert!(req.headers.get("authorization").is_none());
         assert_eq!(req.headers.get("x-api-key").unwrap(), "ak-1");
@@ -140,7 +194,7 @@ base_url = "http://127.0.0.1:1/v1"
 
         let mut req = RequestHeader::build("POST", b"/x", None).unwrap();
         req.insert_header("x-api-key", "sk-sy-client").unwrap();
-        let key = u[0].pick_key().unwrap();
+        let key = u[0].choose_key(now).unwrap();
         u[0].apply_auth(&mut req, Some(key.secret)).unwrap();
         assert!(req.headers.get("x-api-key").is_none());
         assert!(req

@@ -1,11 +1,13 @@
 //! The per-request context: everything one request carries through the proxy's hooks.
 
 use super::body_session::Home;
+use super::GatewayState;
 use crate::config::Target;
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::GatewayError;
 use bytes::Bytes;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One try at one candidate target.
@@ -17,11 +19,30 @@ pub struct Attempt {
     /// Which of the provider's keys was used (an index: safe to log).
     pub key_index: Option<usize>,
     pub started: Instant,
+    /// Time to the response header (or to the failure).
+    pub elapsed: Option<std::time::Duration>,
     pub status: Option<u16>,
+    /// Error class: `rate_limited`, `server_error`, `ConnectRefused`, `circuit_open`, ...
     pub error: Option<String>,
+    /// Passed over without a request (circuit open, every key resting, no key).
+    pub skipped: bool,
+}
+
+impl Attempt {
+    /// `200`, `503`, `ConnectRefused`, `skipped:circuit_open`.
+    pub fn outcome(&self) -> String {
+        match (self.skipped, self.status, &self.error) {
+            (true, _, e) => format!("skipped:{}", e.as_deref().unwrap_or("-")),
+            (false, Some(s), _) => s.to_string(),
+            (false, None, Some(e)) => e.clone(),
+            (false, None, None) => "pending".to_owned(),
+        }
+    }
 }
 
 pub struct RequestCtx {
+    /// The gateway state this request runs under (a config reload does not change it).
+    pub state: Arc<GatewayState>,
     pub id: String,
     pub started: Instant,
     /// The client's dialect: how gateway errors are shaped.
@@ -40,6 +61,12 @@ pub struct RequestCtx {
     pub candidates: Vec<Target>,
     /// Index of the next candidate to try.
     pub next_candidate: usize,
+    /// How many times the whole chain has been walked (for backoff).
+    pub round: u32,
+    /// Upstream attempts allowed for this request.
+    pub max_attempts: u32,
+    /// When the response must have started: every attempt and backoff shares it.
+    pub deadline: tokio::time::Instant,
     pub attempts: Vec<Attempt>,
     /// The body for the attempt in flight (the model renamed for its target).
     pub upstream_body: Bytes,
@@ -50,6 +77,8 @@ pub struct RequestCtx {
     /// The client connection must close after this response (pingora does not reuse a
     /// connection after a proxy failure).
     pub close_connection: bool,
+    /// Set while a provider's answer is being dropped for another attempt.
+    pub status_retry: bool,
     /// Status sent to the client.
     pub status: u16,
     pub first_byte: Option<Instant>,
@@ -58,8 +87,14 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new() -> RequestCtx {
+    pub fn new(state: Arc<GatewayState>) -> RequestCtx {
+        let policy = &state.config.resilience;
+        let (max_attempts, deadline) = (policy.max_attempts, policy.deadline);
         RequestCtx {
+            state,
+            round: 0,
+            max_attempts,
+            deadline: tokio::time::Instant::now() + deadline,
             id: new_request_id(),
             started: Instant::now(),
             dialect: Dialect::OpenAi,
@@ -77,6 +112,7 @@ impl RequestCtx {
             body_home: None,
             body_read: false,
             close_connection: false,
+            status_retry: false,
             status: 0,
             first_byte: None,
             error: None,
@@ -87,14 +123,22 @@ impl RequestCtx {
         self.attempts.last_mut()
     }
 
-    pub fn has_more_candidates(&self) -> bool {
-        self.next_candidate < self.candidates.len()
+    /// Attempts that reached a provider (skips excluded).
+    pub fn upstream_attempts(&self) -> usize {
+        self.attempts.iter().filter(|a| !a.skipped).count()
     }
-}
 
-impl Default for RequestCtx {
-    fn default() -> Self {
-        Self::new()
+    /// The `x-switchyard-attempts` header: `provider/model#key=outcome(ms)`, comma-separated.
+    pub fn attempts_header(&self) -> String {
+        self.attempts
+            .iter()
+            .map(|a| {
+                let key = a.key_index.map_or(String::new(), |k| format!("#{k}"));
+                let ms = a.elapsed.map_or(0, |d| d.as_millis());
+                format!("{}/{}{key}={}({ms}ms)", a.provider, a.model, a.outcome())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

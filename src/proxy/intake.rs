@@ -13,6 +13,7 @@ use crate::error::{ErrorKind, GatewayError};
 use bytes::BytesMut;
 use http::Method;
 use pingora_proxy::Session;
+use std::time::Duration;
 
 /// What a request path is.
 enum Target {
@@ -176,8 +177,19 @@ async fn prepare(
     ctx.model = Some(probe.model);
     ctx.model_span = probe.model_span;
     ctx.stream = probe.stream;
+    let route = resolved.route.as_deref().and_then(|r| gw.config.route(r));
+    let policy = &gw.config.resilience;
+    ctx.max_attempts = route
+        .and_then(|r| r.max_attempts)
+        .unwrap_or(policy.max_attempts);
+    let mut budget = route.and_then(|r| r.deadline).unwrap_or(policy.deadline);
+    if let Some(client) = client_deadline(session.req_header()) {
+        budget = budget.min(client);
+    }
+    ctx.deadline = tokio::time::Instant::now() + budget;
     ctx.route = resolved.route;
     ctx.candidates = resolved.candidates;
+    super::attempts::precheck(gw, ctx)?;
 
     if session.as_downstream().retry_buffer_truncated() {
         // Over pingora's 64 KiB replay buffer: serve the body through the wrapper.
@@ -185,6 +197,29 @@ async fn prepare(
         ctx.body_home = Some(home);
     }
     Ok(Prepared::Proxy)
+}
+
+/// The time the client gives the request: `x-switchyard-timeout-ms`, or the OpenAI/Anthropic
+/// SDKs' own `x-stainless-timeout` (seconds). The gateway answers a little before it, so the
+/// client gets a clean error rather than its own timeout.
+fn client_deadline(req: &pingora_http::RequestHeader) -> Option<Duration> {
+    let get = |name: &str| {
+        req.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let asked = get("x-switchyard-timeout-ms")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .or_else(|| {
+            get("x-stainless-timeout")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+                .map(Duration::from_secs_f64)
+        })?;
+    let margin = (asked / 10).min(Duration::from_millis(250));
+    Some(asked.saturating_sub(margin))
 }
 
 /// Reads the whole request body, bounded by `server.max_body_size`.

@@ -21,11 +21,13 @@
 //! 8. `logging`: restore the real client session; one JSON access-log line.
 
 mod access_log;
+mod attempts;
 pub mod body_session;
 pub mod ctx;
 mod intake;
 mod models;
 mod respond;
+mod stream_error;
 mod upstream;
 
 use crate::auth::KeyRing;
@@ -33,6 +35,7 @@ use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
 use crate::net::Resolver;
 use crate::providers::Upstream;
+use crate::resilience::Health;
 use crate::routing::Router;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -41,20 +44,24 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, RetryType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-/// Everything the hooks share, built once from a validated config.
+/// Everything the hooks share, built from one validated config. Replaced whole on reload;
+/// requests in flight keep the state they started with.
 pub struct GatewayState {
     pub config: Config,
     pub router: Router,
     pub keys: KeyRing,
     pub upstreams: Vec<Upstream>,
     pub resolver: Arc<Resolver>,
+    pub health: Arc<Health>,
 }
 
 impl GatewayState {
-    pub fn new(config: Config, resolver: Arc<Resolver>) -> GatewayState {
+    pub fn new(config: Config, resolver: Arc<Resolver>, health: Arc<Health>) -> GatewayState {
+        let breaker = config.resilience.breaker;
         GatewayState {
             router: Router::new(&config),
             keys: KeyRing::new(&config.gateway_keys),
@@ -62,16 +69,86 @@ impl GatewayState {
                 .providers
                 .iter()
                 .cloned()
-                .map(Upstream::new)
+                .map(|p| Upstream::new(p, &health, breaker))
                 .collect(),
             resolver,
+            health,
             config,
         }
     }
 }
 
+/// Process-wide: the current state (swapped on reload), health and DNS that outlive it.
+pub struct Shared {
+    current: RwLock<Arc<GatewayState>>,
+    pub health: Arc<Health>,
+    pub resolver: Arc<Resolver>,
+    /// The config file, for reloads (`None` for the embedded demo).
+    pub config_path: Option<PathBuf>,
+}
+
+impl Shared {
+    pub fn new(config: Config, config_path: Option<PathBuf>) -> Arc<Shared> {
+        let health = Health::new();
+        let resolver = Resolver::new();
+        let state = GatewayState::new(config, resolver.clone(), health.clone());
+        Arc::new(Shared {
+            current: RwLock::new(Arc::new(state)),
+            health,
+            resolver,
+            config_path,
+        })
+    }
+
+    pub fn state(&self) -> Arc<GatewayState> {
+        match self.current.read() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the config file and swaps it in. On any error the running config stays.
+    pub fn reload(&self) -> Result<String, String> {
+        let Some(path) = &self.config_path else {
+            return Err("the embedded demo config cannot be reloaded".to_owned());
+        };
+        let config = Config::load(path).map_err(|e| e.to_string())?;
+        let old = self.state();
+        if config.server.listen != old.config.server.listen {
+            log::warn!("reload: server.listen changed; the new address needs a restart or upgrade");
+        }
+        for w in &config.warnings {
+            log::warn!("{w}");
+        }
+        let keep: Vec<(String, String)> = config
+            .providers
+            .iter()
+            .flat_map(|p| {
+                p.keys
+                    .iter()
+                    .map(|k| (p.name.clone(), k.origin().to_owned()))
+            })
+            .collect();
+        let summary = format!(
+            "{} providers ({} keys), {} routes, {} gateway keys",
+            config.providers.len(),
+            keep.len(),
+            config.routes.len(),
+            config.gateway_keys.len()
+        );
+        let state = GatewayState::new(config, self.resolver.clone(), self.health.clone());
+        self.health.retain_keys(&keep);
+        match self.current.write() {
+            Ok(mut cur) => *cur = Arc::new(state),
+            Err(p) => *p.into_inner() = Arc::new(state),
+        }
+        log::info!("config reloaded from {}: {summary}", path.display());
+        Ok(summary)
+    }
+}
+
 pub struct Gateway {
-    pub state: Arc<GatewayState>,
+    pub shared: Arc<Shared>,
 }
 
 #[async_trait]
@@ -79,7 +156,7 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new()
+        RequestCtx::new(self.shared.state())
     }
 
     async fn request_filter(
@@ -87,7 +164,8 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<bool> {
-        intake::intake(&self.state, session, ctx).await
+        let gw = ctx.state.clone();
+        intake::intake(&gw, session, ctx).await
     }
 
     async fn upstream_peer(
@@ -95,7 +173,8 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<Box<HttpPeer>> {
-        match upstream::next_peer(&self.state, ctx).await {
+        let gw = ctx.state.clone();
+        match upstream::next_peer(&gw, ctx).await {
             Ok(peer) => Ok(Box::new(peer)),
             Err(e) => {
                 let msg = e.message.clone();
@@ -111,7 +190,7 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
-        upstream::shape_request(&self.state, ctx, upstream_request)
+        upstream::shape_request(&ctx.state, ctx, upstream_request)
     }
 
     async fn request_body_filter(
@@ -137,10 +216,18 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
-        ctx.first_byte.get_or_insert_with(Instant::now);
-        if let Some(a) = ctx.current_attempt() {
-            a.status = Some(upstream_response.status.as_u16());
+        let gw = ctx.state.clone();
+        if attempts::on_response(&gw, ctx, upstream_response) {
+            // Drop this answer (429, 5xx, 401...) and try again: pingora calls
+            // `error_while_proxy`, then `upstream_peer` for the next attempt.
+            let status = upstream_response.status.as_u16();
+            let mut e =
+                Error::explain(ErrorType::HTTPStatus(status), "retrying on another attempt");
+            e.set_retry(true);
+            ctx.status_retry = true;
+            return Err(e);
         }
+        ctx.first_byte.get_or_insert_with(Instant::now);
         Ok(())
     }
 
@@ -156,7 +243,7 @@ impl ProxyHttp for Gateway {
             resp.insert_header("x-switchyard-provider", a.provider.as_str())?;
             resp.insert_header("x-switchyard-model", a.model.as_str())?;
         }
-        resp.insert_header("x-switchyard-attempts", ctx.attempts.len().to_string())?;
+        resp.insert_header("x-switchyard-attempts", ctx.attempts_header())?;
         Ok(())
     }
 
@@ -167,10 +254,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let Some(a) = ctx.current_attempt() {
-            a.error = Some(e.etype().as_str().to_owned());
-        }
-        e.set_retry(ctx.has_more_candidates());
+        let gw = ctx.state.clone();
+        attempts::on_transport_failure(&gw, ctx, e.etype().as_str());
+        e.set_retry(attempts::can_retry(&gw, ctx, tokio::time::Instant::now()));
         e
     }
 
@@ -183,18 +269,25 @@ impl ProxyHttp for Gateway {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("peer: {peer}"));
-        if let Some(a) = ctx.current_attempt() {
-            a.error = Some(e.etype().as_str().to_owned());
+        if std::mem::take(&mut ctx.status_retry) {
+            // Our own status-based retry from `upstream_response_filter`: already decided.
+            e.set_retry(true);
+            return e;
         }
+        let gw = ctx.state.clone();
         let nothing_sent = session.response_written().is_none();
         let stale_pooled_conn = client_reused && matches!(e.retry, RetryType::ReusedOnly);
         if nothing_sent && stale_pooled_conn {
             // The provider closed an idle pooled connection: the same target on a fresh one.
+            if let Some(a) = ctx.attempts.pop() {
+                log::debug!("retrying {}/{} on a fresh connection", a.provider, a.model);
+            }
             ctx.next_candidate = ctx.next_candidate.saturating_sub(1);
             e.set_retry(true);
-        } else {
-            e.set_retry(nothing_sent && ctx.has_more_candidates());
+            return e;
         }
+        attempts::on_transport_failure(&gw, ctx, e.etype().as_str());
+        e.set_retry(nothing_sent && attempts::can_retry(&gw, ctx, tokio::time::Instant::now()));
         e
     }
 
@@ -204,14 +297,24 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        if client_went_away(e) || session.response_written().is_some() {
+        if client_went_away(e) {
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
             };
         }
         let err = ctx.error.take().unwrap_or_else(|| classify_failure(e, ctx));
+        if session.response_written().is_some() {
+            // Mid-stream: end the stream with an error event the client's SDK understands.
+            stream_error::finish_with_error(session, ctx, &err).await;
+            ctx.error = Some(err);
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let code = err.status();
+        // pingora does not reuse a client connection after a proxy failure.
         ctx.close_connection = true;
         if let Err(write_err) = respond::error(session, ctx, err).await {
             log::debug!("could not send the error response: {write_err}");
@@ -234,6 +337,7 @@ impl ProxyHttp for Gateway {
         if ctx.status == 0 {
             ctx.status = session.response_written().map_or(0, |r| r.status.as_u16());
         }
+        crate::metrics::record_request(ctx);
         access_log::write(session, e, ctx);
     }
 }

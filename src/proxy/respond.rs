@@ -51,6 +51,9 @@ pub async fn json(
     for (k, v) in extra {
         resp.insert_header(*k, v.as_str())?;
     }
+    if !ctx.attempts.is_empty() {
+        resp.insert_header("x-switchyard-attempts", ctx.attempts_header())?;
+    }
     if close {
         resp.insert_header("connection", "close")?;
         session.set_keepalive(None);
@@ -71,11 +74,16 @@ pub async fn error(
 ) -> pingora_error::Result<()> {
     let body = ctx.dialect.error_body(&err);
     let status = err.status();
-    let extra = if status == 405 {
-        vec![("allow", allowed_methods(session).to_owned())]
-    } else {
-        Vec::new()
-    };
+    let mut extra = Vec::new();
+    if status == 405 {
+        extra.push(("allow", allowed_methods(session).to_owned()));
+    }
+    if let Some(after) = err.retry_after {
+        extra.push((
+            "retry-after",
+            after.as_secs_f64().ceil().max(1.0).to_string(),
+        ));
+    }
     log::debug!("request {} answered by the gateway: {err}", ctx.id);
     ctx.error = Some(err);
     json(session, ctx, status, body, &extra).await

@@ -1,12 +1,14 @@
 //! Choosing the peer for the next attempt and shaping the request it receives.
 
+use super::attempts;
 use super::ctx::{Attempt, RequestCtx};
 use super::GatewayState;
 use crate::dialect::probe::rewrite_model;
-use crate::error::{ErrorKind, GatewayError};
+use crate::error::GatewayError;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::RequestHeader;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long a pooled upstream connection may sit idle before it is closed.
 const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,54 +40,88 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 ];
 
 /// Picks the next candidate that can take the request and builds its peer. Candidates that
-/// cannot (no usable key, a name that does not resolve) are recorded as failed attempts.
+/// cannot (no usable key, circuit open, every key resting, a name that does not resolve) are
+/// recorded as skipped. When the chain is used up, it is walked again after a backoff, while
+/// the attempt budget and the deadline allow.
 pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPeer, GatewayError> {
-    let mut last_problem = None;
-    while let Some(target) = ctx.candidates.get(ctx.next_candidate).cloned() {
+    loop {
+        let now = Instant::now();
+        if ctx.upstream_attempts() >= ctx.max_attempts as usize || now >= ctx.deadline {
+            return Err(attempts::exhausted(gw, ctx, now));
+        }
+        let Some(target) = ctx.candidates.get(ctx.next_candidate).cloned() else {
+            let Some(wait) = attempts::wrap_delay(gw, ctx, now) else {
+                return Err(attempts::exhausted(gw, ctx, now));
+            };
+            if ctx.round >= ctx.max_attempts {
+                return Err(attempts::exhausted(gw, ctx, now));
+            }
+            tokio::time::sleep(wait).await;
+            ctx.round += 1;
+            ctx.next_candidate = 0;
+            continue;
+        };
         ctx.next_candidate += 1;
         let up = &gw.upstreams[target.provider];
-        let mut attempt = Attempt {
-            provider_index: target.provider,
-            provider: up.name().to_owned(),
-            model: target.model.clone(),
-            key_index: None,
-            started: Instant::now(),
-            status: None,
-            error: None,
+        let skip = |ctx: &mut RequestCtx, why: &str| {
+            attempts::skip(ctx, target.provider, up.name(), &target.model, why)
         };
         if !up.usable() {
-            let msg = format!("provider `{}` has no usable API key", up.name());
-            attempt.error = Some(msg.clone());
-            ctx.attempts.push(attempt);
-            last_problem = Some(msg);
+            skip(ctx, "no_key");
             continue;
         }
-        attempt.key_index = up.pick_key().map(|k| k.index);
+        let model_breaker = up.model_breaker(&target.model);
+        if !up.breaker.would_allow(now) || !model_breaker.would_allow(now) {
+            skip(ctx, "circuit_open");
+            continue;
+        }
+        let key_index = if up.cfg.keys.is_empty() {
+            None
+        } else {
+            match up.choose_key(now) {
+                Some(k) => Some(k.index),
+                None => {
+                    skip(ctx, "keys_resting");
+                    continue;
+                }
+            }
+        };
         let base = &up.cfg.base_url;
         let addr = match gw.resolver.resolve(&base.host, base.port).await {
             Ok(a) => a,
             Err(e) => {
-                attempt.error = Some(e.clone());
-                ctx.attempts.push(attempt);
-                last_problem = Some(format!("provider `{}` could not be reached", up.name()));
+                log::warn!("provider `{}`: {e}", up.name());
+                skip(ctx, "dns");
                 continue;
             }
         };
+        // Take the probe slots now that the attempt is certain to happen.
+        if !up.breaker.allow(now) || !model_breaker.allow(now) {
+            skip(ctx, "circuit_open");
+            continue;
+        }
+        let remaining = ctx.deadline.saturating_duration_since(now);
         let mut peer = HttpPeer::new(addr, base.tls, base.host.clone());
         let o = &mut peer.options;
-        o.connection_timeout = Some(up.cfg.connect_timeout);
-        o.total_connection_timeout = Some(up.cfg.connect_timeout);
-        o.read_timeout = Some(up.cfg.read_timeout);
-        o.write_timeout = Some(UPSTREAM_WRITE_TIMEOUT);
+        o.connection_timeout = Some(up.cfg.connect_timeout.min(remaining));
+        o.total_connection_timeout = Some(up.cfg.connect_timeout.min(remaining));
+        o.read_timeout = Some(up.cfg.read_timeout.min(remaining));
+        o.write_timeout = Some(UPSTREAM_WRITE_TIMEOUT.min(remaining));
         o.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
         ctx.upstream_body = rewrite_model(&ctx.body, &ctx.model_span, &target.model);
-        ctx.attempts.push(attempt);
+        ctx.attempts.push(Attempt {
+            provider_index: target.provider,
+            provider: up.name().to_owned(),
+            model: target.model.clone(),
+            key_index,
+            started: std::time::Instant::now(),
+            elapsed: None,
+            status: None,
+            error: None,
+            skipped: false,
+        });
         return Ok(peer);
     }
-    Err(GatewayError::new(
-        ErrorKind::UpstreamUnavailable,
-        last_problem.unwrap_or_else(|| "no provider could take this request".to_owned()),
-    ))
 }
 
 /// Rewrites the client's request header into the provider's: path, host, auth, framing.

@@ -56,6 +56,10 @@ impl Proc {
         std::fs::read_to_string(self.log.with_file_name("stdout.log")).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -307,6 +311,13 @@ pub fn connect(gw: &Gateway) -> TcpStream {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.set_nodelay(true).unwrap();
     s
+}
+
+/// The attempts listed in `x-switchyard-attempts` (`provider/model#key=outcome(ms)`, ...).
+pub fn attempts(r: &RawResponse) -> Vec<String> {
+    r.header("x-switchyard-attempts")
+        .map(|h| h.split(", ").map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 pub fn bearer() -> String {

@@ -1,0 +1,156 @@
+//! Prometheus metrics, served on the admin port at `/metrics`. Labels name routes, providers,
+//! models and gateway keys by name; never a secret.
+
+use crate::resilience::Health;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::sync::OnceLock;
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// Client requests by endpoint, route, final provider/model, status and gateway key.
+    pub requests: IntCounterVec,
+    /// Upstream attempts by provider, model and outcome (`200`, `503`, `skipped:circuit_open`...).
+    pub attempts: IntCounterVec,
+    /// Requests that needed more than one attempt and succeeded (fallbacks that hid a failure).
+    pub fallbacks: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub ttfb_seconds: HistogramVec,
+    /// 0 closed, 1 half-open, 2 open; refreshed at each scrape.
+    pub breaker_state: IntGaugeVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new_custom(Some("switchyard".into()), None)?;
+    let requests = IntCounterVec::new(
+        Opts::new("requests_total", "Client requests"),
+        &["endpoint", "route", "provider", "model", "status", "key"],
+    )?;
+    let attempts = IntCounterVec::new(
+        Opts::new("upstream_attempts_total", "Upstream attempts by outcome"),
+        &["provider", "model", "outcome"],
+    )?;
+    let fallbacks = IntCounterVec::new(
+        Opts::new(
+            "fallbacks_total",
+            "Requests answered after at least one failed attempt",
+        ),
+        &["route", "provider", "model"],
+    )?;
+    let request_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "request_duration_seconds",
+            "Whole request, gateway in to last byte out",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+        &["endpoint", "route"],
+    )?;
+    let ttfb_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "time_to_first_byte_seconds",
+            "Request start to the provider's response header (first token for streams)",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+        &["endpoint", "route"],
+    )?;
+    let breaker_state = IntGaugeVec::new(
+        Opts::new("circuit_breaker_state", "0 closed, 1 half-open, 2 open"),
+        &["target"],
+    )?;
+    registry.register(Box::new(requests.clone()))?;
+    registry.register(Box::new(attempts.clone()))?;
+    registry.register(Box::new(fallbacks.clone()))?;
+    registry.register(Box::new(request_seconds.clone()))?;
+    registry.register(Box::new(ttfb_seconds.clone()))?;
+    registry.register(Box::new(breaker_state.clone()))?;
+    Ok(Metrics {
+        registry,
+        requests,
+        attempts,
+        fallbacks,
+        request_seconds,
+        ttfb_seconds,
+        breaker_state,
+    })
+}
+
+/// The process's metrics. Building them cannot fail with these static definitions; if it ever
+/// did, that is a programming error caught by the unit test below.
+pub fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(|| build().expect("static metric definitions are valid"))
+}
+
+/// The text exposition, with breaker gauges refreshed from `health`.
+pub fn render(health: &Health) -> Vec<u8> {
+    let m = metrics();
+    for (name, state) in health.breaker_states(tokio::time::Instant::now()) {
+        m.breaker_state
+            .with_label_values(&[&name])
+            .set(state.as_gauge());
+    }
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
+        log::warn!("metrics encoding failed: {e}");
+    }
+    out
+}
+
+/// Records one finished request (called from the proxy's `logging` hook).
+pub fn record_request(ctx: &crate::proxy::ctx::RequestCtx) {
+    let m = metrics();
+    let endpoint = ctx.endpoint.map_or("other", |e| e.name());
+    let route = ctx.route.as_deref().unwrap_or("");
+    let last = ctx.attempts.iter().rev().find(|a| !a.skipped);
+    let (provider, model) = last.map_or(("", ""), |a| (a.provider.as_str(), a.model.as_str()));
+    let status = ctx.status.to_string();
+    m.requests
+        .with_label_values(&[
+            endpoint,
+            route,
+            provider,
+            model,
+            &status,
+            ctx.key_name.as_deref().unwrap_or(""),
+        ])
+        .inc();
+    for a in &ctx.attempts {
+        m.attempts
+            .with_label_values(&[&a.provider, &a.model, &a.outcome()])
+            .inc();
+    }
+    let failed_before = ctx.attempts.len() > 1;
+    if failed_before && (200..300).contains(&ctx.status) {
+        m.fallbacks
+            .with_label_values(&[route, provider, model])
+            .inc();
+    }
+    if ctx.endpoint.is_some() {
+        m.request_seconds
+            .with_label_values(&[endpoint, route])
+            .observe(ctx.started.elapsed().as_secs_f64());
+        if let Some(t) = ctx.first_byte {
+            m.ttfb_seconds
+                .with_label_values(&[endpoint, route])
+                .observe((t - ctx.started).as_secs_f64());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn definitions_build_and_render() {
+        let m = super::build().unwrap();
+        m.requests
+            .with_label_values(&["chat_completions", "chat", "openai", "gpt", "200", "k"])
+            .inc();
+        let text = super::render(&crate::resilience::Health::default());
+        assert!(text.is_empty() || std::str::from_utf8(&text).is_ok());
+    }
+}

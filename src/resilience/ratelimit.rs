@@ -1,0 +1,277 @@
+//! Reads providers' rate-limit headers into "how long should this key rest".
+//!
+//! - `retry-after`: seconds, or an HTTP date (RFC 7231); `retry-after-ms` (OpenAI) too.
+//! - OpenAI / Groq / most OpenAI-compatible: `x-ratelimit-remaining-requests|tokens` and
+//!   `x-ratelimit-reset-requests|tokens` as durations like `1s`, `6m0s`, `120ms`, `2.5s`.
+//! - Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining`
+//!   and `...-reset` as RFC 3339 times.
+
+use http::HeaderMap;
+use std::time::{Duration, SystemTime};
+
+/// What the headers say about the key that got this response.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RateLimitInfo {
+    /// Explicit instruction to wait (from `retry-after*`).
+    pub retry_after: Option<Duration>,
+    /// The smallest "remaining" across request and token budgets, if reported.
+    pub remaining: Option<u64>,
+    /// When the exhausted (or lowest) budget resets, if reported.
+    pub reset_in: Option<Duration>,
+}
+
+impl RateLimitInfo {
+    /// The key is out of budget (or about to be): rest until the reset.
+    pub fn exhausted(&self) -> bool {
+        self.remaining == Some(0)
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+pub fn parse(h: &HeaderMap, now: SystemTime) -> RateLimitInfo {
+    let mut info = RateLimitInfo {
+        retry_after: header(h, "retry-after-ms")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+            .or_else(|| header(h, "retry-after").and_then(|v| retry_after(v, now))),
+        ..Default::default()
+    };
+    let mut lowest: Option<(u64, Option<Duration>)> = None;
+    let mut consider = |remaining: Option<u64>, reset: Option<Duration>| {
+        if let Some(r) = remaining {
+            if lowest.is_none_or(|(l, _)| r < l) {
+                lowest = Some((r, reset));
+            }
+        }
+    };
+    for kind in ["requests", "tokens"] {
+        consider(
+            header(h, &format!("x-ratelimit-remaining-{kind}")).and_then(|v| v.parse().ok()),
+            header(h, &format!("x-ratelimit-reset-{kind}")).and_then(go_duration),
+        );
+    }
+    for kind in ["requests", "tokens", "input-tokens", "output-tokens"] {
+        consider(
+            header(h, &format!("anthropic-ratelimit-{kind}-remaining"))
+                .and_then(|v| v.parse().ok()),
+            header(h, &format!("anthropic-ratelimit-{kind}-reset"))
+                .and_then(|v| rfc3339_in(v, now)),
+        );
+    }
+    if let Some((r, reset)) = lowest {
+        info.remaining = Some(r);
+        info.reset_in = reset;
+    }
+    info
+}
+
+fn retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    httpdate_in(v, now)
+}
+
+/// Go-style durations as OpenAI sends them: `1s`, `6m0s`, `1h2m3s`, `120ms`, `2.5s`.
+pub fn go_duration(v: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut num = String::new();
+    let mut chars = v.chars().peekable();
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let unit = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                0.001
+            }
+            ('h', _) => 3600.0,
+            ('m', _) => 60.0,
+            ('s', _) => 1.0,
+            _ => return None,
+        };
+        let n: f64 = num.parse().ok()?;
+        total += n * unit;
+        num.clear();
+        any = true;
+    }
+    if !num.is_empty() {
+        total += num.parse::<f64>().ok()?;
+        any = true;
+    }
+    (any && total.is_finite()).then(|| Duration::from_secs_f64(total))
+}
+
+/// `Wed, 21 Oct 2015 07:28:00 GMT` -> time from now (zero if past).
+fn httpdate_in(v: &str, now: SystemTime) -> Option<Duration> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let day: u32 = parts[1].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as u32
+        + 1;
+    let year: i64 = parts[3].parse().ok()?;
+    let hms: Vec<u64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
+    if hms.len() != 3 {
+        return None;
+    }
+    let secs =
+        days_from_civil(year, month, day) * 86_400 + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
+    until(secs as f64, now)
+}
+
+/// `2026-11-25T09:00:30Z` (or with a fraction / offset `+00:00`) -> time from now.
+fn rfc3339_in(v: &str, now: SystemTime) -> Option<Duration> {
+    let (date, time) = v.split_once('T')?;
+    let d: Vec<&str> = date.split('-').collect();
+    if d.len() != 3 {
+        return None;
+    }
+    let (year, month, day): (i64, u32, u32) =
+        (d[0].parse().ok()?, d[1].parse().ok()?, d[2].parse().ok()?);
+    let (clock, offset) = if let Some(c) = time.strip_suffix('Z') {
+        (c, 0i64)
+    } else {
+        let idx = time.rfind(['+', '-'])?;
+        let (c, off) = time.split_at(idx);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':')?;
+        (
+            c,
+            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
+        )
+    };
+    let t: Vec<&str> = clock.split(':').collect();
+    if t.len() != 3 {
+        return None;
+    }
+    let secs: f64 = t[2].parse().ok()?;
+    let base = days_from_civil(year, month, day) * 86_400
+        + t[0].parse::<i64>().ok()? * 3600
+        + t[1].parse::<i64>().ok()? * 60
+        - offset;
+    until(base as f64 + secs, now)
+}
+
+fn until(epoch_secs: f64, now: SystemTime) -> Option<Duration> {
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some(Duration::from_secs_f64((epoch_secs - now).max(0.0)))
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    fn at(epoch: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(epoch)
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("1s"), Some(Duration::from_secs(1)));
+        assert_eq!(go_duration("6m0s"), Some(Duration::from_secs(360)));
+        assert_eq!(go_duration("120ms"), Some(Duration::from_millis(120)));
+        assert_eq!(go_duration("2.5s"), Some(Duration::from_millis(2500)));
+        assert_eq!(go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(go_duration("soon"), None);
+        assert_eq!(go_duration(""), None);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = at(1_445_412_470); // 2015-10-21T07:27:50Z
+        assert_eq!(
+            parse(&headers(&[("retry-after", "7")]), now).retry_after,
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse(&headers(&[("retry-after-ms", "250")]), now).retry_after,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse(
+                &headers(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+                now
+            )
+            .retry_after,
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse(&headers(&[("retry-after", "later")]), now).retry_after,
+            None
+        );
+    }
+
+    #[test]
+    fn openai_and_anthropic_budgets() {
+        let now = at(1_795_000_000);
+        let i = parse(
+            &headers(&[
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", "2s"),
+                ("x-ratelimit-remaining-tokens", "9000"),
+                ("x-ratelimit-reset-tokens", "6m0s"),
+            ]),
+            now,
+        );
+        assert!(i.exhausted());
+        assert_eq!(i.reset_in, Some(Duration::from_secs(2)));
+        // 1_795_000_030 = 2026-11-18T...:30Z; build the RFC 3339 string from the epoch.
+        let reset = "2026-11-18T08:53:50Z";
+        let base = rfc3339_in(reset, at(0)).unwrap().as_secs();
+        let i = parse(
+            &headers(&[
+                ("anthropic-ratelimit-requests-remaining", "0"),
+                ("anthropic-ratelimit-requests-reset", reset),
+            ]),
+            at(base - 30),
+        );
+        assert!(i.exhausted());
+        assert_eq!(i.reset_in, Some(Duration::from_secs(30)));
+        assert_eq!(
+            rfc3339_in("1970-01-01T01:00:00+01:00", at(0)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            rfc3339_in("1970-01-01T00:00:10.5Z", at(0)),
+            Some(Duration::from_millis(10_500))
+        );
+        assert!(!parse(&HeaderMap::new(), now).exhausted());
+    }
+}
