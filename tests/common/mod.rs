@@ -67,13 +67,22 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Show what the process said: the test's own message rarely explains a failure.
+            eprintln!(
+                "--- stderr of {:?} (pid {}) ---\n{}",
+                self.log,
+                self.child.id(),
+                self.stderr()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
 pub fn wait_for_port(port: u16, proc_: &mut Proc) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return;
