@@ -4,6 +4,7 @@
 //! GET  /metrics          Prometheus text format
 //! GET  /admin/health     circuit breakers and provider keys (by origin, never the secret)
 //! POST /admin/reload     re-read the config file (same as SIGHUP)
+//! GET  /admin/spend?by=key|feature|model|provider|route&since=7d   spend report (JSON)
 //! GET  /healthz
 //! ```
 //! With `admin.key` set, every path but `/healthz` needs `Authorization: Bearer <key>`.
@@ -38,6 +39,41 @@ fn json_reply(status: u16, v: serde_json::Value) -> Response<Vec<u8>> {
 }
 
 impl AdminApp {
+    /// The spend report, read on a blocking thread (SQLite) with the recent rows flushed first.
+    async fn spend(&self, query: &str) -> Response<Vec<u8>> {
+        let mut by = "key".to_owned();
+        let mut since = "7d".to_owned();
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("by", v)) => by = v.to_owned(),
+                Some(("since", v)) => since = v.to_owned(),
+                _ => {}
+            }
+        }
+        let by: crate::ledger::GroupBy = match by.parse() {
+            Ok(b) => b,
+            Err(e) => return json_reply(400, json!({"error": format!("by: {e}")})),
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let since_ms = match crate::ledger::parse_since(&since, now_ms) {
+            Ok(s) => s,
+            Err(e) => return json_reply(400, json!({"error": format!("since: {e}")})),
+        };
+        if let Some(l) = &self.shared.ledger {
+            let _ = l.flush().await;
+        }
+        let path = self.shared.state().config.ledger.path.clone();
+        match tokio::task::spawn_blocking(move || crate::ledger::spend_report(&path, by, since_ms))
+            .await
+        {
+            Ok(Ok(r)) => json_reply(200, r.to_json()),
+            Ok(Err(e)) => json_reply(500, json!({"error": e.to_string()})),
+            Err(e) => json_reply(500, json!({"error": e.to_string()})),
+        }
+    }
+
     fn authorized(&self, session: &ServerSession) -> bool {
         let Some(key) = &self.key else {
             return true;
@@ -64,12 +100,16 @@ impl ServeHttp for AdminApp {
             ("GET", "/metrics") => reply(
                 200,
                 "text/plain; version=0.0.4",
-                crate::metrics::render(&self.shared.health),
+                crate::metrics::render(&self.shared.health, self.shared.ledger.as_ref()),
             ),
             ("GET", "/admin/health") => json_reply(
                 200,
                 self.shared.health.snapshot(tokio::time::Instant::now()),
             ),
+            ("GET", "/admin/spend") => {
+                self.spend(session.req_header().uri.query().unwrap_or(""))
+                    .await
+            }
             ("POST", "/admin/reload") => match self.shared.reload() {
                 Ok(summary) => json_reply(200, json!({"reloaded": true, "config": summary})),
                 Err(e) => json_reply(400, json!({"reloaded": false, "error": e})),

@@ -56,7 +56,18 @@ pub fn serve(
 
     let listen = config.server.listen.clone();
     let admin = config.admin.clone();
-    let shared = Shared::new(config, config_path);
+    let mut ledger_cfg = crate::ledger::LedgerConfig::new(&config.ledger.path);
+    ledger_cfg.queue_capacity = config.ledger.queue_capacity;
+    let (ledger, ledger_handle) = crate::ledger::Ledger::open(ledger_cfg).map_err(|e| {
+        format!(
+            "cannot open the ledger at {}: {e}",
+            config.ledger.path.display()
+        )
+    })?;
+    log::info!("ledger: {}", config.ledger.path.display());
+    // The writer thread lives as long as the process; rows are flushed as shutdown begins.
+    std::mem::forget(ledger);
+    let shared = Shared::new(config, config_path, Some(ledger_handle.clone()));
     warm_dns(&shared.state().config, &shared.resolver);
     {
         let state = shared.state();
@@ -77,6 +88,10 @@ pub fn serve(
     );
     svc.add_tcp(&listen);
     server.add_service(svc);
+    server.add_service(pingora_core::services::background::background_service(
+        "ledger flush",
+        LedgerFlush(ledger_handle),
+    ));
     if let Some(admin) = admin {
         let mut svc = pingora_core::services::listening::Service::new(
             "switchyard admin".to_owned(),
@@ -135,6 +150,24 @@ fn start_mock(m: &MockSettings) -> Result<(), String> {
         })
         .map_err(|e| format!("cannot start the mock provider thread: {e}"))?;
     Ok(())
+}
+
+/// On shutdown (SIGTERM, SIGQUIT), keeps flushing the ledger while in-flight requests finish,
+/// so the rows of the last requests are on disk before the process exits.
+struct LedgerFlush(crate::ledger::LedgerHandle);
+
+#[async_trait::async_trait]
+impl pingora_core::services::background::BackgroundService for LedgerFlush {
+    async fn start(&self, mut shutdown: pingora_core::server::ShutdownWatch) {
+        let _ = shutdown.changed().await;
+        log::info!("shutting down: flushing the ledger until exit");
+        loop {
+            if let Err(e) = self.0.flush().await {
+                log::error!("ledger flush failed: {e}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// SIGHUP re-reads the config (what `systemctl reload` sends). In-flight requests finish on the

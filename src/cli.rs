@@ -39,6 +39,24 @@ pub enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Spend report from the ledger: `switchyard spend --by model --since 7d`.
+    Spend {
+        /// Group by key, feature, model, provider or route.
+        #[arg(long, default_value = "key")]
+        by: String,
+        /// How far back: 30m, 24h, 7d, or a date (2026-11-01).
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// The config whose `[ledger] path` to read (default: the embedded demo's).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Read this ledger file directly instead.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects, fault injection).
     Mock {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -58,6 +76,12 @@ pub enum Command {
         /// Require one of these provider keys (repeatable).
         #[arg(long = "expect-key")]
         expect_keys: Vec<String>,
+        /// Serve HTTPS: the certificate chain (PEM, leaf first). Needs --tls-key.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM).
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
 }
 
@@ -114,6 +138,13 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Spend {
+            by,
+            since,
+            config,
+            db,
+            json,
+        } => spend(&by, &since, config.as_ref(), db, json),
         Command::Mock {
             listen,
             ttft_ms,
@@ -121,6 +152,8 @@ pub fn run(cli: Cli) -> ExitCode {
             tokens,
             fault,
             expect_keys,
+            tls_cert,
+            tls_key,
         } => {
             let fault = match fault.map(|f| f.parse()).transpose() {
                 Ok(f) => f,
@@ -135,13 +168,70 @@ pub fn run(cli: Cli) -> ExitCode {
                 tokens,
                 fault,
                 expect_keys,
+                tls: None,
             };
-            run_mock(&listen, opts)
+            run_mock(&listen, opts, tls_cert.zip(tls_key))
         }
     }
 }
 
-fn run_mock(listen: &str, opts: MockOptions) -> ExitCode {
+fn spend(
+    by: &str,
+    since: &str,
+    config: Option<&PathBuf>,
+    db: Option<PathBuf>,
+    json: bool,
+) -> ExitCode {
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    };
+    let path = match db {
+        Some(p) => p,
+        None => match load(config) {
+            Ok(c) => c.ledger.path,
+            Err(e) => return fail(e),
+        },
+    };
+    if !path.exists() {
+        return fail(format!("no ledger at {}", path.display()));
+    }
+    let by: crate::ledger::GroupBy = match by.parse() {
+        Ok(b) => b,
+        Err(e) => return fail(format!("--by: {e}")),
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let since_ms = match crate::ledger::parse_since(since, now_ms) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("--since: {e}")),
+    };
+    match crate::ledger::spend_report(&path, by, since_ms) {
+        Ok(r) if json => {
+            println!("{}", r.to_json());
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            print!("{}", r.to_table());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+/// Runs the mock until it fails; `tls` (certificate chain, key) makes it serve HTTPS.
+fn run_mock(listen: &str, mut opts: MockOptions, tls: Option<(PathBuf, PathBuf)>) -> ExitCode {
+    if let Some((cert, key)) = tls {
+        match mock::MockTls::from_pem_files(&cert, &key) {
+            Ok(tls) => opts.tls = Some(tls),
+            Err(e) => {
+                eprintln!("error: --tls-cert/--tls-key: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -160,7 +250,7 @@ fn run_mock(listen: &str, opts: MockOptions) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        log::info!("mock provider listening on {listen}");
+        log::info!("mock provider listening on {scheme}://{listen}");
         match mock::serve(listener, opts).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

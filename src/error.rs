@@ -52,6 +52,24 @@ impl ErrorKind {
         }
     }
 
+    /// A stable snake_case name, for ledger rows, logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::ModelNotFound => "model_not_found",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::UpstreamUnavailable => "upstream_unavailable",
+            ErrorKind::UpstreamTimeout => "upstream_timeout",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
     /// Whether trying again (another target, later) could succeed.
     pub fn retryable(self) -> bool {
         matches!(

@@ -19,6 +19,14 @@ pub struct Metrics {
     pub ttfb_seconds: HistogramVec,
     /// 0 closed, 1 half-open, 2 open; refreshed at each scrape.
     pub breaker_state: IntGaugeVec,
+    /// Tokens by provider, model, gateway key and kind (input, output, cached_input, ...).
+    pub tokens: IntCounterVec,
+    /// Spend in USD (a float for dashboards; the ledger holds the exact decimal figures).
+    pub cost_usd: prometheus::CounterVec,
+    /// Requests whose cost could not be known (unpriced model) or was estimated.
+    pub cost_flags: IntCounterVec,
+    /// Ledger writer counters (rows written, queued, producer waits, spilled...), at scrape.
+    pub ledger: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -67,7 +75,33 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(fallbacks.clone()))?;
     registry.register(Box::new(request_seconds.clone()))?;
     registry.register(Box::new(ttfb_seconds.clone()))?;
+    let tokens = IntCounterVec::new(
+        Opts::new("tokens_total", "Tokens by kind"),
+        &["provider", "model", "key", "kind"],
+    )?;
+    let cost_usd = prometheus::CounterVec::new(
+        Opts::new("cost_usd_total", "Spend at list price, USD"),
+        &["provider", "model", "key"],
+    )?;
+    let cost_flags = IntCounterVec::new(
+        Opts::new(
+            "cost_flagged_requests_total",
+            "Requests with unknown or estimated cost",
+        ),
+        &["provider", "model", "flag"],
+    )?;
+    let ledger = IntGaugeVec::new(
+        Opts::new(
+            "ledger",
+            "Ledger writer: rows_written, rows_queued, producer_waits, rows_spilled, write_errors",
+        ),
+        &["stat"],
+    )?;
+    registry.register(Box::new(ledger.clone()))?;
     registry.register(Box::new(breaker_state.clone()))?;
+    registry.register(Box::new(tokens.clone()))?;
+    registry.register(Box::new(cost_usd.clone()))?;
+    registry.register(Box::new(cost_flags.clone()))?;
     Ok(Metrics {
         registry,
         requests,
@@ -76,6 +110,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         request_seconds,
         ttfb_seconds,
         breaker_state,
+        tokens,
+        cost_usd,
+        cost_flags,
+        ledger,
     })
 }
 
@@ -87,8 +125,18 @@ pub fn metrics() -> &'static Metrics {
 }
 
 /// The text exposition, with breaker gauges refreshed from `health`.
-pub fn render(health: &Health) -> Vec<u8> {
+pub fn render(health: &Health, ledger: Option<&crate::ledger::LedgerHandle>) -> Vec<u8> {
     let m = metrics();
+    if let Some(l) = ledger {
+        let stats = serde_json::to_value(l.stats()).unwrap_or_default();
+        if let Some(map) = stats.as_object() {
+            for (k, v) in map {
+                if let Some(n) = v.as_u64() {
+                    m.ledger.with_label_values(&[k]).set(n as i64);
+                }
+            }
+        }
+    }
     for (name, state) in health.breaker_states(tokio::time::Instant::now()) {
         m.breaker_state
             .with_label_values(&[&name])
@@ -102,7 +150,10 @@ pub fn render(health: &Health) -> Vec<u8> {
 }
 
 /// Records one finished request (called from the proxy's `logging` hook).
-pub fn record_request(ctx: &crate::proxy::ctx::RequestCtx) {
+pub fn record_request(
+    ctx: &crate::proxy::ctx::RequestCtx,
+    account: &crate::proxy::accounting::Account,
+) {
     let m = metrics();
     let endpoint = ctx.endpoint.map_or("other", |e| e.name());
     let route = ctx.route.as_deref().unwrap_or("");
@@ -130,6 +181,40 @@ pub fn record_request(ctx: &crate::proxy::ctx::RequestCtx) {
             .with_label_values(&[route, provider, model])
             .inc();
     }
+    let key = ctx.key_name.as_deref().unwrap_or("");
+    let u = &account.usage;
+    for (kind, n) in [
+        ("input", u.input),
+        ("output", u.output),
+        ("cached_input", u.cached_input),
+        ("cache_write", u.cache_write),
+        ("reasoning", u.reasoning),
+    ] {
+        if n > 0 {
+            m.tokens
+                .with_label_values(&[provider, model, key, kind])
+                .inc_by(n);
+        }
+    }
+    if let Some(cost) = &account.cost_usd {
+        use rust_decimal::prelude::ToPrimitive;
+        let usd = cost.to_f64().unwrap_or(0.0);
+        if usd > 0.0 {
+            m.cost_usd
+                .with_label_values(&[provider, model, key])
+                .inc_by(usd);
+        }
+    }
+    if account.cost_unknown {
+        m.cost_flags
+            .with_label_values(&[provider, model, "cost_unknown"])
+            .inc();
+    }
+    if account.estimated {
+        m.cost_flags
+            .with_label_values(&[provider, model, "estimated"])
+            .inc();
+    }
     if ctx.endpoint.is_some() {
         m.request_seconds
             .with_label_values(&[endpoint, route])
@@ -150,7 +235,7 @@ mod tests {
         m.requests
             .with_label_values(&["chat_completions", "chat", "openai", "gpt", "200", "k"])
             .inc();
-        let text = super::render(&crate::resilience::Health::default());
+        let text = super::render(&crate::resilience::Health::default(), None);
         assert!(text.is_empty() || std::str::from_utf8(&text).is_ok());
     }
 }

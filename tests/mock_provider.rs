@@ -1,106 +1,19 @@
-//! The built-in mock provider over real sockets: every dialect, streaming, tools, faults, the
-//! control endpoints, keep-alive and big bodies. Each test starts its own mock on a free
-//! loopback port inside the test's runtime and drives it with reqwest.
+//! The built-in mock provider over real sockets: every dialect, streaming, tools, the control
+//! endpoints, keep-alive, big bodies and HTTPS. Each test starts its own mock on a free loopback
+//! port inside the test's runtime and drives it with reqwest (plain HTTP) or tokio-rustls
+//! (HTTPS; reqwest has no TLS here). Faults and error answers are in `mock_provider_faults.rs`.
+
+mod mock_common;
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use mock_common::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use switchyard::mock::{serve, FaultKind, FaultSpec, MockOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn start(opts: MockOptions) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(serve(listener, opts));
-    format!("http://{addr}")
-}
-
-async fn start_default() -> String {
-    start(MockOptions::default()).await
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
-
-fn chat_body(stream: bool) -> Value {
-    json!({"model": "mock-large", "stream": stream, "messages": [{"role": "user", "content": "Say hello to the mock."}]})
-}
-
-/// Sends `method url` on `c` with an optional JSON body and extra headers.
-async fn call(
-    c: &reqwest::Client,
-    method: &str,
-    url: &str,
-    body: Option<&Value>,
-    headers: &[(&str, &str)],
-) -> reqwest::Response {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = c.request(method, url);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.expect("send")
-}
-
-/// POST with a JSON body on a fresh client.
-async fn post(url: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
-    call(&client(), "POST", url, Some(body), headers).await
-}
-
-/// POST on a fresh client and parse the JSON answer.
-async fn post_json(url: &str, body: &Value, headers: &[(&str, &str)]) -> Value {
-    json_body(post(url, body, headers).await).await
-}
-
-async fn json_body(r: reqwest::Response) -> Value {
-    r.json().await.expect("json body")
-}
-
-fn header<'a>(r: &'a reqwest::Response, name: &str) -> &'a str {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// `(event name, data)` pairs of an SSE body (`event:` is empty when absent).
-fn sse(body: &str) -> Vec<(String, String)> {
-    body.replace("\r\n", "\n")
-        .split("\n\n")
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| {
-            let mut name = String::new();
-            let mut data = String::new();
-            for line in e.lines() {
-                if let Some(n) = line.strip_prefix("event: ") {
-                    name = n.to_string();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data = d.to_string();
-                }
-            }
-            (name, data)
-        })
-        .collect()
-}
-
-fn json_of(data: &str) -> Value {
-    serde_json::from_str(data).unwrap_or_else(|e| panic!("bad JSON {data:?}: {e}"))
-}
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
+use switchyard::mock::MockOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio_rustls::rustls::ProtocolVersion;
 
 #[tokio::test]
 async fn openai_non_stream_shape_usage_and_echo_headers() {
@@ -619,200 +532,6 @@ async fn anthropic_tools_streamed_input_json() {
 }
 
 #[tokio::test]
-async fn status_faults_in_each_dialect() {
-    let base = start_default().await;
-    let r = post(
-        &format!("{base}/v1/chat/completions"),
-        &chat_body(false),
-        &[("x-mock-fault", "429:retry-after=2")],
-    )
-    .await;
-    assert_eq!(r.status(), 429);
-    assert_eq!(header(&r, "retry-after"), "2");
-    assert_eq!(header(&r, "x-mock-model"), "mock-large");
-    let v = json_body(r).await;
-    assert_eq!(v["error"]["type"], "rate_limit_error");
-    assert_eq!(v["error"]["code"], "rate_limit_exceeded");
-
-    let anthropic = json!({"model": "claude-mock", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]});
-    let r = post(
-        &format!("{base}/v1/messages"),
-        &anthropic,
-        &[("x-mock-fault", "529")],
-    )
-    .await;
-    assert_eq!(r.status(), 529);
-    let v = json_body(r).await;
-    assert_eq!(v["type"], "error");
-    assert_eq!(v["error"]["type"], "overloaded_error");
-    let r = post(
-        &format!("{base}/v1/messages"),
-        &anthropic,
-        &[("x-mock-fault", "429")],
-    )
-    .await;
-    let v = json_body(r).await;
-    assert_eq!(v["error"]["type"], "rate_limit_error");
-
-    let r = post(
-        &format!("{base}/v1beta/models/g:generateContent"),
-        &json!({"contents": []}),
-        &[("x-mock-fault", "503")],
-    )
-    .await;
-    assert_eq!(r.status(), 503);
-    let v = json_body(r).await;
-    assert_eq!(v["error"]["status"], "UNAVAILABLE");
-    assert_eq!(v["error"]["code"], 503);
-
-    let r = post(
-        &format!("{base}/v1/chat/completions"),
-        &chat_body(false),
-        &[("x-mock-fault", "418")],
-    )
-    .await;
-    assert_eq!(r.status(), 418);
-    let r = post(
-        &format!("{base}/v1/chat/completions"),
-        &chat_body(false),
-        &[("x-mock-fault", "bogus")],
-    )
-    .await;
-    assert_eq!(r.status(), 400);
-    let v = json_body(r).await;
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("unknown fault kind")),
-        "{v}"
-    );
-}
-
-#[tokio::test]
-async fn hang_reset_cut_and_malformed() {
-    let base = start_default().await;
-    let url = format!("{base}/v1/chat/completions");
-
-    // hang: the client gives up.
-    let c = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .expect("client");
-    let t0 = Instant::now();
-    let e = c
-        .post(&url)
-        .json(&chat_body(false))
-        .header("x-mock-fault", "hang")
-        .send()
-        .await
-        .expect_err("hangs");
-    assert!(e.is_timeout(), "{e:?}");
-    assert!(t0.elapsed() >= Duration::from_millis(290));
-
-    // reset: a connection error, no response.
-    let e = client()
-        .post(&url)
-        .json(&chat_body(false))
-        .header("x-mock-fault", "reset")
-        .send()
-        .await
-        .expect_err("reset");
-    assert!(!e.is_timeout() && e.status().is_none(), "{e:?}");
-
-    // cut, streaming: head and 3 events arrive, then the body fails.
-    let r = post(&url, &chat_body(true), &[("x-mock-fault", "cut:after=3")]).await;
-    assert_eq!(r.status(), 200);
-    let mut stream = r.bytes_stream();
-    let mut got = Vec::new();
-    let mut failed = false;
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(b) => got.extend_from_slice(&b),
-            Err(_) => {
-                failed = true;
-                break;
-            }
-        }
-    }
-    assert!(failed, "stream should end with an error");
-    assert_eq!(sse(&String::from_utf8_lossy(&got)).len(), 3);
-
-    // cut, non-stream: half the declared body, then a body error.
-    let r = post(&url, &chat_body(false), &[("x-mock-fault", "cut")]).await;
-    assert_eq!(r.status(), 200);
-    assert!(r.bytes().await.is_err());
-
-    // malformed: framing is fine, the JSON is not; the connection stays usable.
-    let c = client();
-    let malformed = [("x-mock-fault", "malformed")];
-    let r = call(&c, "POST", &url, Some(&chat_body(false)), &malformed).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "content-type"), "application/json");
-    assert!(r.json::<Value>().await.is_err());
-    let r = call(&c, "POST", &url, Some(&chat_body(true)), &malformed).await;
-    let text = r.text().await.expect("complete chunked body");
-    let first = &sse(&text)[0].1;
-    assert!(serde_json::from_str::<Value>(first).is_err());
-    let r = call(&c, "POST", &url, Some(&chat_body(false)), &[]).await;
-    assert_eq!(r.status(), 200);
-
-    // slow: an explicit time to first byte.
-    let t0 = Instant::now();
-    let r = post(&url, &chat_body(false), &[("x-mock-fault", "slow:ms=150")]).await;
-    assert_eq!(r.status(), 200);
-    assert!(t0.elapsed() >= Duration::from_millis(150));
-}
-
-#[tokio::test]
-async fn scripted_faults_counts_and_precedence() {
-    let opts = MockOptions {
-        fault: Some(FaultSpec::always(FaultKind::Status {
-            code: 500,
-            retry_after: None,
-            retry_after_ms: None,
-        })),
-        ..MockOptions::default()
-    };
-    let base = start(opts).await;
-    let url = format!("{base}/v1/chat/completions");
-    let status = |h: &'static [(&'static str, &'static str)]| {
-        let url = url.clone();
-        async move { post(&url, &chat_body(false), h).await.status().as_u16() }
-    };
-    // The default (CLI) fault applies; a header overrides it.
-    assert_eq!(status(&[]).await, 500);
-    assert_eq!(status(&[("x-mock-fault", "none")]).await, 200);
-
-    let c = client();
-    let fault = format!("{base}/mock/fault");
-    let script = |body: Value| {
-        let (c, fault) = (c.clone(), fault.clone());
-        async move { call(&c, "POST", &fault, Some(&body), &[]).await.status() }
-    };
-    assert_eq!(script(json!({"fault": "503", "count": 2})).await, 200);
-    let v = json_body(call(&c, "GET", &fault, None, &[]).await).await;
-    assert_eq!(v, json!({"fault": "503", "count": 2}));
-    assert_eq!(status(&[]).await, 503);
-    assert_eq!(status(&[("x-mock-fault", "429")]).await, 429); // header beats the script, uses no count
-    assert_eq!(status(&[]).await, 503);
-    assert_eq!(status(&[]).await, 500); // script used up: back to the default
-
-    assert_eq!(script(json!({"fault": "p=0.5,429"})).await, 200);
-    let mut hits = 0;
-    for _ in 0..40 {
-        if status(&[]).await == 429 {
-            hits += 1;
-        }
-    }
-    assert!((8..=32).contains(&hits), "{hits}/40");
-    assert_eq!(call(&c, "DELETE", &fault, None, &[]).await.status(), 200);
-    assert_eq!(status(&[]).await, 500);
-
-    assert_eq!(script(json!({"fault": "nope"})).await, 400);
-    assert_eq!(script(json!({"count": 1})).await, 400);
-}
-
-#[tokio::test]
 async fn stats_reset_and_keep_alive() {
     let base = start_default().await;
     let c = client();
@@ -843,82 +562,6 @@ async fn stats_reset_and_keep_alive() {
     let stats = json_body(call(&c, "GET", &stats_url, None, &[]).await).await;
     assert_eq!(stats["requests"], 0);
     assert_eq!(stats["by_path"], json!({}));
-}
-
-#[tokio::test]
-async fn routing_errors_auth_and_bad_bodies() {
-    let base = start(MockOptions {
-        expect_keys: vec!["sk-good".into()],
-        ..MockOptions::default()
-    })
-    .await;
-    let c = client();
-    let chat = format!("{base}/v1/chat/completions");
-    let messages = format!("{base}/v1/messages");
-    let body = chat_body(false);
-    let r = call(
-        &c,
-        "POST",
-        &format!("{base}/v1/completions"),
-        Some(&body),
-        &[],
-    )
-    .await;
-    assert_eq!(r.status(), 404);
-    assert_eq!(json_body(r).await["error"]["type"], "invalid_request_error");
-    assert_eq!(call(&c, "GET", &chat, None, &[]).await.status(), 405);
-
-    let bad_bearer = [("authorization", "Bearer sk-bad")];
-    let r = call(&c, "POST", &chat, Some(&body), &bad_bearer).await;
-    assert_eq!(r.status(), 401);
-    assert_eq!(header(&r, "x-mock-auth"), "bearer");
-    assert_eq!(
-        json_body(r).await,
-        json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})
-    );
-    let r = call(&c, "POST", &messages, Some(&body), &[]).await;
-    assert_eq!(r.status(), 401);
-    assert_eq!(header(&r, "x-mock-auth"), "none");
-    assert_eq!(
-        json_body(r).await,
-        json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
-    );
-    let gemini = format!("{base}/v1beta/models/g:generateContent?key=wrong");
-    let r = call(&c, "POST", &gemini, Some(&json!({"contents": []})), &[]).await;
-    assert_eq!(r.status(), 401);
-    assert_eq!(
-        json_body(r).await,
-        json!({"error": {"code": 401, "message": "API key not valid", "status": "UNAUTHENTICATED"}})
-    );
-    let query = format!("{chat}?key=sk-good");
-    for (style, url, headers) in [
-        ("bearer", &chat, &[("authorization", "Bearer sk-good")][..]),
-        ("x-api-key", &chat, &[("x-api-key", "sk-good")][..]),
-        (
-            "x-goog-api-key",
-            &chat,
-            &[("x-goog-api-key", "sk-good")][..],
-        ),
-        ("query", &query, &[][..]),
-    ] {
-        let r = call(&c, "POST", url, Some(&body), headers).await;
-        assert_eq!(r.status(), 200, "{style}");
-        assert_eq!(header(&r, "x-mock-auth"), style);
-    }
-
-    let r = c
-        .post(&chat)
-        .bearer_auth("sk-good")
-        .body("{not json")
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 400);
-    assert!(json_body(r).await["error"]["message"].is_string());
-    let key = [("x-api-key", "sk-good")];
-    let r = call(&c, "POST", &messages, Some(&json!({"messages": []})), &key).await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(json_body(r).await["error"]["type"], "invalid_request_error");
 }
 
 #[tokio::test]
@@ -1005,4 +648,129 @@ async fn pipelined_requests_on_one_socket() {
     let e = text.find("x-mock-model: e").expect("e");
     assert!(m1 < m2 && m2 < e, "{text}");
     assert!(text.contains("connection: close"));
+}
+
+/// HTTPS with the fixture identity: the handshake (TLS 1.3, ALPN `http/1.1`, the CA's chain
+/// verified for `localhost` and for `127.0.0.1`), keep-alive requests of both kinds on one TLS
+/// connection, the TLS echo headers, and a clean `close_notify` on `connection: close`.
+#[tokio::test]
+async fn tls_serves_https_with_keep_alive_and_streams() {
+    let addr = start_tls(MockOptions {
+        expect_keys: vec!["sk-good".into()],
+        ..MockOptions::default()
+    })
+    .await;
+    let connector = tls_connector("ca.pem");
+    let tls = tls_connect(&connector, &addr, "localhost")
+        .await
+        .expect("handshake");
+    let (_, session) = tls.get_ref();
+    assert_eq!(session.alpn_protocol(), Some(&b"http/1.1"[..]));
+    assert_eq!(session.protocol_version(), Some(ProtocolVersion::TLSv1_3));
+    let mut s = BufReader::new(tls);
+    let auth = [("authorization", "Bearer sk-good")];
+
+    let r = chat_on(&mut s, &auth, false).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-mock-auth"), Some("bearer"));
+    assert_eq!(r.header("x-mock-tls"), Some("TLSv1_3"));
+    assert_eq!(r.header("x-mock-tls-sni"), Some("localhost"));
+    assert_eq!(r.header("x-mock-tls-alpn"), Some("http/1.1"));
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion");
+    assert!(v["choices"][0]["message"]["content"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Hello from mock-large!")));
+
+    let streamed = [
+        ("authorization", "Bearer sk-good"),
+        ("x-mock-tokens", "5"),
+        ("x-mock-itl-ms", "5"),
+    ];
+    let r = chat_on(&mut s, &streamed, true).await;
+    assert_eq!(r.status, 200);
+    assert!(r.chunked);
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    let events = sse_data(&r.text());
+    assert_eq!(events.len(), 8, "{events:?}"); // role, 5 tokens, finish, [DONE]
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+
+    // A wrong key is still answered (401) on the same connection, with the TLS headers.
+    let bad = [("authorization", "Bearer sk-bad")];
+    let r = chat_on(&mut s, &bad, false).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("x-mock-tls-sni"), Some("localhost"));
+
+    let r = exchange(&mut s, "GET", "/mock/stats", &[], b"").await;
+    let stats = r.json();
+    assert_eq!(stats["requests"], 3, "{stats}");
+    assert_eq!(
+        stats["connections"], 1,
+        "one TLS connection for all: {stats}"
+    );
+
+    // `connection: close`: the answer, then close_notify (a clean end of the TLS stream, which
+    // tokio-rustls reports as EOF; a bare TCP close would be an UnexpectedEof error).
+    let close = [("connection", "close"), ("authorization", "Bearer sk-good")];
+    let r = exchange(&mut s, "GET", "/v1/models", &close, b"").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("close"));
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest))
+        .await
+        .expect("closed in time")
+        .expect("a clean close_notify");
+    assert!(rest.is_empty());
+
+    // By IP address: the certificate's IP SAN matches, and no SNI is sent for an IP.
+    let tls = tls_connect(&connector, &addr, "127.0.0.1")
+        .await
+        .expect("handshake by IP");
+    let mut s = BufReader::new(tls);
+    let key = [("x-api-key", "sk-good")];
+    let r = exchange(&mut s, "POST", "/v1/messages", &key, &chat_bytes(false)).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["type"], "message");
+    assert_eq!(r.header("x-mock-tls"), Some("TLSv1_3"));
+    assert_eq!(r.header("x-mock-tls-sni"), None);
+}
+
+/// What TLS must refuse: a client that does not trust the issuer, a name the certificate is
+/// not for, and plain HTTP on the TLS port. The mock keeps serving good clients afterwards.
+#[tokio::test]
+async fn tls_refuses_untrusted_wrong_name_and_plain_http() {
+    let addr = start_tls(MockOptions::default()).await;
+
+    let e = tls_connect(&tls_connector("untrusted.pem"), &addr, "localhost")
+        .await
+        .expect_err("issuer not trusted");
+    assert!(format!("{e}").contains("UnknownIssuer"), "{e}");
+
+    let trusted = tls_connector("ca.pem");
+    let e = tls_connect(&trusted, &addr, "example.com")
+        .await
+        .expect_err("not this certificate's name");
+    assert!(format!("{e}").contains("not valid for name"), "{e}");
+
+    let mut plain = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    write_request(&mut plain, "GET", "/v1/models", &[], b"")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut answer))
+        .await
+        .expect("closed in time");
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{read:?}: {}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    let tls = tls_connect(&trusted, &addr, "localhost")
+        .await
+        .expect("still serving");
+    let r = exchange(&mut BufReader::new(tls), "GET", "/v1/models", &[], b"").await;
+    assert_eq!(r.status, 200);
 }

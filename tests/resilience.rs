@@ -27,6 +27,9 @@ threads = 2
 [admin]
 listen = "127.0.0.1:{admin}"
 
+[pricing]
+unpriced = "record_unknown"
+
 [resilience]
 breaker_failures = 5
 breaker_open_for = "1s"

@@ -30,6 +30,8 @@ pub struct Config {
     pub mock: Option<MockSettings>,
     pub admin: Option<AdminSettings>,
     pub resilience: Policy,
+    pub pricing: PricingSettings,
+    pub ledger: LedgerSettings,
     pub providers: Vec<ProviderConfig>,
     pub gateway_keys: Vec<GatewayKeyConfig>,
     pub routes: Vec<RouteConfig>,
@@ -44,6 +46,23 @@ pub struct ServerSettings {
     pub max_body_size: usize,
     pub grace_period: Duration,
 }
+
+/// How calls are priced (`[pricing]`).
+#[derive(Debug, Clone)]
+pub struct PricingSettings {
+    pub unpriced: crate::pricing::UnpricedPolicy,
+    /// The price list in force: built-in list plus overrides.
+    pub book: std::sync::Arc<crate::pricing::PriceBook>,
+}
+
+/// Where calls are recorded (`[ledger]`).
+#[derive(Debug, Clone)]
+pub struct LedgerSettings {
+    pub path: std::path::PathBuf,
+    pub queue_capacity: usize,
+}
+
+pub const DEFAULT_LEDGER_PATH: &str = "switchyard-ledger.db";
 
 /// The admin port: metrics, breaker and key state, config reload.
 #[derive(Debug, Clone)]

@@ -12,6 +12,8 @@ pub struct RawConfig {
     pub mock: Option<RawMock>,
     pub admin: Option<RawAdmin>,
     pub resilience: Option<RawResilience>,
+    pub pricing: Option<RawPricing>,
+    pub ledger: Option<RawLedger>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
@@ -47,6 +49,26 @@ pub struct RawAdmin {
     pub listen: Spanned<String>,
     /// Bearer token the admin port requires (`env:VAR` or literal); none: loopback only.
     pub key: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPricing {
+    /// "reject" (default): a model without a price is not served; "record_unknown": served,
+    /// and its ledger rows are flagged `cost_unknown`.
+    pub unpriced: Option<Spanned<String>>,
+    /// A prices file (same format as conf/prices.toml) layered over the built-in list:
+    /// negotiated discounts, private models.
+    pub overrides: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLedger {
+    /// SQLite database file (created if missing).
+    pub path: Option<Spanned<String>>,
+    /// Rows queued for the writer before producers wait (then spill to disk).
+    pub queue_capacity: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -49,6 +49,20 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         }
     };
     let resilience = resilience(&loc, raw.resilience.unwrap_or_default())?;
+    let pricing = pricing(&loc, raw.pricing.unwrap_or_default())?;
+    let ledger = {
+        let l = raw.ledger.unwrap_or_default();
+        LedgerSettings {
+            path: l
+                .path
+                .as_ref()
+                .map_or(DEFAULT_LEDGER_PATH.into(), |p| p.get_ref().into()),
+            queue_capacity: match &l.queue_capacity {
+                None => 8192,
+                Some(n) => positive(&loc, n, "ledger.queue_capacity")?,
+            },
+        }
+    };
 
     let mut providers = Vec::with_capacity(raw.providers.len());
     for (i, p) in raw.providers.iter().enumerate() {
@@ -104,6 +118,40 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         routes.push(route);
     }
 
+    // A route target without a price is refused (or served with an unknown cost): say so now.
+    let today = crate::pricing::PriceDate::today();
+    for (i, r) in raw.routes.iter().enumerate() {
+        for (j, t) in routes[i].targets.iter().enumerate() {
+            let p = &providers[t.provider];
+            if pricing
+                .book
+                .lookup_for(&[&p.name, p.kind], &t.model, today)
+                .is_none()
+            {
+                let what = match pricing.unpriced {
+                    crate::pricing::UnpricedPolicy::Reject => {
+                        "requests to it are refused (pricing.unpriced = \"reject\")"
+                    }
+                    crate::pricing::UnpricedPolicy::RecordUnknown => {
+                        "its calls are recorded with an unknown cost"
+                    }
+                };
+                let span = r.get_ref().targets[j].span();
+                warnings.push(
+                    loc.error(
+                        span,
+                        format!("routes[{i}].targets[{j}]"),
+                        format!(
+                            "no price for `{}/{}`: {what}; add it to pricing.overrides",
+                            p.name, t.model
+                        ),
+                    )
+                    .to_string(),
+                );
+            }
+        }
+    }
+
     // Allow-lists may only name things that exist, so a typo does not silently deny a model.
     for (i, k) in raw.gateway_keys.iter().enumerate() {
         for (j, pat) in k.get_ref().models.iter().flatten().enumerate() {
@@ -122,6 +170,8 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         mock,
         admin,
         resilience,
+        pricing,
+        ledger,
         providers,
         gateway_keys,
         routes,
@@ -165,6 +215,32 @@ fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError
         threads,
         max_body_size,
         grace_period,
+    })
+}
+
+fn pricing(loc: &Locator<'_>, p: super::raw::RawPricing) -> Result<PricingSettings, ConfigError> {
+    use crate::pricing::{PriceBook, UnpricedPolicy};
+    let unpriced = match &p.unpriced {
+        None => UnpricedPolicy::default(),
+        Some(u) => u
+            .get_ref()
+            .parse::<UnpricedPolicy>()
+            .map_err(|e| loc.error(u.span(), "pricing.unpriced", e))?,
+    };
+    let mut book = PriceBook::builtin();
+    if let Some(path) = &p.overrides {
+        // Relative to the config file's directory when the config came from a file.
+        let base = std::path::Path::new(loc.file)
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
+        let full = base.join(path.get_ref());
+        let extra = PriceBook::load(&full)
+            .map_err(|e| loc.error(path.span(), "pricing.overrides", e.to_string()))?;
+        book = book.with_overrides(extra);
+    }
+    Ok(PricingSettings {
+        unpriced,
+        book: std::sync::Arc::new(book),
     })
 }
 

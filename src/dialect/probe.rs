@@ -16,6 +16,10 @@ pub struct RequestProbe {
     pub model_span: Range<usize>,
     /// Whether the client asked for a streamed (SSE) response.
     pub stream: bool,
+    /// Byte range of the top-level `stream_options` value, if present.
+    pub stream_options_span: Option<Range<usize>>,
+    /// Whether the client asked for usage in the stream (`stream_options.include_usage`).
+    pub include_usage: bool,
 }
 
 #[derive(Deserialize)]
@@ -24,6 +28,8 @@ struct Probe<'a> {
     model: Option<&'a RawValue>,
     #[serde(default)]
     stream: Option<serde_json::Value>,
+    #[serde(borrow, default)]
+    stream_options: Option<&'a RawValue>,
 }
 
 /// Parses (and so validates) the whole body as JSON and finds the top-level `model` and `stream`.
@@ -55,10 +61,21 @@ pub fn probe_request(body: &[u8]) -> Result<RequestProbe, GatewayError> {
             return Err(GatewayError::bad_request("`stream` must be a boolean").with_param("stream"))
         }
     };
+    let span_of = |r: &RawValue| {
+        let at = r.get().as_ptr() as usize - text.as_ptr() as usize;
+        at..at + r.get().len()
+    };
+    let include_usage = probe
+        .stream_options
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
+        .and_then(|v| v.get("include_usage").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false);
     Ok(RequestProbe {
         model,
         model_span: start..start + raw.get().len(),
         stream,
+        stream_options_span: probe.stream_options.map(span_of),
+        include_usage,
     })
 }
 
@@ -70,6 +87,39 @@ pub fn rewrite_model(body: &[u8], span: &Range<usize>, model: &str) -> Bytes {
     out.extend_from_slice(literal.as_bytes());
     out.extend_from_slice(&body[span.end..]);
     out.freeze()
+}
+
+/// The body with `stream_options.include_usage = true`, keeping the client's other stream
+/// options; `None` if it already asks for usage. The gateway needs usage from every stream to
+/// know its cost; the extra usage chunk is stripped before it reaches a client that did not ask.
+pub fn with_include_usage(body: &[u8], probe: &RequestProbe) -> Option<Bytes> {
+    if probe.include_usage {
+        return None;
+    }
+    match &probe.stream_options_span {
+        Some(span) => {
+            let mut opts = match serde_json::from_slice::<serde_json::Value>(&body[span.clone()]) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+            opts.insert("include_usage".into(), serde_json::Value::Bool(true));
+            let literal = serde_json::Value::Object(opts).to_string();
+            let mut out = BytesMut::with_capacity(body.len() + 24);
+            out.extend_from_slice(&body[..span.start]);
+            out.extend_from_slice(literal.as_bytes());
+            out.extend_from_slice(&body[span.end..]);
+            Some(out.freeze())
+        }
+        None => {
+            // Insert before the closing brace of the top-level object.
+            let end = body.iter().rposition(|b| *b == b'}')?;
+            let mut out = BytesMut::with_capacity(body.len() + 40);
+            out.extend_from_slice(&body[..end]);
+            out.extend_from_slice(br#","stream_options":{"include_usage":true}"#);
+            out.extend_from_slice(&body[end..]);
+            Some(out.freeze())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +151,29 @@ mod tests {
     fn nested_model_fields_are_not_the_model() {
         let body = br#"{"metadata":{"model":"inner"},"model":"outer"}"#;
         assert_eq!(probe_request(body).unwrap().model, "outer");
+    }
+
+    #[test]
+    fn include_usage_is_added_without_touching_other_options() {
+        let body = br#"{"model":"m","stream":true,"messages":[]}"#;
+        let p = probe_request(body).unwrap();
+        assert!(!p.include_usage);
+        let out = with_include_usage(body, &p).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["messages"], serde_json::json!([]));
+        let body = br#"{"stream_options":{"include_obfuscation":false},"model":"m","stream":true}"#;
+        let p = probe_request(body).unwrap();
+        let out = with_include_usage(body, &p).unwrap();
+        let p2 = probe_request(&out).unwrap();
+        assert!(p2.include_usage);
+        assert_eq!(p2.model, "m");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["stream_options"]["include_obfuscation"], false);
+        let body = br#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#;
+        let p = probe_request(body).unwrap();
+        assert!(p.include_usage);
+        assert!(with_include_usage(body, &p).is_none());
     }
 
     #[test]

@@ -13,6 +13,12 @@
 //! cargo run -- mock --listen 127.0.0.1:9100
 //! ```
 //!
+//! With `--tls-cert FILE --tls-key FILE` ([`MockOptions::tls`]) it speaks HTTPS instead: every
+//! connection starts with a TLS handshake (ALPN `http/1.1`), and every reply on it also carries
+//! `x-mock-tls` (the protocol version), `x-mock-tls-sni` (the server name the client sent, if
+//! any) and `x-mock-tls-alpn`. The connection-level faults work the same over TLS (`reset`
+//! resets the TCP connection under it).
+//!
 //! Endpoints (matched by path suffix, so a provider prefix such as `/openai/v1` is fine):
 //! `POST …/chat/completions`, `POST …/messages`, `POST …/messages/count_tokens`,
 //! `POST …/embeddings`, `GET …/models`, `GET …/models/{id}`,
@@ -41,8 +47,10 @@ mod http;
 mod openai;
 mod route;
 mod text;
+mod tls;
 
 pub use faults::{FaultKind, FaultSpec};
+pub use tls::MockTls;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +72,8 @@ pub struct MockOptions {
     pub fault: Option<FaultSpec>,
     /// When non-empty, provider requests must carry one of these keys.
     pub expect_keys: Vec<String>,
+    /// Serve HTTPS with this identity instead of plain HTTP. Default `None`.
+    pub tls: Option<MockTls>,
 }
 
 impl Default for MockOptions {
@@ -74,6 +84,7 @@ impl Default for MockOptions {
             tokens: 16,
             fault: None,
             expect_keys: Vec::new(),
+            tls: None,
         }
     }
 }

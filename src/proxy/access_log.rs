@@ -1,6 +1,7 @@
 //! One structured JSON line per request, on the `switchyard::access` log target. Never
 //! bodies, never keys: the gateway key appears by name, provider keys by index.
 
+use super::accounting::Account;
 use super::ctx::RequestCtx;
 use pingora_error::Error;
 use pingora_proxy::Session;
@@ -8,7 +9,7 @@ use serde_json::json;
 
 pub const TARGET: &str = "switchyard::access";
 
-pub fn write(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
+pub fn write(session: &Session, e: Option<&Error>, ctx: &RequestCtx, account: &Account) {
     if !log::log_enabled!(target: TARGET, log::Level::Info) {
         return;
     }
@@ -37,6 +38,12 @@ pub fn write(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         "route": ctx.route,
         "stream": ctx.stream,
         "request_bytes": ctx.body.len(),
+        "feature": ctx.feature,
+        "usage": account.usage,
+        "usage_estimated": account.estimated,
+        "cost_usd": account.cost_usd.map(|c| c.to_string()),
+        "cost_unknown": account.cost_unknown,
+        "ttft_ms": ctx.first_token.map(|t| (t - ctx.started).as_secs_f64() * 1000.0),
         "attempts": attempts,
         "ttfb_ms": ctx.first_byte.map(|t| (t - ctx.started).as_secs_f64() * 1000.0),
         "total_ms": ctx.started.elapsed().as_secs_f64() * 1000.0,

@@ -45,6 +45,8 @@ pub struct RequestCtx {
     pub state: Arc<GatewayState>,
     pub id: String,
     pub started: Instant,
+    /// Wall-clock start, for the ledger.
+    pub started_at: std::time::SystemTime,
     /// The client's dialect: how gateway errors are shaped.
     pub dialect: Dialect,
     pub endpoint: Option<Endpoint>,
@@ -84,6 +86,14 @@ pub struct RequestCtx {
     pub first_byte: Option<Instant>,
     /// An error the gateway answered itself.
     pub error: Option<GatewayError>,
+    /// The caller's feature tag (`x-switchyard-feature`), for spend reports.
+    pub feature: Option<String>,
+    /// Whether the client itself asked for usage in its OpenAI-dialect stream.
+    pub client_wants_usage: bool,
+    /// Reads usage from the response as it streams through (set on a final 2xx answer).
+    pub tally: Option<crate::usage::tally::StreamTally>,
+    /// When the first response body byte reached the gateway (time to first token).
+    pub first_token: Option<Instant>,
 }
 
 impl RequestCtx {
@@ -97,6 +107,7 @@ impl RequestCtx {
             deadline: tokio::time::Instant::now() + deadline,
             id: new_request_id(),
             started: Instant::now(),
+            started_at: std::time::SystemTime::now(),
             dialect: Dialect::OpenAi,
             endpoint: None,
             key_name: None,
@@ -113,6 +124,10 @@ impl RequestCtx {
             body_read: false,
             close_connection: false,
             status_retry: false,
+            feature: None,
+            client_wants_usage: false,
+            tally: None,
+            first_token: None,
             status: 0,
             first_byte: None,
             error: None,

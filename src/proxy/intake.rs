@@ -8,6 +8,7 @@ use super::models;
 use super::respond;
 use super::GatewayState;
 use crate::auth::presented_key;
+use crate::dialect::probe::with_include_usage;
 use crate::dialect::{probe_request, Dialect, Endpoint};
 use crate::error::{ErrorKind, GatewayError};
 use bytes::BytesMut;
@@ -133,6 +134,8 @@ async fn prepare(
         Target::Models => None,
         Target::Api(e) => Some(e),
     };
+    // Known from the path: a rejected call to a model endpoint is still a recorded call.
+    ctx.endpoint = endpoint;
 
     let key = match presented_key(session.req_header()) {
         None => {
@@ -160,8 +163,24 @@ async fn prepare(
     ctx.endpoint = Some(endpoint);
     ctx.dialect = endpoint.dialect();
 
+    ctx.feature = session
+        .req_header()
+        .headers
+        .get("x-switchyard-feature")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().chars().take(64).collect::<String>())
+        .filter(|v| !v.is_empty());
     read_body(gw, session, ctx).await?;
-    let probe = probe_request(&ctx.body)?;
+    let mut probe = probe_request(&ctx.body)?;
+    if endpoint == Endpoint::ChatCompletions && probe.stream {
+        // Every stream must report usage for its cost; the extra chunk is stripped again for
+        // clients that did not ask for it.
+        ctx.client_wants_usage = probe.include_usage;
+        if let Some(body) = with_include_usage(&ctx.body, &probe) {
+            probe = probe_request(&body)?;
+            ctx.body = body;
+        }
+    }
     if !key.allows(&probe.model) {
         return Err(GatewayError::new(
             ErrorKind::Forbidden,
@@ -188,7 +207,7 @@ async fn prepare(
     }
     ctx.deadline = tokio::time::Instant::now() + budget;
     ctx.route = resolved.route;
-    ctx.candidates = resolved.candidates;
+    ctx.candidates = priced_candidates(gw, resolved.candidates, ctx.model.as_deref())?;
     super::attempts::precheck(gw, ctx)?;
 
     if session.as_downstream().retry_buffer_truncated() {
@@ -197,6 +216,40 @@ async fn prepare(
         ctx.body_home = Some(home);
     }
     Ok(Prepared::Proxy)
+}
+
+/// Under `pricing.unpriced = "reject"` (the default), targets without a price are not
+/// served: a call whose cost cannot be known is never recorded as free.
+fn priced_candidates(
+    gw: &GatewayState,
+    candidates: Vec<crate::config::Target>,
+    model: Option<&str>,
+) -> Result<Vec<crate::config::Target>, GatewayError> {
+    use crate::pricing::{PriceDate, UnpricedPolicy};
+    if gw.config.pricing.unpriced == UnpricedPolicy::RecordUnknown {
+        return Ok(candidates);
+    }
+    let today = PriceDate::today();
+    let book = &gw.config.pricing.book;
+    let (priced, unpriced): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|t| {
+        let p = &gw.upstreams[t.provider].cfg;
+        book.lookup_for(&[&p.name, p.kind], &t.model, today)
+            .is_some()
+    });
+    if priced.is_empty() {
+        let names: Vec<String> = unpriced
+            .iter()
+            .map(|t| format!("{}/{}", gw.upstreams[t.provider].name(), t.model))
+            .collect();
+        return Err(GatewayError::bad_request(format!(
+            "The model `{}` has no price on this gateway ({}), and unpriced models are refused; \
+             add a price (pricing.overrides) or set pricing.unpriced = \"record_unknown\"",
+            model.unwrap_or("?"),
+            names.join(", ")
+        ))
+        .with_param("model"));
+    }
+    Ok(priced)
 }
 
 /// The time the client gives the request: `x-switchyard-timeout-ms`, or the OpenAI/Anthropic

@@ -21,6 +21,7 @@
 //! 8. `logging`: restore the real client session; one JSON access-log line.
 
 mod access_log;
+pub mod accounting;
 mod attempts;
 pub mod body_session;
 pub mod ctx;
@@ -85,10 +86,16 @@ pub struct Shared {
     pub resolver: Arc<Resolver>,
     /// The config file, for reloads (`None` for the embedded demo).
     pub config_path: Option<PathBuf>,
+    /// Where every request is recorded (`None` only in tests of the proxy alone).
+    pub ledger: Option<crate::ledger::LedgerHandle>,
 }
 
 impl Shared {
-    pub fn new(config: Config, config_path: Option<PathBuf>) -> Arc<Shared> {
+    pub fn new(
+        config: Config,
+        config_path: Option<PathBuf>,
+        ledger: Option<crate::ledger::LedgerHandle>,
+    ) -> Arc<Shared> {
         let health = Health::new();
         let resolver = Resolver::new();
         let state = GatewayState::new(config, resolver.clone(), health.clone());
@@ -97,6 +104,7 @@ impl Shared {
             health,
             resolver,
             config_path,
+            ledger,
         })
     }
 
@@ -228,7 +236,38 @@ impl ProxyHttp for Gateway {
             return Err(e);
         }
         ctx.first_byte.get_or_insert_with(Instant::now);
+        if upstream_response.status.is_success() {
+            ctx.tally = accounting::tally_for(ctx);
+        }
         Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<Option<std::time::Duration>> {
+        if let Some(b) = body.as_ref() {
+            if !b.is_empty() {
+                ctx.first_token.get_or_insert_with(Instant::now);
+            }
+        }
+        if let Some(tally) = ctx.tally.as_mut() {
+            let mut out = body.take().map(|b| tally.feed(b)).unwrap_or_default();
+            if end_of_stream {
+                let rest = tally.finish();
+                if !rest.is_empty() {
+                    let mut joined = bytes::BytesMut::with_capacity(out.len() + rest.len());
+                    joined.extend_from_slice(&out);
+                    joined.extend_from_slice(&rest);
+                    out = joined.freeze();
+                }
+            }
+            *body = Some(out);
+        }
+        Ok(None)
     }
 
     async fn response_filter(
@@ -337,8 +376,17 @@ impl ProxyHttp for Gateway {
         if ctx.status == 0 {
             ctx.status = session.response_written().map_or(0, |r| r.status.as_u16());
         }
-        crate::metrics::record_request(ctx);
-        access_log::write(session, e, ctx);
+        let account = accounting::settle(ctx);
+        crate::metrics::record_request(ctx, &account);
+        access_log::write(session, e, ctx, &account);
+        let client_gone = e.is_some_and(client_went_away);
+        if let (Some(ledger), Some(row)) = (
+            self.shared.ledger.as_ref(),
+            accounting::ledger_row(ctx, &account, client_gone),
+        ) {
+            // Queued for the batching writer thread; waits at most briefly, then spills.
+            ledger.record(row).await;
+        }
     }
 }
 

@@ -29,6 +29,12 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Proc {
+        Self::spawn_in(None, args, env)
+    }
+
+    /// Spawns with `cwd` as the working directory (relative paths such as the default
+    /// ledger file land there).
+    pub fn spawn_in(cwd: Option<&std::path::Path>, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("stderr.log");
         let out = dir.path().join("stdout.log");
@@ -39,6 +45,9 @@ impl Proc {
             .stderr(std::fs::File::create(&log).expect("stderr file"));
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
         }
         let child = cmd.spawn().expect("spawn switchyard");
         Proc {
@@ -118,6 +127,11 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// The gateway's ledger (the default relative path, in its working directory).
+    pub fn ledger_path(&self) -> PathBuf {
+        self.config.with_file_name("switchyard-ledger.db")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
@@ -134,6 +148,9 @@ pub fn standard_config(gw_port: u16, mock_port: u16, server_extra: &str) -> Stri
 listen = "127.0.0.1:{gw_port}"
 threads = 2
 {server_extra}
+
+[pricing]
+unpriced = "record_unknown"
 
 [[providers]]
 name = "openai"
@@ -195,7 +212,11 @@ pub fn start_gateway_with(config: &str) -> Gateway {
         .and_then(|rest| rest.trim_end_matches('"').parse().ok())
         .expect("config has a server.listen on 127.0.0.1");
     let cfg = path.to_string_lossy().to_string();
-    let mut p = Proc::spawn(&["serve", "--config", &cfg], &[("MOCK_KEY", PROVIDER_KEY)]);
+    let mut p = Proc::spawn_in(
+        Some(dir.path()),
+        &["serve", "--config", &cfg],
+        &[("MOCK_KEY", PROVIDER_KEY)],
+    );
     wait_for_port(port, &mut p);
     Gateway {
         port,

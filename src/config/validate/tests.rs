@@ -53,9 +53,20 @@ fn a_good_config_validates_with_warnings_for_unset_keys() {
             model: "qwen/qwen3".into()
         }
     );
-    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
     assert!(c.warnings[0].contains("test.toml:9:"), "{}", c.warnings[0]);
     assert!(c.warnings[0].contains("providers[0].api_keys[1]"));
+    // A route target without a price is called out (it would be refused at request time).
+    assert!(
+        c.warnings[1].contains("test.toml:23:") && c.warnings[1].contains("routes[0].targets[1]"),
+        "{}",
+        c.warnings[1]
+    );
+    assert!(
+        c.warnings[1].contains("no price for `local/qwen/qwen3`"),
+        "{}",
+        c.warnings[1]
+    );
     assert!(!c.warnings[0].contains("gsk-test"));
 }
 
@@ -122,6 +133,19 @@ fn semantic_errors_point_at_the_value() {
 
     let e = err("[[providers]]\nname = \"a/b\"\nkind = \"openai\"\napi_keys=[\"k\"]\n");
     assert_eq!(e.field, "providers[0].name");
+}
+
+#[test]
+fn pricing_policy_and_overrides() {
+    let e = err("[pricing]\nunpriced = \"free\"\n");
+    assert_eq!((e.line, e.field.as_str()), (2, "pricing.unpriced"));
+    let e = err("[pricing]\noverrides = \"/nonexistent/prices.toml\"\n");
+    assert_eq!(e.field, "pricing.overrides");
+    let c = parse("[pricing]\nunpriced = \"record_unknown\"\n").unwrap();
+    assert_eq!(
+        c.pricing.unpriced,
+        crate::pricing::UnpricedPolicy::RecordUnknown
+    );
 }
 
 #[test]

@@ -1,0 +1,527 @@
+//! The ledger's queue, its producers ([`LedgerHandle`]) and its writer thread ([`Ledger`]).
+//!
+//! Producers run on tokio worker threads and never touch SQLite: [`LedgerHandle::record`]
+//! does a `try_send` on a bounded tokio channel, then waits at most `max_wait` for a slot
+//! (`reserve`, so the row is kept if the wait times out), then hands the row to a blocking
+//! task that appends it to the spill file.
+//!
+//! The writer is a dedicated OS thread running a tiny current-thread tokio runtime (only for
+//! the channel and timers); all SQLite work happens there. Loop: wait for a first message,
+//! gather more until `batch_max` rows or `flush_interval` has passed (a flush request cuts the
+//! wait short), commit them in one transaction, then import spill files if the queue is empty
+//! and something was spilled (or a flush asked for it). On shutdown it closes the channel
+//! (later `record` calls spill), drains what is buffered, and imports spill files one last
+//! time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+use tokio::sync::{mpsc, oneshot};
+
+use super::spill::{self, Spill, SpillReadError};
+use super::store;
+use super::{LedgerConfig, LedgerError, LedgerRow, LedgerStats};
+
+/// After a failed commit or import, the writer waits this long before importing again on its
+/// own (a flush still forces an attempt).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Rows per transaction when importing a spill file.
+const IMPORT_CHUNK: usize = 4096;
+
+type FlushReply = oneshot::Sender<Result<(), String>>;
+
+enum Msg {
+    Row(Box<LedgerRow>),
+    Flush(FlushReply),
+}
+
+#[derive(Default)]
+struct Counters {
+    rows_written: AtomicU64,
+    producer_waits: AtomicU64,
+    rows_spilled: AtomicU64,
+    spill_imported: AtomicU64,
+    write_errors: AtomicU64,
+    batches: AtomicU64,
+    duplicates: AtomicU64,
+    rows_lost: AtomicU64,
+    spill_bad_lines: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Lets tests hold the writer just before it touches the database.
+#[derive(Default)]
+struct Gate {
+    holds: Mutex<u32>,
+    open: Condvar,
+}
+
+impl Gate {
+    fn wait_open(&self) {
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        while *holds > 0 {
+            holds = self.open.wait(holds).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// State shared by the handles and the writer.
+struct Shared {
+    counters: Counters,
+    spill: Spill,
+    gate: Gate,
+    max_wait: Duration,
+}
+
+impl Shared {
+    /// Appends rows to the spill file, counting them as spilled, or as lost if that fails
+    /// (then `false`).
+    fn spill_rows<'a>(&self, rows: impl ExactSizeIterator<Item = &'a LedgerRow> + Clone) -> bool {
+        let n = rows.len() as u64;
+        let first_id = rows.clone().next().map(|r| r.request_id.clone());
+        match self.spill.append(rows) {
+            Ok(()) => {
+                add(&self.counters.rows_spilled, n);
+                true
+            }
+            Err(e) => {
+                add(&self.counters.write_errors, 1);
+                add(&self.counters.rows_lost, n);
+                log::error!(
+                    "ledger: could not spill {n} row(s) (first request_id {}): {e}; rows lost",
+                    first_id.unwrap_or_default()
+                );
+                false
+            }
+        }
+    }
+}
+
+/// Owns the writer thread. [`Ledger::shutdown`] (or dropping it) flushes and joins it.
+pub struct Ledger {
+    handle: LedgerHandle,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Records rows; cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct LedgerHandle {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+}
+
+/// Test hook: while alive, the writer stops just before its next database write.
+/// Returned by [`LedgerHandle::pause_writer`].
+pub struct WriterPause {
+    shared: Arc<Shared>,
+}
+
+impl Drop for WriterPause {
+    fn drop(&mut self) {
+        let gate = &self.shared.gate;
+        let mut holds = gate.holds.lock().unwrap_or_else(|e| e.into_inner());
+        *holds = holds.saturating_sub(1);
+        gate.open.notify_all();
+    }
+}
+
+impl Ledger {
+    /// Opens (creating) the database, migrates its schema and starts the writer thread, which
+    /// first imports any spill files left by an earlier run.
+    pub fn open(cfg: LedgerConfig) -> Result<(Ledger, LedgerHandle), LedgerError> {
+        let conn = store::open_writer(&cfg.path)?;
+        let spill = Spill::new(&cfg.path);
+        if spill.any_files() {
+            spill.set_pending();
+        }
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            spill,
+            gate: Gate::default(),
+            max_wait: cfg.max_wait,
+        });
+        let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let writer = Writer {
+            conn,
+            rx,
+            shared: Arc::clone(&shared),
+            batch_max: cfg.batch_max.max(1),
+            flush_interval: cfg.flush_interval,
+            retry_at: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("switchyard-ledger".to_string())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build();
+                match rt {
+                    Ok(rt) => {
+                        let _ = ready_tx.send(Ok(()));
+                        rt.block_on(writer.run(stop_rx));
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(LedgerError::Io(e));
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(LedgerError::WriterPanicked);
+            }
+        }
+        let handle = LedgerHandle { tx, shared };
+        let ledger = Ledger {
+            handle: handle.clone(),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        };
+        Ok((ledger, handle))
+    }
+
+    /// Another handle to this ledger.
+    pub fn handle(&self) -> LedgerHandle {
+        self.handle.clone()
+    }
+
+    /// Closes the queue, writes everything queued, imports spill files and joins the writer.
+    /// Rows recorded after this spill to the file and are imported on the next start.
+    /// Blocks the calling thread until the writer is done.
+    pub fn shutdown(mut self) -> Result<LedgerStats, LedgerError> {
+        self.stop_writer()?;
+        Ok(self.handle.stats())
+    }
+
+    fn stop_writer(&mut self) -> Result<(), LedgerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| LedgerError::WriterPanicked),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_writer() {
+            log::error!("ledger: {e}");
+        }
+    }
+}
+
+impl LedgerHandle {
+    /// Queues `row` for the writer. Never blocks the calling thread: a full queue is waited on
+    /// asynchronously for at most `max_wait`; after that (or if the writer has stopped) the
+    /// row is appended to the spill file on a blocking-pool thread. Every wait and spill is
+    /// counted. If the future is dropped while waiting, the row is spilled (inline) on drop.
+    pub async fn record(&self, row: LedgerRow) {
+        let msg = match self.tx.try_send(Msg::Row(Box::new(row))) {
+            Ok(()) => return,
+            Err(TrySendError::Closed(msg)) => msg,
+            Err(TrySendError::Full(msg)) => {
+                add(&self.shared.counters.producer_waits, 1);
+                // If this future is dropped while waiting, dropping `unsent` spills the row.
+                let mut unsent = self.unsent(msg);
+                if let Ok(Ok(permit)) =
+                    tokio::time::timeout(self.shared.max_wait, self.tx.reserve()).await
+                {
+                    if let Some(row) = unsent.row.take() {
+                        permit.send(Msg::Row(row));
+                    }
+                    return;
+                }
+                // Spill on a blocking-pool thread: dropping `unsent` appends the row (and if
+                // the task never runs, e.g. at runtime shutdown, dropping the closure does).
+                let _ = tokio::task::spawn_blocking(move || drop(unsent)).await;
+                return;
+            }
+        };
+        let unsent = self.unsent(msg);
+        let _ = tokio::task::spawn_blocking(move || drop(unsent)).await;
+    }
+
+    /// [`record`](Self::record) for code outside an async context: the same policy, with a
+    /// blocking bounded wait (polling) and an inline spill. Do not call it on a tokio worker.
+    pub fn record_blocking(&self, row: LedgerRow) {
+        let msg = match self.tx.try_send(Msg::Row(Box::new(row))) {
+            Ok(()) => return,
+            Err(TrySendError::Closed(msg)) => msg,
+            Err(TrySendError::Full(msg)) => {
+                add(&self.shared.counters.producer_waits, 1);
+                let deadline = Instant::now() + self.shared.max_wait;
+                let mut pause = Duration::from_micros(100);
+                let mut msg = msg;
+                loop {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break msg;
+                    }
+                    std::thread::sleep(pause.min(deadline - now));
+                    pause = (pause * 2).min(Duration::from_millis(2));
+                    match self.tx.try_send(msg) {
+                        Ok(()) => return,
+                        Err(TrySendError::Closed(m)) => break m,
+                        Err(TrySendError::Full(m)) => msg = m,
+                    }
+                }
+            }
+        };
+        drop(self.unsent(msg));
+    }
+
+    fn unsent(&self, msg: Msg) -> Unsent {
+        let row = match msg {
+            Msg::Row(row) => Some(row),
+            Msg::Flush(_) => None,
+        };
+        Unsent {
+            row,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Counters for metrics; `rows_queued` is the current queue length.
+    pub fn stats(&self) -> LedgerStats {
+        let c = &self.shared.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        LedgerStats {
+            rows_written: load(&c.rows_written),
+            rows_queued: self.tx.max_capacity().saturating_sub(self.tx.capacity()) as u64,
+            producer_waits: load(&c.producer_waits),
+            rows_spilled: load(&c.rows_spilled),
+            spill_imported: load(&c.spill_imported),
+            write_errors: load(&c.write_errors),
+            batches: load(&c.batches),
+            duplicates: load(&c.duplicates),
+            rows_lost: load(&c.rows_lost),
+            spill_bad_lines: load(&c.spill_bad_lines),
+        }
+    }
+
+    /// Resolves when every row recorded (queued or spilled) before this call is committed.
+    /// `Err(Write)` if some could not be committed yet (they stay in spill files and are
+    /// retried); `Err(Closed)` once the writer has stopped.
+    pub async fn flush(&self) -> Result<(), LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Flush(reply))
+            .await
+            .map_err(|_| LedgerError::Closed)?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(msg)) => Err(LedgerError::Write(msg)),
+            Err(_) => Err(LedgerError::Closed),
+        }
+    }
+
+    /// Test hook: holds the writer just before its next database write until the returned
+    /// guard is dropped (to fill the queue on purpose). Not for production use.
+    #[doc(hidden)]
+    pub fn pause_writer(&self) -> WriterPause {
+        let gate = &self.shared.gate;
+        let mut holds = gate.holds.lock().unwrap_or_else(|e| e.into_inner());
+        *holds += 1;
+        WriterPause {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// A row that has not reached the queue: spilled when dropped, unless taken out first.
+struct Unsent {
+    row: Option<Box<LedgerRow>>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Unsent {
+    fn drop(&mut self) {
+        if let Some(row) = self.row.take() {
+            let _spilled = self.shared.spill_rows(std::iter::once(&*row));
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    conn: Connection,
+    rx: mpsc::Receiver<Msg>,
+    shared: Arc<Shared>,
+    batch_max: usize,
+    flush_interval: Duration,
+    /// After a failure: no unforced import before this instant.
+    retry_at: Option<Instant>,
+}
+
+impl Writer {
+    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        let _ = self.import_spills(true);
+        let idle_tick = self.flush_interval.max(Duration::from_millis(10));
+        let mut closing = false;
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = &mut stop, if !closing => {
+                    closing = true;
+                    self.rx.close();
+                    continue;
+                }
+                msg = self.rx.recv() => msg,
+                _ = tokio::time::sleep(idle_tick), if self.shared.spill.is_pending() => {
+                    let _ = self.import_spills(false);
+                    continue;
+                }
+            };
+            let Some(first) = first else { break };
+            let mut batch = Vec::new();
+            let mut waiters = Vec::new();
+            sort(first, &mut batch, &mut waiters);
+            let deadline = tokio::time::Instant::now() + self.flush_interval;
+            while batch.len() < self.batch_max && waiters.is_empty() {
+                let next = match self.rx.try_recv() {
+                    Ok(msg) => Some(msg),
+                    Err(TryRecvError::Disconnected) => None,
+                    Err(TryRecvError::Empty) if closing => None,
+                    Err(TryRecvError::Empty) => tokio::select! {
+                        biased;
+                        _ = &mut stop => {
+                            closing = true;
+                            self.rx.close();
+                            continue;
+                        }
+                        msg = self.rx.recv() => msg,
+                        _ = tokio::time::sleep_until(deadline) => None,
+                    },
+                };
+                match next {
+                    Some(msg) => sort(msg, &mut batch, &mut waiters),
+                    None => break,
+                }
+            }
+            let written = self.write_batch(batch);
+            let imported = if !waiters.is_empty() {
+                self.import_spills(true)
+            } else if self.shared.spill.is_pending() && self.rx.is_empty() {
+                self.import_spills(false)
+            } else {
+                Ok(())
+            };
+            let result = written.and(imported);
+            for waiter in waiters {
+                let _ = waiter.send(result.clone());
+            }
+        }
+        let _ = self.import_spills(true);
+    }
+
+    /// Commits one batch; if that fails, the rows go to the spill file to be retried (they
+    /// are then committed by the next successful import). `Err` only if rows were lost.
+    fn write_batch(&mut self, batch: Vec<LedgerRow>) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.shared.gate.wait_open();
+        let c = &self.shared.counters;
+        match store::insert_rows(&mut self.conn, batch.iter()) {
+            Ok(done) => {
+                add(&c.rows_written, done.new);
+                add(&c.duplicates, done.duplicates);
+                add(&c.batches, 1);
+                Ok(())
+            }
+            Err(e) => {
+                add(&c.write_errors, 1);
+                log::error!(
+                    "ledger: writing a batch of {} row(s) failed: {e}; spilling them",
+                    batch.len()
+                );
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                if self.shared.spill_rows(batch.iter()) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "batch commit failed ({e}) and spilling it failed too"
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Rotates the active spill file and imports every rotated file, deleting each once its
+    /// rows are committed. Unless `force`, does nothing while a retry back-off is running.
+    fn import_spills(&mut self, force: bool) -> Result<(), String> {
+        if !force && self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return Err("spill import is backing off after a failure".to_string());
+        }
+        let result = self.import_spills_now();
+        if let Err(e) = &result {
+            add(&self.shared.counters.write_errors, 1);
+            log::error!("ledger: importing spill files failed: {e}");
+            self.shared.spill.set_pending();
+            self.retry_at = Some(Instant::now() + RETRY_AFTER);
+        } else {
+            self.retry_at = None;
+        }
+        result
+    }
+
+    fn import_spills_now(&mut self) -> Result<(), String> {
+        let spill = &self.shared.spill;
+        spill
+            .rotate()
+            .map_err(|e| format!("rotating spill file: {e}"))?;
+        let files = spill
+            .rotated_files()
+            .map_err(|e| format!("listing spill files: {e}"))?;
+        if files.is_empty() {
+            return Ok(());
+        }
+        self.shared.gate.wait_open();
+        for path in files {
+            let c = &self.shared.counters;
+            let conn = &mut self.conn;
+            let read = spill::read_chunks(&path, IMPORT_CHUNK, |rows| {
+                let done = store::insert_rows(conn, rows.iter())?;
+                add(&c.rows_written, done.new);
+                add(&c.duplicates, done.duplicates);
+                add(&c.spill_imported, rows.len() as u64);
+                Ok::<(), rusqlite::Error>(())
+            });
+            match read {
+                Ok(bad) => add(&c.spill_bad_lines, bad),
+                Err(SpillReadError::Io(e)) => return Err(format!("{}: {e}", path.display())),
+                Err(SpillReadError::Sink(e)) => return Err(format!("{}: {e}", path.display())),
+            }
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("removing {}: {e}", path.display())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sort(msg: Msg, batch: &mut Vec<LedgerRow>, waiters: &mut Vec<FlushReply>) {
+    match msg {
+        Msg::Row(row) => batch.push(*row),
+        Msg::Flush(reply) => waiters.push(reply),
+    }
+}

@@ -1,0 +1,126 @@
+//! What a request used and cost: usage read from the response (or estimated when the stream
+//! ended without it), priced exactly from the price list in force today.
+
+use super::ctx::RequestCtx;
+use crate::dialect::Endpoint;
+use crate::ledger::LedgerRow;
+use crate::pricing::PriceDate;
+use crate::resilience::classify::status_class;
+use crate::usage::tally::{StreamTally, Wire};
+use crate::usage::Usage;
+use rust_decimal::Decimal;
+
+/// The settled account of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub usage: Usage,
+    /// Tokens were estimated (the provider's answer ended without usage).
+    pub estimated: bool,
+    /// Exact cost in USD; `None` with `cost_unknown` when the model has no price.
+    pub cost_usd: Option<Decimal>,
+    pub cost_unknown: bool,
+    /// The provider/model that served (and was priced).
+    pub provider: Option<String>,
+    pub model: Option<String>,
+}
+
+/// A tally for a final 2xx answer: how to read usage out of this endpoint's responses.
+pub fn tally_for(ctx: &RequestCtx) -> Option<StreamTally> {
+    let wire = match ctx.endpoint? {
+        Endpoint::ChatCompletions | Endpoint::Embeddings => Wire::OpenAiChat,
+        Endpoint::Messages => Wire::AnthropicMessages,
+    };
+    let strip =
+        ctx.stream && ctx.endpoint == Some(Endpoint::ChatCompletions) && !ctx.client_wants_usage;
+    Some(StreamTally::new(wire, ctx.stream, strip))
+}
+
+pub fn settle(ctx: &RequestCtx) -> Account {
+    let Some(tally) = ctx.tally.as_ref() else {
+        // No provider answered with success: nothing was generated, nothing is billed.
+        return Account {
+            cost_usd: Some(Decimal::ZERO),
+            ..Account::default()
+        };
+    };
+    let (usage, estimated) = match tally.usage() {
+        Some(u) => (u, false),
+        None => (tally.estimate(&ctx.body), true),
+    };
+    let served = ctx.attempts.iter().rev().find(|a| !a.skipped);
+    let Some(a) = served else {
+        return Account::default();
+    };
+    let gw = &ctx.state;
+    let p = &gw.upstreams[a.provider_index].cfg;
+    let cost =
+        gw.config
+            .pricing
+            .book
+            .cost_for(&[&p.name, p.kind], &a.model, PriceDate::today(), &usage);
+    Account {
+        usage,
+        estimated,
+        cost_unknown: cost.is_none(),
+        cost_usd: cost.map(|c| c.total),
+        provider: Some(a.provider.clone()),
+        model: Some(a.model.clone()),
+    }
+}
+
+/// The ledger row for a finished request. `client_gone`: the client went away mid-request.
+pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Option<LedgerRow> {
+    let endpoint = ctx.endpoint?;
+    let attempts: Vec<serde_json::Value> = ctx
+        .attempts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "provider": a.provider,
+                "model": a.model,
+                "key": a.key_index,
+                "outcome": a.outcome(),
+                "ms": a.elapsed.map(|d| d.as_secs_f64() * 1000.0),
+            })
+        })
+        .collect();
+    let error_class = if client_gone {
+        Some("client_disconnected".to_owned())
+    } else if let Some(e) = &ctx.error {
+        Some(e.kind.name().to_owned())
+    } else if ctx.status >= 400 {
+        Some(status_class(ctx.status).to_owned())
+    } else {
+        None
+    };
+    let ts_ms = ctx
+        .started_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Some(LedgerRow {
+        request_id: ctx.id.clone(),
+        ts_ms,
+        gateway_key: ctx.key_name.clone(),
+        feature: ctx.feature.clone(),
+        route: ctx.route.clone(),
+        endpoint: endpoint.name().to_owned(),
+        requested_model: ctx.model.clone(),
+        provider: account.provider.clone(),
+        model: account.model.clone(),
+        attempts_json: serde_json::Value::Array(attempts).to_string(),
+        attempt_count: ctx.upstream_attempts() as u32,
+        status: ctx.status,
+        error_class,
+        cache_hit: false,
+        stream: ctx.stream,
+        usage: account.usage,
+        cost_usd: account.cost_usd,
+        cost_unknown: account.cost_unknown,
+        saved_usd: None,
+        estimated: account.estimated,
+        ttft_ms: ctx
+            .first_token
+            .map(|t| (t - ctx.started).as_secs_f64() * 1000.0),
+        total_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+    })
+}

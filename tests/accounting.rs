@@ -1,0 +1,308 @@
+//! Usage, exact cost and the ledger, end to end: the real gateway against the mock provider,
+//! rows read back from the SQLite ledger the gateway wrote.
+
+mod common;
+use common::*;
+use rust_decimal::Decimal;
+use std::io::{Read, Write};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+use switchyard::ledger::{self, GroupBy, LedgerRow};
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// List prices per million tokens from conf/prices.toml, written out by hand here.
+const MILLION: u64 = 1_000_000;
+
+fn ledger_row(gw: &Gateway, request_id: &str) -> LedgerRow {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(r)) = ledger::read_row(&gw.ledger_path(), request_id) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no ledger row for {request_id}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn post(gw: &Gateway, path: &str, headers: &[(&str, &str)], body: &str) -> RawResponse {
+    let mut s = connect(gw);
+    roundtrip(&mut s, "POST", path, headers, body.as_bytes())
+}
+
+fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+#[test]
+fn openai_cost_is_exact_streamed_or_not_with_cached_and_reasoning_tokens() {
+    let (_mock, gw) = start_stack("");
+    let auth = bearer();
+    let h = [
+        ("authorization", auth.as_str()),
+        ("x-mock-cached-tokens", "1000"),
+        ("x-mock-reasoning-tokens", "7"),
+        ("x-switchyard-feature", "summaries"),
+    ];
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &h,
+        &chat_body("openai/gpt-4o-mini", false),
+    );
+    assert_eq!(r.status, 200);
+    let usage = &r.json()["usage"];
+    let (prompt, cached, completion) = (
+        u(&usage["prompt_tokens"]),
+        u(&usage["prompt_tokens_details"]["cached_tokens"]),
+        u(&usage["completion_tokens"]),
+    );
+    assert_eq!(cached, 1000);
+    // gpt-4o-mini: $0.15 input, $0.075 cached input, $0.60 output per million.
+    let expected = (Decimal::from(prompt - cached) * d("0.15")
+        + Decimal::from(cached) * d("0.075")
+        + Decimal::from(completion) * d("0.60"))
+        / Decimal::from(MILLION);
+    let id = r.header("x-switchyard-request-id").unwrap();
+    let row = ledger_row(&gw, id);
+    assert_eq!(row.cost_usd, Some(expected), "{row:?}");
+    assert_eq!(
+        (row.usage.input, row.usage.cached_input),
+        (prompt - cached, cached)
+    );
+    assert_eq!((row.usage.output, row.usage.reasoning), (completion, 7));
+    assert_eq!(row.feature.as_deref(), Some("summaries"));
+    assert_eq!(row.gateway_key.as_deref(), Some("tests"));
+    assert!(!row.estimated && !row.cost_unknown && row.error_class.is_none());
+
+    // The same call streamed: the client did not ask for usage, so it sees no usage chunk,
+    // but the gateway asked for one and records the same exact cost.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &h,
+        &chat_body("openai/gpt-4o-mini", true),
+    );
+    let text = String::from_utf8_lossy(&r.body).to_string();
+    // (Chunks may carry `"usage":null`, as OpenAI's do once usage is requested; SDKs read
+    // that as absent.) No chunk carries a usage object.
+    assert!(
+        text.contains("[DONE]") && !text.contains("\"usage\":{"),
+        "{text}"
+    );
+    let srow = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+    assert!(srow.stream);
+    assert_eq!(srow.cost_usd, Some(expected));
+    assert!(!srow.estimated);
+
+    // A client that asks for usage gets its usage chunk.
+    let body = serde_json::json!({"model":"openai/gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},
+        "messages":[{"role":"user","content":"Say hello"}]}).to_string();
+    let r = post(&gw, "/v1/chat/completions", &h, &body);
+    assert!(String::from_utf8_lossy(&r.body).contains("\"usage\":{"));
+}
+
+#[test]
+fn anthropic_cost_is_exact_with_cache_reads_and_writes() {
+    let (_mock, gw) = start_stack("");
+    let h = [
+        ("x-api-key", GW_KEY),
+        ("x-mock-cached-tokens", "2000"),
+        ("x-mock-cache-write-tokens", "500"),
+    ];
+    let body = r#"{"model":"anthropic/claude-sonnet-4-5","max_tokens":100,"messages":[{"role":"user","content":"Say hello"}]}"#;
+    let r = post(&gw, "/v1/messages", &h, body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let usage = &r.json()["usage"];
+    let (input, read, write, output) = (
+        u(&usage["input_tokens"]),
+        u(&usage["cache_read_input_tokens"]),
+        u(&usage["cache_creation_input_tokens"]),
+        u(&usage["output_tokens"]),
+    );
+    assert_eq!((read, write), (2000, 500));
+    // claude-sonnet-4-5: $3 input, $0.30 cache read, $3.75 cache write, $15 output per million.
+    let expected = (Decimal::from(input) * d("3")
+        + Decimal::from(read) * d("0.30")
+        + Decimal::from(write) * d("3.75")
+        + Decimal::from(output) * d("15"))
+        / Decimal::from(MILLION);
+    let row1 = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+    assert_eq!(row1.cost_usd, Some(expected), "{row1:?}");
+    assert_eq!(row1.usage.cache_write, 500);
+
+    let sbody = body.replace("\"max_tokens\":100", "\"max_tokens\":100,\"stream\":true");
+    let r = post(&gw, "/v1/messages", &h, &sbody);
+    assert!(String::from_utf8_lossy(&r.body).contains("message_stop"));
+    let row2 = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+    assert_eq!(row2.cost_usd, Some(expected), "streamed: {row2:?}");
+}
+
+#[test]
+fn a_client_that_disconnects_mid_stream_leaves_one_estimated_row() {
+    let (_mock, gw) = start_stack("");
+    let mut s = connect(&gw);
+    let body = chat_body("openai/gpt-4o-mini", true);
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: {}\r\nx-mock-itl-ms: 100\r\nx-mock-tokens: 40\r\ncontent-length: {}\r\n\r\n",
+        bearer(),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while String::from_utf8_lossy(&got).matches("data: ").count() < 5 {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("x-switchyard-request-id: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    drop(s); // hang up mid-stream
+    let row = ledger_row(&gw, &id);
+    assert!(row.estimated, "{row:?}");
+    assert_eq!(row.error_class.as_deref(), Some("client_disconnected"));
+    assert!(row.usage.input > 0 && row.usage.output > 0, "{row:?}");
+    assert!(
+        row.usage.output < 40,
+        "only what was generated before the hang-up: {row:?}"
+    );
+    assert!(row.cost_usd.is_some_and(|c| c > Decimal::ZERO));
+}
+
+#[test]
+fn unpriced_models_are_refused_by_default_and_flagged_when_allowed() {
+    let mock = start_mock(&[]);
+    let cfg = standard_config(free_port(), mock.port, "")
+        .replace("unpriced = \"record_unknown\"", "unpriced = \"reject\"");
+    let gw = start_gateway_with(&cfg);
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &[("authorization", &bearer())],
+        &chat_body("openai/my-private-model", false),
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no price"));
+    let refused = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+    assert_eq!(refused.error_class.as_deref(), Some("bad_request"));
+    assert_eq!(
+        refused.cost_usd,
+        Some(Decimal::ZERO),
+        "refused before any provider call"
+    );
+
+    let (_mock2, gw2) = start_stack("");
+    let r = post(
+        &gw2,
+        "/v1/chat/completions",
+        &[("authorization", &bearer())],
+        &chat_body("openai/my-private-model", false),
+    );
+    assert_eq!(r.status, 200);
+    let row = ledger_row(&gw2, r.header("x-switchyard-request-id").unwrap());
+    assert!(
+        row.cost_unknown && row.cost_usd.is_none(),
+        "never silently $0: {row:?}"
+    );
+    assert!(row.usage.output > 0);
+}
+
+#[test]
+fn every_request_gets_exactly_one_row_and_the_report_adds_up() {
+    let (_mock, gw) = start_stack("");
+    let n = 10_000;
+    let threads = 8;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let addr = gw.addr();
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(&addr).unwrap();
+                s.set_nodelay(true).unwrap();
+                let feature = format!("f{}", t % 2);
+                for i in 0..n / threads {
+                    // One in ten is an error the gateway answers itself (unknown model).
+                    let model = if i % 10 == 0 {
+                        "nope/x"
+                    } else {
+                        "openai/gpt-4o-mini"
+                    };
+                    let r = roundtrip(
+                        &mut s,
+                        "POST",
+                        "/v1/chat/completions",
+                        &[
+                            ("authorization", &bearer()),
+                            ("x-switchyard-feature", &feature),
+                        ],
+                        chat_body(model, false).as_bytes(),
+                    );
+                    assert!(r.status == 200 || r.status == 404);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let path = gw.ledger_path();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ledger::count_rows(&path).unwrap_or(0) < n as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "rows: {}",
+            ledger::count_rows(&path).unwrap_or(0)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        ledger::count_rows(&path).unwrap(),
+        n as u64,
+        "exactly one row per request"
+    );
+    // Every successful call is identical: 3 input and 16 output tokens of gpt-4o-mini.
+    let per_call =
+        (Decimal::from(3) * d("0.15") + Decimal::from(16) * d("0.60")) / Decimal::from(MILLION);
+    let ok_calls = Decimal::from(n - n / 10);
+    let report = ledger::spend_report(&path, GroupBy::Feature, 0).unwrap();
+    assert_eq!(report.total.requests, n as u64);
+    assert_eq!(report.total.errors, (n / 10) as u64);
+    assert_eq!(report.total.cost_usd, per_call * ok_calls);
+    let by_feature: Decimal = report.rows.iter().map(|r| r.cost_usd).sum();
+    assert_eq!(by_feature, report.total.cost_usd);
+    // The CLI prints the same report.
+    let out = std::process::Command::new(BIN)
+        .args([
+            "spend",
+            "--by",
+            "model",
+            "--since",
+            "1h",
+            "--db",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("openai/gpt-4o-mini") && table.contains("10000"),
+        "{table}"
+    );
+}
