@@ -33,6 +33,7 @@ pub fn serve(
         std::net::TcpListener::bind(&config.server.listen)
             .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     }
+    check_trust_store(&config)?;
     if let Some(m) = &config.mock {
         start_mock(m)?;
     }
@@ -54,6 +55,8 @@ pub fn serve(
     let mut server = Server::new_with_opt_and_conf(Some(pingora_opt), conf);
     server.bootstrap();
 
+    // Load the tokenizer used for usage estimates now, not on the first cut stream.
+    std::thread::spawn(crate::usage::preload_tokenizer);
     let listen = config.server.listen.clone();
     let admin = config.admin.clone();
     let mut ledger_cfg = crate::ledger::LedgerConfig::new(&config.ledger.path);
@@ -105,6 +108,34 @@ pub fn serve(
         server.add_service(svc);
     }
     server.run_forever()
+}
+
+/// pingora builds its TLS connector with the platform's roots (honouring `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR`) and panics if they cannot be loaded; check first and say what is wrong.
+fn check_trust_store(config: &Config) -> Result<(), String> {
+    let mut store = pingora_rustls::RootCertStore::empty();
+    let env_hint = || {
+        ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok().map(|x| format!("{v}={x}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Err(e) = pingora_rustls::load_platform_certs_incl_env_into_store(&mut store) {
+        return Err(format!(
+            "cannot load TLS root certificates for upstream providers: {e} ({}); install \
+             ca-certificates or fix SSL_CERT_FILE / SSL_CERT_DIR",
+            env_hint()
+        ));
+    }
+    let https = config.providers.iter().any(|p| p.base_url.tls);
+    if store.is_empty() && https {
+        log::warn!(
+            "no TLS root certificates were found ({}); every https provider will fail its handshake",
+            env_hint()
+        );
+    }
+    Ok(())
 }
 
 /// Binds the mock's port now (so a clash fails start-up) and serves it on its own thread.

@@ -134,3 +134,19 @@ fn the_demo_serves_offline() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["data"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn an_unloadable_trust_store_fails_start_up_clearly() {
+    // pingora would panic building its TLS connector; the gateway checks first.
+    let out = Command::new(BIN)
+        .args(["serve"])
+        .env_remove("SSL_CERT_DIR")
+        .env("SSL_CERT_FILE", "/nonexistent/switchyard-ca.pem")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot load TLS root certificates"), "{err}");
+    assert!(err.contains("/nonexistent/switchyard-ca.pem"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -35,8 +35,11 @@ pub fn tally_for(ctx: &RequestCtx) -> Option<StreamTally> {
     Some(StreamTally::new(wire, ctx.stream, strip))
 }
 
-pub fn settle(ctx: &RequestCtx) -> Account {
-    let Some(tally) = ctx.tally.as_ref() else {
+/// Settles usage and cost. A stream that ended without a usage report is estimated with a
+/// tokenizer, which can take real CPU on long texts: that runs on the blocking pool, never on
+/// the proxy's worker threads.
+pub async fn settle(ctx: &mut RequestCtx) -> Account {
+    let Some(tally) = ctx.tally.take() else {
         // No provider answered with success: nothing was generated, nothing is billed.
         return Account {
             cost_usd: Some(Decimal::ZERO),
@@ -45,7 +48,17 @@ pub fn settle(ctx: &RequestCtx) -> Account {
     };
     let (usage, estimated) = match tally.usage() {
         Some(u) => (u, false),
-        None => (tally.estimate(&ctx.body), true),
+        None => {
+            let body = ctx.body.clone();
+            let estimate = tokio::task::spawn_blocking(move || tally.estimate(&body)).await;
+            match estimate {
+                Ok(u) => (u, true),
+                Err(e) => {
+                    log::error!("usage estimate failed: {e}");
+                    (Usage::default(), true)
+                }
+            }
+        }
     };
     let served = ctx.attempts.iter().rev().find(|a| !a.skipped);
     let Some(a) = served else {

@@ -196,6 +196,16 @@ pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeade
     can_retry(gw, ctx, now)
 }
 
+/// Takes the target of the attempt in flight out of this request's candidates (it cannot work,
+/// e.g. its certificate is not trusted), keeping the walk position on the next one.
+pub fn exclude_current_target(ctx: &mut RequestCtx) {
+    if ctx.next_candidate == 0 || ctx.next_candidate > ctx.candidates.len() {
+        return;
+    }
+    ctx.candidates.remove(ctx.next_candidate - 1);
+    ctx.next_candidate -= 1;
+}
+
 /// A connection, TLS, timeout or protocol failure before the response started.
 pub fn on_transport_failure(gw: &GatewayState, ctx: &mut RequestCtx, class: &str) {
     let now = Instant::now();

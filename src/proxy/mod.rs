@@ -295,6 +295,12 @@ impl ProxyHttp for Gateway {
     ) -> Box<Error> {
         let gw = ctx.state.clone();
         attempts::on_transport_failure(&gw, ctx, e.etype().as_str());
+        if is_certificate_failure(&e) {
+            // A certificate problem is configuration, not a blip: no second try at this target
+            // within the request (other targets are still tried).
+            attempts::exclude_current_target(ctx);
+            log::warn!("TLS to {} failed: {}", peer_name(ctx), e.root_cause());
+        }
         e.set_retry(attempts::can_retry(&gw, ctx, tokio::time::Instant::now()));
         e
     }
@@ -376,7 +382,7 @@ impl ProxyHttp for Gateway {
         if ctx.status == 0 {
             ctx.status = session.response_written().map_or(0, |r| r.status.as_u16());
         }
-        let account = accounting::settle(ctx);
+        let account = accounting::settle(ctx).await;
         crate::metrics::record_request(ctx, &account);
         access_log::write(session, e, ctx, &account);
         let client_gone = e.is_some_and(client_went_away);
@@ -388,6 +394,19 @@ impl ProxyHttp for Gateway {
             ledger.record(row).await;
         }
     }
+}
+
+fn is_certificate_failure(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert | ErrorType::TLSWantX509Lookup
+    )
+}
+
+fn peer_name(ctx: &RequestCtx) -> String {
+    ctx.attempts.last().map_or("the provider".to_owned(), |a| {
+        format!("provider `{}`", a.provider)
+    })
 }
 
 fn client_went_away(e: &Error) -> bool {
@@ -415,6 +434,10 @@ fn classify_failure(e: &Error, ctx: &RequestCtx) -> GatewayError {
         _ if matches!(e.esource(), ErrorSource::Downstream) => {
             GatewayError::bad_request("the request could not be read")
         }
+        _ if is_certificate_failure(e) => GatewayError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("TLS with {provider} failed: {}", e.root_cause()),
+        ),
         _ => GatewayError::new(
             ErrorKind::UpstreamUnavailable,
             format!("{provider} failed: {}", e.etype().as_str()),
