@@ -300,3 +300,44 @@ fn keys_never_reach_logs() {
         assert!(!logs.contains(secret), "{secret} leaked into logs:\n{logs}");
     }
 }
+
+#[test]
+fn non_streamed_answers_carry_their_exact_cost() {
+    let (_mock, gw) = start_stack("");
+    let mut s = connect(&gw);
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", &bearer())],
+        chat_body("openai/gpt-4o-mini", false).as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    let usage = &r.json()["usage"];
+    let (prompt, completion) = (
+        usage["prompt_tokens"].as_u64().unwrap(),
+        usage["completion_tokens"].as_u64().unwrap(),
+    );
+    // gpt-4o-mini: $0.15 in, $0.60 out per million tokens; 3 and 16 tokens here.
+    assert_eq!((prompt, completion), (3, 16));
+    assert_eq!(r.header("x-switchyard-cost-usd"), Some("0.00001005"));
+    // A streamed answer's header leaves before its usage exists: no cost header.
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", &bearer())],
+        chat_body("openai/gpt-4o-mini", true).as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-switchyard-cost-usd").is_none());
+    // An unpriced model says so rather than claiming $0.
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", &bearer())],
+        chat_body("openai/private-finetune", false).as_bytes(),
+    );
+    assert_eq!(r.header("x-switchyard-cost-usd"), Some("unknown"));
+}

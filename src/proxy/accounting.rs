@@ -81,6 +81,28 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
     }
 }
 
+/// The `x-switchyard-cost-usd` value for a non-streamed answer, from its body's usage:
+/// the exact decimal, `0` when no provider answered with success, `unknown` when the model
+/// has no price or the answer carried no usage.
+pub fn cost_header(ctx: &RequestCtx) -> String {
+    let Some(tally) = ctx.tally.as_ref() else {
+        return "0".to_owned();
+    };
+    let (Some(usage), Some(a)) = (
+        tally.usage(),
+        ctx.attempts.iter().rev().find(|a| !a.skipped),
+    ) else {
+        return "unknown".to_owned();
+    };
+    let p = &ctx.state.upstreams[a.provider_index].cfg;
+    ctx.state
+        .config
+        .pricing
+        .book
+        .cost_for(&[&p.name, p.kind], &a.model, PriceDate::today(), &usage)
+        .map_or("unknown".to_owned(), |c| c.total.normalize().to_string())
+}
+
 /// The ledger row for a finished request. `client_gone`: the client went away mid-request.
 pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Option<LedgerRow> {
     let endpoint = ctx.endpoint?;

@@ -153,8 +153,8 @@ pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeade
     let verdict = classify_status(status);
     match verdict {
         Verdict::Final => {
-            up.breaker.record(true, now);
-            model_breaker.record(true, now);
+            // The breakers hear of a success when the body is complete (`on_complete`): a
+            // provider that sends a 200 and then dies mid-body is failing, not succeeding.
             if let Some(k) = key {
                 k.succeeded();
             }
@@ -204,6 +204,16 @@ pub fn exclude_current_target(ctx: &mut RequestCtx) {
     }
     ctx.candidates.remove(ctx.next_candidate - 1);
     ctx.next_candidate -= 1;
+}
+
+/// The answer arrived whole: the breakers of its provider and model hear of a success.
+pub fn on_complete(gw: &GatewayState, ctx: &RequestCtx) {
+    let now = Instant::now();
+    if let Some(a) = ctx.attempts.iter().rev().find(|a| !a.skipped) {
+        let up = &gw.upstreams[a.provider_index];
+        up.breaker.record(true, now);
+        up.model_breaker(&a.model).record(true, now);
+    }
 }
 
 /// A connection, TLS, timeout or protocol failure before the response started.

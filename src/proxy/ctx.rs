@@ -1,6 +1,6 @@
 //! The per-request context: everything one request carries through the proxy's hooks.
 
-use super::body_session::Home;
+use super::downstream::{Control, Home};
 use super::GatewayState;
 use crate::config::Target;
 use crate::dialect::{Dialect, Endpoint};
@@ -72,8 +72,10 @@ pub struct RequestCtx {
     pub attempts: Vec<Attempt>,
     /// The body for the attempt in flight (the model renamed for its target).
     pub upstream_body: Bytes,
-    /// Set when a large body is served through the body-session wrapper.
+    /// Set once the client session is wrapped (see `downstream`): how to restore it.
     pub body_home: Option<Home>,
+    /// The wrapper's hold control: how long the response header is held, extra headers.
+    pub hold: Option<Control>,
     /// Whether the whole request body was read (the connection may then be reused).
     pub body_read: bool,
     /// The client connection must close after this response (pingora does not reuse a
@@ -121,6 +123,7 @@ impl RequestCtx {
             attempts: Vec::new(),
             upstream_body: Bytes::new(),
             body_home: None,
+            hold: None,
             body_read: false,
             close_connection: false,
             status_retry: false,

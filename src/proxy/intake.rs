@@ -2,8 +2,8 @@
 //! resolve the model into candidates. Either the request is ready to proxy, or the gateway has
 //! already answered it (health, model list, or an error in the client's dialect).
 
-use super::body_session;
 use super::ctx::RequestCtx;
+use super::downstream;
 use super::models;
 use super::respond;
 use super::GatewayState;
@@ -210,11 +210,11 @@ async fn prepare(
     ctx.candidates = priced_candidates(gw, resolved.candidates, ctx.model.as_deref())?;
     super::attempts::precheck(gw, ctx)?;
 
-    if session.as_downstream().retry_buffer_truncated() {
-        // Over pingora's 64 KiB replay buffer: serve the body through the wrapper.
-        let home = body_session::install(&mut session.downstream_session, ctx.body.clone());
-        ctx.body_home = Some(home);
-    }
+    // From here on the client session is wrapped: the body is replayed whole to every attempt
+    // (past pingora's 64 KiB buffer) and the response header is held as `downstream` explains.
+    let (home, control) = downstream::install(&mut session.downstream_session, ctx.body.clone());
+    ctx.body_home = Some(home);
+    ctx.hold = Some(control);
     Ok(Prepared::Proxy)
 }
 

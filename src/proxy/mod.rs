@@ -5,8 +5,9 @@
 //!    `/v1/messages`, `/v1/embeddings`; `/v1/models` and `/healthz` are answered here),
 //!    authenticate the gateway key, read the whole body (bounded; 413 past the limit), find the
 //!    model, check the key may use it, and resolve it into an ordered candidate list
-//!    ([`crate::routing`]). Bodies over pingora's 64 KiB replay buffer are served through
-//!    [`body_session`]. Errors are answered in the client's dialect.
+//!    ([`crate::routing`]). Errors are answered in the client's dialect. Then the client session
+//!    is wrapped ([`downstream`]): the body is replayed whole to each attempt, and the response
+//!    header is held until the first body bytes (streams) or the end (non-streamed answers).
 //! 2. `upstream_peer` -> [`upstream::next_peer`]: the next candidate with a usable key, its
 //!    address from the non-blocking DNS cache ([`crate::net`]), timeouts from config.
 //! 3. `upstream_request_filter` -> [`upstream::shape_request`]: provider path, host, the
@@ -14,17 +15,21 @@
 //! 4. `request_body_filter`: the body for this attempt (the model renamed for its target).
 //! 5. `fail_to_connect` / `error_while_proxy`: before any byte reached the client, move on to
 //!    the next candidate (or retry a stale pooled connection); after, give up.
-//! 6. `upstream_response_filter` / `response_filter`: record the attempt; add
-//!    `x-switchyard-request-id`, `-provider`, `-model`. Bodies (SSE included) stream through
-//!    untouched, chunk by chunk.
+//! 6. `upstream_response_filter`: 408/429/5xx/529 and 401/403 answers are dropped for another
+//!    attempt while the budget and deadline allow; key rests and breakers learn from each answer.
+//!    `response_filter`: add `x-switchyard-request-id`, `-provider`, `-model`, `-attempts`.
+//!    `response_body_filter`: bodies (SSE included) stream through chunk by chunk while usage is
+//!    tallied ([`crate::usage`]); at the end of a non-streamed body its exact cost goes into
+//!    `x-switchyard-cost-usd`.
 //! 7. `fail_to_proxy`: an error in the client's dialect if nothing was sent yet.
-//! 8. `logging`: restore the real client session; one JSON access-log line.
+//! 8. `logging`: restore the real client session; settle usage and cost ([`accounting`]);
+//!    metrics, one JSON access-log line, and one ledger row (queued, never written here).
 
 mod access_log;
 pub mod accounting;
 mod attempts;
-pub mod body_session;
 pub mod ctx;
+pub mod downstream;
 mod intake;
 mod models;
 mod respond;
@@ -236,8 +241,18 @@ impl ProxyHttp for Gateway {
             return Err(e);
         }
         ctx.first_byte.get_or_insert_with(Instant::now);
-        if upstream_response.status.is_success() {
-            ctx.tally = accounting::tally_for(ctx);
+        ctx.tally = if upstream_response.status.is_success() {
+            accounting::tally_for(ctx)
+        } else {
+            None
+        };
+        if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
+            c.hold = if ctx.stream {
+                downstream::Hold::UntilFirstBody
+            } else {
+                downstream::Hold::UntilEnd
+            };
+            c.extra_headers.clear();
         }
         Ok(())
     }
@@ -266,6 +281,16 @@ impl ProxyHttp for Gateway {
                 }
             }
             *body = Some(out);
+        }
+        if end_of_stream {
+            attempts::on_complete(&ctx.state, ctx);
+        }
+        if end_of_stream && !ctx.stream {
+            // The held header goes out after this: it can carry the exact cost.
+            let cost = accounting::cost_header(ctx);
+            if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
+                c.extra_headers.push(("x-switchyard-cost-usd", cost));
+            }
         }
         Ok(None)
     }
@@ -370,6 +395,17 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        _ctx: &RequestCtx,
+        _error: &Error,
+        _context: pingora_proxy::ProxyWarnLogContext,
+    ) -> bool {
+        // Retries are routine and every attempt is in the access log and metrics.
+        true
+    }
+
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
         // A client hanging up mid-stream is routine; the access log records it.
         client_went_away(e)
@@ -377,7 +413,7 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         if let Some(home) = ctx.body_home.take() {
-            body_session::restore(&mut session.downstream_session, &home);
+            downstream::restore(&mut session.downstream_session, &home);
         }
         if ctx.status == 0 {
             ctx.status = session.response_written().map_or(0, |r| r.status.as_u16());

@@ -43,6 +43,11 @@ pub async fn json(
     body: Vec<u8>,
     extra: &[(&'static str, String)],
 ) -> pingora_error::Result<()> {
+    if let Some(home) = ctx.body_home.take() {
+        // The gateway answers itself: unwrap the client session first (dropping anything held
+        // from a failed attempt), so connection handling is the real session's.
+        super::downstream::restore(&mut session.downstream_session, &home);
+    }
     let close = !settle_body(session, ctx).await || ctx.close_connection;
     let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
     resp.insert_header("content-type", "application/json")?;

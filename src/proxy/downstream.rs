@@ -1,15 +1,23 @@
-//! Large request bodies: pingora replays a request body to each upstream attempt from a retry
-//! buffer capped at 64 KiB. A body read whole in `request_filter` (routing needs the model name)
-//! that is larger than that would never reach the provider, and the request would hang.
+//! The client side of a proxied request, wrapped. Once `request_filter` has read the request
+//! body, the real downstream session is wrapped as a pingora *custom* session
+//! ([`GatewaySession`]) that does two jobs pingora cannot be configured to do:
 //!
-//! [`BufferedBodySession`] lifts the cap without touching pingora's code: it wraps the real
-//! downstream session as a pingora *custom* session that reports the body as fully read and
-//! serves the whole body as its retry buffer, delegating everything else (response writes,
-//! timeouts, digests) to the real session. When the request ends, [`restore`] puts the real
-//! session back so pingora can reuse the client connection for its next request.
+//! 1. **Request bodies of any size.** pingora replays a body to each upstream attempt from a
+//!    retry buffer capped at 64 KiB; a body read whole in `request_filter` (routing needs the
+//!    model name) that is larger would never reach the provider, and the request would hang.
+//!    The wrapper reports the body as fully read and serves the whole of it as the retry buffer.
+//! 2. **Holding the response header.** A streamed answer's header is held until its first body
+//!    bytes, and a non-streamed answer (up to [`HOLD_CAP`]) until its end. Until then nothing
+//!    has reached the client, so a provider that dies after its header still fails over
+//!    transparently, a cut non-streamed body becomes a clean error instead of truncated JSON,
+//!    and the header can carry what only the body tells (`x-switchyard-cost-usd`).
+//!
+//! Everything else (timeouts, digests, direct writes by the gateway) is delegated to the real
+//! session. When the request ends, [`restore`] puts the real session back so pingora can reuse
+//! the client connection for its next request.
 //!
 //! The custom-session trait is `#[doc(hidden)]` in pingora; the version is pinned in Cargo.toml
-//! and `tests/gateway_bodies.rs` sends 16 MiB bodies (with keep-alive) to catch a change.
+//! and `tests/gateway_bodies.rs` sends bodies up to 16 MiB (with keep-alive) to catch a change.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,23 +37,61 @@ type BoxedReader = Box<dyn futures::Stream<Item = Result<Bytes>> + Unpin + Send 
 /// Where the real session waits while the wrapper is dropped.
 pub type Home = Arc<Mutex<Option<ServerSession>>>;
 
-pub struct BufferedBodySession {
+/// Non-streamed responses larger than this are released before their end (without the
+/// headers computed from the body).
+pub const HOLD_CAP: usize = 8 << 20;
+
+/// How long the response header is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Pass responses through as they come.
+    Off,
+    /// Until the first body bytes (streams).
+    UntilFirstBody,
+    /// Until the end of the body (non-streamed responses), bounded by [`HOLD_CAP`].
+    UntilEnd,
+}
+
+/// Set by the proxy hooks, read by the wrapper: the hold for the current attempt, and headers
+/// to add to the response when it is released.
+#[derive(Debug)]
+pub struct HoldControl {
+    pub hold: Hold,
+    pub extra_headers: Vec<(&'static str, String)>,
+}
+
+pub type Control = Arc<Mutex<HoldControl>>;
+
+pub struct GatewaySession {
     inner: Option<ServerSession>,
     body: Bytes,
     home: Home,
+    control: Control,
+    held: Vec<HttpTask>,
+    held_bytes: usize,
+    /// The header went out: everything passes through from now on.
+    released: bool,
 }
 
-/// Replaces `slot`'s session with a wrapper that serves `body` as the complete request body.
-/// Returns the handle [`restore`] needs.
-pub fn install(slot: &mut ServerSession, body: Bytes) -> Home {
+/// Replaces `slot`'s session with the wrapper, serving `body` as the complete request body.
+/// Returns the handle [`restore`] needs and the hold control.
+pub fn install(slot: &mut ServerSession, body: Bytes) -> (Home, Control) {
     let home: Home = Arc::new(Mutex::new(None));
+    let control: Control = Arc::new(Mutex::new(HoldControl {
+        hold: Hold::Off,
+        extra_headers: Vec::new(),
+    }));
     let real = std::mem::replace(slot, placeholder());
-    *slot = ServerSession::new_custom(Box::new(BufferedBodySession {
+    *slot = ServerSession::new_custom(Box::new(GatewaySession {
         inner: Some(real),
         body,
         home: home.clone(),
+        control: control.clone(),
+        held: Vec::new(),
+        held_bytes: 0,
+        released: false,
     }));
-    home
+    (home, control)
 }
 
 /// Puts the real session back into `slot` (dropping the wrapper). Call once, in `logging`.
@@ -64,7 +110,7 @@ fn placeholder() -> ServerSession {
     ServerSession::new_http1(Box::new(io))
 }
 
-impl Drop for BufferedBodySession {
+impl Drop for GatewaySession {
     fn drop(&mut self) {
         if let (Some(real), Ok(mut home)) = (self.inner.take(), self.home.lock()) {
             *home = Some(real);
@@ -72,7 +118,36 @@ impl Drop for BufferedBodySession {
     }
 }
 
-impl BufferedBodySession {
+impl GatewaySession {
+    fn hold(&self) -> Hold {
+        self.control.lock().map_or(Hold::Off, |c| c.hold)
+    }
+
+    /// Writes everything held (with the extra headers) and passes through from now on.
+    async fn release(&mut self, more: Vec<HttpTask>) -> Result<bool> {
+        self.released = true;
+        let mut tasks = std::mem::take(&mut self.held);
+        tasks.extend(more);
+        if let Some(HttpTask::Header(h, _)) = tasks.first_mut() {
+            let extra = self
+                .control
+                .lock()
+                .map(|mut c| std::mem::take(&mut c.extra_headers))
+                .unwrap_or_default();
+            for (k, v) in extra {
+                h.insert_header(k, v)?;
+            }
+        }
+        self.m().response_duplex_vec(tasks).await
+    }
+
+    /// A response the gateway writes itself replaces anything held from a failed attempt.
+    fn discard_held(&mut self) {
+        self.held.clear();
+        self.held_bytes = 0;
+        self.released = true;
+    }
+
     fn s(&self) -> &ServerSession {
         // Present from `install` until `drop`: no method runs after drop.
         self.inner
@@ -87,7 +162,7 @@ impl BufferedBodySession {
 }
 
 #[async_trait]
-impl CustomSession for BufferedBodySession {
+impl CustomSession for GatewaySession {
     fn req_header(&self) -> &RequestHeader {
         self.s().req_header()
     }
@@ -101,6 +176,7 @@ impl CustomSession for BufferedBodySession {
         Ok(())
     }
     async fn write_response_header(&mut self, resp: Box<ResponseHeader>, end: bool) -> Result<()> {
+        self.discard_held();
         self.m().write_response_header(resp).await?;
         if end {
             self.m().finish_body().await?;
@@ -108,6 +184,7 @@ impl CustomSession for BufferedBodySession {
         Ok(())
     }
     async fn write_response_header_ref(&mut self, resp: &ResponseHeader, end: bool) -> Result<()> {
+        self.discard_held();
         self.m().write_response_header_ref(resp).await?;
         if end {
             self.m().finish_body().await?;
@@ -115,13 +192,48 @@ impl CustomSession for BufferedBodySession {
         Ok(())
     }
     async fn write_body(&mut self, data: Bytes, end: bool) -> Result<()> {
+        if !self.held.is_empty() {
+            self.release(Vec::new()).await?;
+        }
         self.m().write_response_body(data, end).await
     }
     async fn write_trailers(&mut self, trailers: HeaderMap) -> Result<()> {
         self.m().write_response_trailers(trailers).await
     }
     async fn response_duplex_vec(&mut self, tasks: Vec<HttpTask>) -> Result<bool> {
-        self.m().response_duplex_vec(tasks).await
+        let hold = self.hold();
+        if self.released || (hold == Hold::Off && self.held.is_empty()) {
+            self.released = true;
+            return self.m().response_duplex_vec(tasks).await;
+        }
+        let mut rest = tasks.into_iter();
+        while let Some(task) = rest.next() {
+            let release = match &task {
+                HttpTask::Header(_, end) => {
+                    // A new attempt's header: whatever a failed attempt left is dropped.
+                    self.held.clear();
+                    self.held_bytes = 0;
+                    *end
+                }
+                HttpTask::Body(data, end) => {
+                    let n = data.as_ref().map_or(0, |d| d.len());
+                    self.held_bytes += n;
+                    *end || (hold == Hold::UntilFirstBody && n > 0) || self.held_bytes > HOLD_CAP
+                }
+                HttpTask::Failed(_) => false,
+                HttpTask::Trailer(_) | HttpTask::Done | HttpTask::UpgradedBody(..) => true,
+            };
+            if let HttpTask::Failed(e) = task {
+                // The attempt failed before anything reached the client: report it without
+                // writing, so the request can fail over (or be answered with a clean error).
+                return Err(e);
+            }
+            self.held.push(task);
+            if release || hold == Hold::Off {
+                return self.release(rest.collect()).await;
+            }
+        }
+        Ok(false)
     }
     fn set_read_timeout(&mut self, timeout: Option<Duration>) {
         self.m().set_read_timeout(timeout)
