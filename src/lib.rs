@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod dialect;

@@ -2,6 +2,7 @@
 //! `effective` date. Kept as a day number so that comparison is exact and cheap; no time-zone
 //! or date-time crate is needed.
 
+use crate::calendar::{civil_from_days, days_from_civil};
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -91,32 +92,6 @@ fn days_in_month(year: i64, month: u32) -> u32 {
         2 => 28,
         _ => 31,
     }
-}
-
-// Howard Hinnant's days_from_civil / civil_from_days (public-domain algorithms).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // day is 1..=31 and month 1..=12 by construction.
-    (year, month as u32, day as u32)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! - Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining`
 //!   and `...-reset` as RFC 3339 times.
 
+use crate::calendar::days_from_civil;
 use http::HeaderMap;
 use std::time::{Duration, SystemTime};
 
@@ -171,16 +172,6 @@ fn until(epoch_secs: f64, now: SystemTime) -> Option<Duration> {
         .ok()?
         .as_secs_f64();
     Some(Duration::from_secs_f64((epoch_secs - now).max(0.0)))
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
