@@ -3,7 +3,7 @@
 //! file, line, column and field; problems that do not stop the gateway (a provider key whose
 //! environment variable is unset) are collected as warnings, reported at start and by `check`.
 
-mod error;
+pub(crate) mod error;
 mod raw;
 pub mod secret;
 pub mod units;

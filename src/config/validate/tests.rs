@@ -81,7 +81,7 @@ fn unknown_fields_name_file_line_and_field() {
     assert_eq!(e.field, "server.listen_port");
     assert!(e.message.contains("unknown field"), "{}", e.message);
     let e = err("[[providers]]\nname = \"a\"\nkind = \"openai\"\napi_keys = [\"k\"]\ncolour = 1\n");
-    assert_eq!((e.line, e.field.as_str()), (5, "providers.colour"));
+    assert_eq!((e.line, e.field.as_str()), (5, "providers[0].colour"));
 }
 
 #[test]
