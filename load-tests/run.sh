@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Loopback latency comparison: the mock provider called directly vs. through switchyard.
+# Loopback comparison: the mock provider called directly, through a bare pingora passthrough
+# (load-tests/baseline.rs), and through switchyard.
 # Bounded: a fixed number of requests per case. Prints one JSON line per case and a summary.
 #
 #   load-tests/run.sh            # release build, ~1 minute
@@ -7,13 +8,14 @@
 # Env: REQUESTS (default 3000), CONCURRENCY_HIGH (default 32)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --locked --release --bin switchyard --bin switchyard-loadgen >&2
+cargo build --locked --release --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2
 BIN=target/release/switchyard
 GEN=target/release/switchyard-loadgen
 REQUESTS=${REQUESTS:-3000}
 HIGH=${CONCURRENCY_HIGH:-32}
 MOCK_PORT=19100
 GW_PORT=19080
+BASE_PORT=19081
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -34,8 +36,10 @@ TOML
 # One core for the mock, one for the gateway (the load generator shares them).
 taskset -c 0 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
 SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" &
+taskset -c 1 target/release/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 >/dev/null 2>&1 &
 for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$MOCK_PORT) 2>/dev/null && break
+  (exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$MOCK_PORT) 2>/dev/null \
+    && (exec 3<>/dev/tcp/127.0.0.1/$BASE_PORT) 2>/dev/null && break
   sleep 0.05
 done
 
@@ -47,28 +51,33 @@ run() { # name url auth body concurrency
   echo "{\"case\":\"$1\",\"result\":$out}"
 }
 direct="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
+base="http://127.0.0.1:$BASE_PORT/v1/chat/completions"
 gw="http://127.0.0.1:$GW_PORT/v1/chat/completions"
 {
-run "direct non-stream c=1"   "$direct" sk-mock-load    "${small//MODEL/gpt-4o-mini}" 1
-run "gateway non-stream c=1"  "$gw"     sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" 1
-run "direct stream c=1"       "$direct" sk-mock-load    "${stream//MODEL/gpt-4o-mini}" 1
-run "gateway stream c=1"      "$gw"     sk-sy-load-test "${stream//MODEL/openai\/gpt-4o-mini}" 1
-run "direct non-stream c=$HIGH"  "$direct" sk-mock-load    "${small//MODEL/gpt-4o-mini}" "$HIGH"
-run "gateway non-stream c=$HIGH" "$gw"     sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "$HIGH"
+for c in 1 "$HIGH"; do
+  for kind in non-stream stream; do
+    body=$small; [ $kind = stream ] && body=$stream
+    run "direct $kind c=$c"   "$direct" sk-mock-load    "${body//MODEL/gpt-4o-mini}" "$c"
+    run "baseline $kind c=$c" "$base"   sk-mock-load    "${body//MODEL/gpt-4o-mini}" "$c"
+    run "gateway $kind c=$c"  "$gw"     sk-sy-load-test "${body//MODEL/openai\/gpt-4o-mini}" "$c"
+  done
+done
 } | tee "$work/results.jsonl"
 
 python3 - "$work/results.jsonl" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-r = {x["case"]: x["result"] for x in rows}
-def pair(kind):
-    d, g = r[f"direct {kind}"], r[f"gateway {kind}"]
-    return d, g
-print("\n| case | req/s direct | req/s gateway | ttfb p50 direct | ttfb p50 gateway | added p50 | total p99 direct | total p99 gateway |")
-print("|---|---|---|---|---|---|---|---|")
-for kind in [k[len("direct "):] for k in r if k.startswith("direct ")]:
-    d, g = pair(kind)
-    print(f"| {kind} | {d['rps']:.0f} | {g['rps']:.0f} | {d['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50']:.0f} µs | "
-          f"{g['ttfb_us']['p50'] - d['ttfb_us']['p50']:.0f} µs | {d['total_us']['p99']:.0f} µs | {g['total_us']['p99']:.0f} µs |")
-    assert g["errors"] == 0 and d["errors"] == 0, (kind, d, g)
+r = {}
+for line in open(sys.argv[1]):
+    x = json.loads(line)
+    r[x["case"]] = x["result"]
+kinds = [k[len("direct "):] for k in r if k.startswith("direct ")]
+print("\n| case | req/s direct | req/s baseline | req/s gateway | gateway/baseline | ttfb p50 baseline | ttfb p50 gateway | added p50 vs baseline | total p99 baseline | total p99 gateway |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for k in kinds:
+    d, b, g = r[f"direct {k}"], r[f"baseline {k}"], r[f"gateway {k}"]
+    for name, x in (("direct", d), ("baseline", b), ("gateway", g)):
+        assert x["errors"] == 0 and list(x["statuses"]) == ["200"], (k, name, x)
+    print(f"| {k} | {d['rps']:.0f} | {b['rps']:.0f} | {g['rps']:.0f} | {g['rps'] / b['rps']:.0%} | "
+          f"{b['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50'] - b['ttfb_us']['p50']:.0f} µs | "
+          f"{b['total_us']['p99']:.0f} µs | {g['total_us']['p99']:.0f} µs |")
 PY
