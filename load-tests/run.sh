@@ -31,6 +31,8 @@ api_keys = ["sk-mock-load"]
 [[gateway_keys]]
 name = "load"
 key = "sk-sy-load-test"
+[ledger]
+path = "$work/ledger.db"
 TOML
 
 # One core for the mock, one for the gateway (the load generator shares them).

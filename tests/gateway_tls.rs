@@ -82,7 +82,8 @@ fn start_gateway(config: &str, env: &[(&str, &str)]) -> (u16, Proc, tempfile::Te
         .and_then(|rest| rest.trim_end_matches('"').parse().ok())
         .expect("server.listen on 127.0.0.1");
     let path = path.to_string_lossy().into_owned();
-    let mut p = Proc::spawn(&["serve", "--config", &path], env);
+    // Working directory: the temp dir, so the default ledger file lands there.
+    let mut p = Proc::spawn_in(Some(dir.path()), &["serve", "--config", &path], env);
     wait_for_port(port, &mut p);
     (port, p, dir)
 }
