@@ -28,6 +28,33 @@ impl RateLimitInfo {
     }
 }
 
+/// (remaining, reset) header pairs, per budget.
+const OPENAI_BUDGETS: [(&str, &str); 2] = [
+    (
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+    ),
+    ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
+];
+const ANTHROPIC_BUDGETS: [(&str, &str); 4] = [
+    (
+        "anthropic-ratelimit-requests-remaining",
+        "anthropic-ratelimit-requests-reset",
+    ),
+    (
+        "anthropic-ratelimit-tokens-remaining",
+        "anthropic-ratelimit-tokens-reset",
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-remaining",
+        "anthropic-ratelimit-input-tokens-reset",
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-remaining",
+        "anthropic-ratelimit-output-tokens-reset",
+    ),
+];
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
@@ -49,18 +76,16 @@ pub fn parse(h: &HeaderMap, now: SystemTime) -> RateLimitInfo {
             }
         }
     };
-    for kind in ["requests", "tokens"] {
+    for (remaining, reset) in OPENAI_BUDGETS {
         consider(
-            header(h, &format!("x-ratelimit-remaining-{kind}")).and_then(|v| v.parse().ok()),
-            header(h, &format!("x-ratelimit-reset-{kind}")).and_then(go_duration),
+            header(h, remaining).and_then(|v| v.parse().ok()),
+            header(h, reset).and_then(go_duration),
         );
     }
-    for kind in ["requests", "tokens", "input-tokens", "output-tokens"] {
+    for (remaining, reset) in ANTHROPIC_BUDGETS {
         consider(
-            header(h, &format!("anthropic-ratelimit-{kind}-remaining"))
-                .and_then(|v| v.parse().ok()),
-            header(h, &format!("anthropic-ratelimit-{kind}-reset"))
-                .and_then(|v| rfc3339_in(v, now)),
+            header(h, remaining).and_then(|v| v.parse().ok()),
+            header(h, reset).and_then(|v| rfc3339_in(v, now)),
         );
     }
     if let Some((r, reset)) = lowest {
