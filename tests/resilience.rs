@@ -406,3 +406,58 @@ key = "{GW_KEY}"
     );
     assert!(!gw.proc_.stderr().contains("sk-revoked-key"));
 }
+
+#[test]
+fn clients_hanging_up_do_not_trip_a_healthy_providers_breaker() {
+    // A slow but healthy provider; each client gives up before the first byte.
+    let st = stack("none", "");
+    for _ in 0..8 {
+        let mut s = connect(&st.gw);
+        let body = chat_body("healthy/m1", false);
+        let head = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: {}\r\nx-mock-ttft-ms: 1500\r\ncontent-length: {}\r\n\r\n",
+            bearer(),
+            body.len()
+        );
+        use std::io::Write;
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        drop(s);
+    }
+    std::thread::sleep(Duration::from_millis(1800));
+    let health = http_get(st.admin, "/admin/health").json();
+    assert_ne!(health["breakers"]["healthy"], "open", "{health}");
+    assert_ne!(health["breakers"]["healthy/m1"], "open", "{health}");
+    let mut s = connect(&st.gw);
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", &bearer())],
+        chat_body("healthy/m1", false).as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(attempts(&r).len(), 1, "{:?}", attempts(&r));
+}
+
+#[test]
+fn a_dead_single_target_opens_its_breaker_even_when_its_errors_pass_through() {
+    let st = stack("503", "");
+    let mut s = connect(&st.gw);
+    for _ in 0..4 {
+        let r = roundtrip(
+            &mut s,
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", &bearer())],
+            chat_body("flaky/m1", false).as_bytes(),
+        );
+        assert!(r.status == 503, "{}", r.status);
+        if r.header("connection") == Some("close") {
+            s = connect(&st.gw);
+        }
+    }
+    let health = http_get(st.admin, "/admin/health").json();
+    assert_eq!(health["breakers"]["flaky"], "open", "{health}");
+}

@@ -257,7 +257,8 @@ fn resilience(loc: &Locator<'_>, r: super::raw::RawResilience) -> Result<Policy,
         }
     };
     Ok(Policy {
-        max_attempts: num(&r.max_attempts, "max_attempts", d.max_attempts)?,
+        max_attempts: attempts_budget(loc, r.max_attempts.as_ref(), "resilience.max_attempts")?
+            .unwrap_or(d.max_attempts),
         backoff: crate::resilience::backoff::Backoff {
             base: dur(&r.backoff_base, "backoff_base", d.backoff.base)?,
             max: dur(&r.backoff_max, "backoff_max", d.backoff.max)?,
@@ -486,10 +487,11 @@ fn route(
                 .map_err(|m| loc.error(d.span(), format!("{field}.deadline"), m))?,
         ),
     };
-    let max_attempts = match &r.max_attempts {
-        None => None,
-        Some(n) => Some(positive(loc, n, &format!("{field}.max_attempts"))? as u32),
-    };
+    let max_attempts = attempts_budget(
+        loc,
+        r.max_attempts.as_ref(),
+        &format!("{field}.max_attempts"),
+    )?;
     Ok(RouteConfig {
         name,
         targets,
@@ -546,6 +548,26 @@ fn socket_addr(
             format!("`{}` is not an address like 127.0.0.1:8080", s.get_ref()),
         )
     })
+}
+
+/// pingora makes at most 16 upstream tries per request (`max_retries`).
+const MAX_ATTEMPTS: usize = 16;
+
+fn attempts_budget(
+    loc: &Locator<'_>,
+    n: Option<&Spanned<i64>>,
+    field: &str,
+) -> Result<Option<u32>, ConfigError> {
+    let Some(n) = n else { return Ok(None) };
+    let v = positive(loc, n, field)?;
+    if v > MAX_ATTEMPTS {
+        return Err(loc.error(
+            n.span(),
+            field,
+            format!("at most {MAX_ATTEMPTS} attempts per request"),
+        ));
+    }
+    Ok(Some(v as u32))
 }
 
 fn positive(loc: &Locator<'_>, n: &Spanned<i64>, field: &str) -> Result<usize, ConfigError> {

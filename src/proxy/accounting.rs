@@ -30,9 +30,13 @@ pub fn tally_for(ctx: &RequestCtx) -> Option<StreamTally> {
         Endpoint::ChatCompletions | Endpoint::Embeddings => Wire::OpenAiChat,
         Endpoint::Messages => Wire::AnthropicMessages,
     };
-    let strip =
-        ctx.stream && ctx.endpoint == Some(Endpoint::ChatCompletions) && !ctx.client_wants_usage;
-    Some(StreamTally::new(wire, ctx.stream, strip))
+    Some(StreamTally::new(wire, ctx.stream, strips_usage_chunk(ctx)))
+}
+
+/// Whether the usage-only chunk is removed from this stream (the gateway asked for it, the
+/// client did not).
+pub fn strips_usage_chunk(ctx: &RequestCtx) -> bool {
+    ctx.stream && ctx.endpoint == Some(Endpoint::ChatCompletions) && !ctx.client_wants_usage
 }
 
 /// Settles usage and cost. A stream that ended without a usage report is estimated with a

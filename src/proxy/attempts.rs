@@ -133,13 +133,23 @@ pub fn skip(ctx: &mut RequestCtx, provider_index: usize, provider: &str, model: 
     });
 }
 
-/// What a provider's response status means for this request. Returns `true` when the gateway
-/// should drop this response and try again.
-pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeader) -> bool {
+/// What to do with a provider's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Send it to the client.
+    Pass,
+    /// Drop it and make another attempt.
+    Retry,
+    /// Drop it and answer with the gateway's own error (`ctx.error`).
+    Fail,
+}
+
+/// What a provider's response status means for this request.
+pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeader) -> Next {
     let now = Instant::now();
     let status = resp.status.as_u16();
     let Some(a) = ctx.attempts.last_mut() else {
-        return false;
+        return Next::Pass;
     };
     a.status = Some(status);
     a.elapsed = Some(a.started.elapsed());
@@ -158,7 +168,7 @@ pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeade
             if let Some(k) = key {
                 k.succeeded();
             }
-            return false;
+            return Next::Pass;
         }
         Verdict::Retry if status == 429 => {
             if let Some(k) = key {
@@ -189,11 +199,23 @@ pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeade
         }
     }
     a.error = Some(status_class(status).to_owned());
+    let provider = a.provider.clone();
     if verdict == Verdict::BadKey {
         // The same target again, with another key if it has one.
         ctx.next_candidate = ctx.next_candidate.saturating_sub(1);
     }
-    can_retry(gw, ctx, now)
+    if can_retry(gw, ctx, now) {
+        Next::Retry
+    } else if verdict == Verdict::BadKey {
+        // Passing the provider's 401 on would tell the client its gateway key is bad.
+        ctx.error = Some(GatewayError::new(
+            ErrorKind::UpstreamUnavailable,
+            format!("provider `{provider}` rejected the gateway's API key(s)"),
+        ));
+        Next::Fail
+    } else {
+        Next::Pass
+    }
 }
 
 /// Takes the target of the attempt in flight out of this request's candidates (it cannot work,
@@ -209,7 +231,9 @@ pub fn exclude_current_target(ctx: &mut RequestCtx) {
 /// The answer arrived whole: the breakers of its provider and model hear of a success.
 pub fn on_complete(gw: &GatewayState, ctx: &RequestCtx) {
     let now = Instant::now();
-    if let Some(a) = ctx.attempts.iter().rev().find(|a| !a.skipped) {
+    let served = ctx.attempts.iter().rev().find(|a| !a.skipped);
+    // A passed-through 429/5xx is a failure already recorded, not a success.
+    if let Some(a) = served.filter(|a| a.status.is_some_and(|s| s < 400)) {
         let up = &gw.upstreams[a.provider_index];
         up.breaker.record(true, now);
         up.model_breaker(&a.model).record(true, now);

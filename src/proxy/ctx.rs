@@ -83,6 +83,8 @@ pub struct RequestCtx {
     pub close_connection: bool,
     /// Set while a provider's answer is being dropped for another attempt.
     pub status_retry: bool,
+    /// Set while a provider's answer is being dropped for the gateway's own error.
+    pub status_fail: bool,
     /// Status sent to the client.
     pub status: u16,
     pub first_byte: Option<Instant>,
@@ -127,6 +129,7 @@ impl RequestCtx {
             body_read: false,
             close_connection: false,
             status_retry: false,
+            status_fail: false,
             feature: None,
             client_wants_usage: false,
             tally: None,

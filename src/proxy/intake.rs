@@ -181,6 +181,14 @@ async fn prepare(
             ctx.body = body;
         }
     }
+    if !probe.model.bytes().all(|b| b.is_ascii_graphic()) || probe.model.len() > 256 {
+        // Model names travel in response headers and metric labels.
+        return Err(GatewayError::bad_request(
+            "`model` must be at most 256 visible ASCII characters",
+        )
+        .with_param("model")
+        .into());
+    }
     if !key.allows(&probe.model) {
         return Err(GatewayError::new(
             ErrorKind::Forbidden,

@@ -230,14 +230,17 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
         let gw = ctx.state.clone();
-        if attempts::on_response(&gw, ctx, upstream_response) {
-            // Drop this answer (429, 5xx, 401...) and try again: pingora calls
-            // `error_while_proxy`, then `upstream_peer` for the next attempt.
+        let next = attempts::on_response(&gw, ctx, upstream_response);
+        if next != attempts::Next::Pass {
+            // Drop this answer (429, 5xx, 401). To retry, pingora calls `error_while_proxy`,
+            // then `upstream_peer` for the next attempt; otherwise `fail_to_proxy` answers
+            // with `ctx.error`.
             let status = upstream_response.status.as_u16();
-            let mut e =
-                Error::explain(ErrorType::HTTPStatus(status), "retrying on another attempt");
-            e.set_retry(true);
-            ctx.status_retry = true;
+            let retry = next == attempts::Next::Retry;
+            let mut e = Error::explain(ErrorType::HTTPStatus(status), "provider answer dropped");
+            e.set_retry(retry);
+            ctx.status_retry = retry;
+            ctx.status_fail = !retry;
             return Err(e);
         }
         ctx.first_byte.get_or_insert_with(Instant::now);
@@ -246,6 +249,10 @@ impl ProxyHttp for Gateway {
         } else {
             None
         };
+        if accounting::strips_usage_chunk(ctx) {
+            // The body will be shorter than the provider framed it: let pingora re-frame it.
+            upstream_response.remove_header(&http::header::CONTENT_LENGTH);
+        }
         if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
             c.hold = if ctx.stream {
                 downstream::Hold::UntilFirstBody
@@ -339,9 +346,19 @@ impl ProxyHttp for Gateway {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("peer: {peer}"));
+        if matches!(e.esource(), ErrorSource::Downstream) || client_went_away(&e) {
+            // The client went away or failed: not the provider's fault, and nobody to answer.
+            ctx.status_retry = false;
+            e.set_retry(false);
+            return e;
+        }
         if std::mem::take(&mut ctx.status_retry) {
             // Our own status-based retry from `upstream_response_filter`: already decided.
             e.set_retry(true);
+            return e;
+        }
+        if std::mem::take(&mut ctx.status_fail) {
+            e.set_retry(false);
             return e;
         }
         let gw = ctx.state.clone();
@@ -449,7 +466,10 @@ fn client_went_away(e: &Error) -> bool {
     matches!(e.esource(), ErrorSource::Downstream)
         && matches!(
             e.etype(),
-            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed
+            ErrorType::WriteError
+                | ErrorType::ReadError
+                | ErrorType::ConnectionClosed
+                | ErrorType::H2Error
         )
 }
 
@@ -458,6 +478,9 @@ fn classify_failure(e: &Error, ctx: &RequestCtx) -> GatewayError {
     let provider = ctx.attempts.last().map_or("the provider".to_owned(), |a| {
         format!("provider `{}`", a.provider)
     });
+    if matches!(e.esource(), ErrorSource::Downstream) {
+        return GatewayError::bad_request("the request could not be read from the client");
+    }
     match e.etype() {
         ErrorType::ConnectTimedout => GatewayError::new(
             ErrorKind::UpstreamTimeout,
@@ -467,9 +490,6 @@ fn classify_failure(e: &Error, ctx: &RequestCtx) -> GatewayError {
             ErrorKind::UpstreamTimeout,
             format!("{provider} did not answer in time"),
         ),
-        _ if matches!(e.esource(), ErrorSource::Downstream) => {
-            GatewayError::bad_request("the request could not be read")
-        }
         _ if is_certificate_failure(e) => GatewayError::new(
             ErrorKind::UpstreamUnavailable,
             format!("TLS with {provider} failed: {}", e.root_cause()),

@@ -10,13 +10,15 @@ pub enum Verdict {
     /// Transient (408, 429, 5xx, Anthropic 529): another target, or this one after backoff,
     /// may succeed.
     Retry,
-    /// The provider rejected our key (401, 403): retire this key, try the next one.
+    /// The provider rejected our key (401): retire this key, try the next one. A 403 is not
+    /// treated so: providers use it for a model or project the key may not use, which another
+    /// key would not fix, and retiring keys on it would let one client's request rest them all.
     BadKey,
 }
 
 pub fn classify_status(status: u16) -> Verdict {
     match status {
-        401 | 403 => Verdict::BadKey,
+        401 => Verdict::BadKey,
         408 | 425 | 429 => Verdict::Retry,
         500..=599 => Verdict::Retry, // includes Anthropic's 529 "overloaded"
         _ => Verdict::Final,
@@ -49,7 +51,7 @@ mod tests {
             assert_eq!(classify_status(s), Verdict::Final, "{s}");
         }
         assert_eq!(classify_status(401), Verdict::BadKey);
-        assert_eq!(classify_status(403), Verdict::BadKey);
+        assert_eq!(classify_status(403), Verdict::Final);
         assert_eq!(status_class(529), "overloaded");
     }
 }

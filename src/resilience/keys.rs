@@ -57,7 +57,9 @@ impl KeyHealth {
     /// Puts the key to rest until `now + rest` (never shortens an existing rest).
     pub fn rest(&self, now: Instant, rest: Duration, reason: &'static str) {
         if let Ok(mut s) = self.state.lock() {
-            let until = now + rest;
+            let until = now
+                .checked_add(rest)
+                .unwrap_or(now + crate::resilience::ratelimit::MAX_REST);
             if s.resting_until.is_none_or(|t| t < until) {
                 s.resting_until = Some(until);
                 s.reason = Some(reason);

@@ -55,6 +55,19 @@ const ANTHROPIC_BUDGETS: [(&str, &str); 4] = [
     ),
 ];
 
+/// The longest rest a provider's headers can impose on a key: whatever a provider says (a
+/// misconfigured `retry-after: 1e20`), a key is back in rotation within this.
+pub const MAX_REST: Duration = Duration::from_secs(3600);
+
+/// A provider-supplied number of seconds as a duration: finite, not negative, capped at
+/// [`MAX_REST`] (`Duration::from_secs_f64` would panic on huge values).
+fn seconds(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).map_or(MAX_REST, |d| d.min(MAX_REST)))
+}
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
@@ -64,7 +77,7 @@ pub fn parse(h: &HeaderMap, now: SystemTime) -> RateLimitInfo {
         retry_after: header(h, "retry-after-ms")
             .and_then(|v| v.parse::<f64>().ok())
             .filter(|ms| ms.is_finite() && *ms >= 0.0)
-            .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+            .and_then(|ms| seconds(ms / 1000.0))
             .or_else(|| header(h, "retry-after").and_then(|v| retry_after(v, now))),
         ..Default::default()
     };
@@ -97,7 +110,7 @@ pub fn parse(h: &HeaderMap, now: SystemTime) -> RateLimitInfo {
 
 fn retry_after(v: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return seconds(secs);
     }
     httpdate_in(v, now)
 }
@@ -132,7 +145,10 @@ pub fn go_duration(v: &str) -> Option<Duration> {
         total += num.parse::<f64>().ok()?;
         any = true;
     }
-    (any && total.is_finite()).then(|| Duration::from_secs_f64(total))
+    if !any {
+        return None;
+    }
+    seconds(total)
 }
 
 /// `Wed, 21 Oct 2015 07:28:00 GMT` -> time from now (zero if past).
@@ -150,7 +166,8 @@ fn httpdate_in(v: &str, now: SystemTime) -> Option<Duration> {
         + 1;
     let year: i64 = parts[3].parse().ok()?;
     let hms: Vec<u64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
-    if hms.len() != 3 {
+    // Bounded so the arithmetic below cannot overflow on hostile input.
+    if hms.len() != 3 || hms.iter().any(|x| *x > 99) || !plausible_date(year, month, day) {
         return None;
     }
     let secs =
@@ -167,6 +184,9 @@ fn rfc3339_in(v: &str, now: SystemTime) -> Option<Duration> {
     }
     let (year, month, day): (i64, u32, u32) =
         (d[0].parse().ok()?, d[1].parse().ok()?, d[2].parse().ok()?);
+    if !plausible_date(year, month, day) {
+        return None;
+    }
     let (clock, offset) = if let Some(c) = time.strip_suffix('Z') {
         (c, 0i64)
     } else {
@@ -174,21 +194,27 @@ fn rfc3339_in(v: &str, now: SystemTime) -> Option<Duration> {
         let (c, off) = time.split_at(idx);
         let sign = if off.starts_with('-') { -1 } else { 1 };
         let (oh, om) = off[1..].split_once(':')?;
-        (
-            c,
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60),
-        )
+        let (oh, om) = (oh.parse::<i64>().ok()?, om.parse::<i64>().ok()?);
+        if !(0..=99).contains(&oh) || !(0..=99).contains(&om) {
+            return None;
+        }
+        (c, sign * (oh * 3600 + om * 60))
     };
     let t: Vec<&str> = clock.split(':').collect();
     if t.len() != 3 {
         return None;
     }
     let secs: f64 = t[2].parse().ok()?;
-    let base = days_from_civil(year, month, day) * 86_400
-        + t[0].parse::<i64>().ok()? * 3600
-        + t[1].parse::<i64>().ok()? * 60
-        - offset;
+    let (h, m): (i64, i64) = (t[0].parse().ok()?, t[1].parse().ok()?);
+    if !(0..=99).contains(&h) || !(0..=99).contains(&m) || !secs.is_finite() {
+        return None;
+    }
+    let base = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 - offset;
     until(base as f64 + secs, now)
+}
+
+fn plausible_date(year: i64, month: u32, day: u32) -> bool {
+    (1..=9999).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day)
 }
 
 fn until(epoch_secs: f64, now: SystemTime) -> Option<Duration> {
@@ -196,7 +222,7 @@ fn until(epoch_secs: f64, now: SystemTime) -> Option<Duration> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
-    Some(Duration::from_secs_f64((epoch_secs - now).max(0.0)))
+    seconds((epoch_secs - now).max(0.0))
 }
 
 #[cfg(test)]
@@ -219,12 +245,50 @@ mod tests {
     }
 
     #[test]
+    fn hostile_values_never_panic_and_rests_are_capped() {
+        let now = at(1_795_000_000);
+        for (k, v) in [
+            ("retry-after", "1e20"),
+            ("retry-after", "18446744073709551615"),
+            ("retry-after-ms", "1e300"),
+            ("x-ratelimit-reset-requests", "99999999999999999999s"),
+            (
+                "anthropic-ratelimit-requests-reset",
+                "2026-11-18T08:53:1e300Z",
+            ),
+            ("retry-after", "Wed, 21 Oct 999999999999999999 07:28:00 GMT"),
+            (
+                "anthropic-ratelimit-requests-reset",
+                "999999999999-11-18T08:53:50Z",
+            ),
+            (
+                "anthropic-ratelimit-requests-reset",
+                "2026-11-18T99999999999:53:50Z",
+            ),
+        ] {
+            let mut h = headers(&[(k, v)]);
+            h.insert("x-ratelimit-remaining-requests", "0".parse().unwrap());
+            h.insert(
+                "anthropic-ratelimit-requests-remaining",
+                "0".parse().unwrap(),
+            );
+            let i = parse(&h, now);
+            assert!(
+                i.retry_after.is_none_or(|d| d <= MAX_REST),
+                "{k}: {v}: {i:?}"
+            );
+            assert!(i.reset_in.is_none_or(|d| d <= MAX_REST), "{k}: {v}: {i:?}");
+        }
+    }
+
+    #[test]
     fn go_durations() {
         assert_eq!(go_duration("1s"), Some(Duration::from_secs(1)));
         assert_eq!(go_duration("6m0s"), Some(Duration::from_secs(360)));
         assert_eq!(go_duration("120ms"), Some(Duration::from_millis(120)));
         assert_eq!(go_duration("2.5s"), Some(Duration::from_millis(2500)));
-        assert_eq!(go_duration("1h2m3s"), Some(Duration::from_secs(3723)));
+        assert_eq!(go_duration("58m3s"), Some(Duration::from_secs(3483)));
+        assert_eq!(go_duration("1h2m3s"), Some(MAX_REST), "capped");
         assert_eq!(go_duration("soon"), None);
         assert_eq!(go_duration(""), None);
     }
@@ -270,7 +334,9 @@ mod tests {
         assert_eq!(i.reset_in, Some(Duration::from_secs(2)));
         // 1_795_000_030 = 2026-11-18T...:30Z; build the RFC 3339 string from the epoch.
         let reset = "2026-11-18T08:53:50Z";
-        let base = rfc3339_in(reset, at(0)).unwrap().as_secs();
+        let base =
+            (crate::calendar::days_from_civil(2026, 11, 18) * 86_400 + 8 * 3600 + 53 * 60 + 50)
+                as u64;
         let i = parse(
             &headers(&[
                 ("anthropic-ratelimit-requests-remaining", "0"),
