@@ -1,21 +1,36 @@
 //! A small logger for the `log` facade: access lines (JSON, one per request) go to stdout as
-//! they are; everything else goes to stderr with a timestamp and level. The level comes from
+//! they are, written by a thread of their own through a bounded queue, so a slow stdout
+//! (journald back-pressure, a stalled pipe) never stalls a proxy worker: when the queue is
+//! full a line is dropped and counted ([`access_lines_dropped`]). Everything else goes to
+//! stderr with a timestamp and level. The level comes from
 //! `SWITCHYARD_LOG` (error, warn, info, debug, trace; default info). Access lines can be turned
 //! off alone with `SWITCHYARD_ACCESS_LOG=off`.
 
 use crate::proxy::access_log_target;
 use log::{LevelFilter, Log, Metadata, Record};
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+
+/// Access lines queued for the writer thread before new ones are dropped.
+const ACCESS_QUEUE: usize = 16_384;
+
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Access-log lines dropped because stdout could not keep up.
+pub fn access_lines_dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
 
 struct Logger {
     level: LevelFilter,
-    access: bool,
+    access: Option<SyncSender<String>>,
 }
 
 impl Log for Logger {
     fn enabled(&self, m: &Metadata<'_>) -> bool {
         if m.target() == access_log_target() {
-            return self.access;
+            return self.access.is_some();
         }
         // pingora's per-request info chatter is noise next to the access log.
         let floor = if m.target().starts_with("pingora") {
@@ -31,8 +46,11 @@ impl Log for Logger {
             return;
         }
         if r.target() == access_log_target() {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", r.args());
+            if let Some(tx) = &self.access {
+                if let Err(TrySendError::Full(_)) = tx.try_send(r.args().to_string()) {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             return;
         }
         let mut err = std::io::stderr().lock();
@@ -60,15 +78,32 @@ pub fn init() {
         Ok("off") => LevelFilter::Off,
         _ => LevelFilter::Info,
     };
-    let access = !matches!(std::env::var("SWITCHYARD_ACCESS_LOG").as_deref(), Ok("off"));
+    let access_on = !matches!(std::env::var("SWITCHYARD_ACCESS_LOG").as_deref(), Ok("off"));
+    let access = if access_on { access_writer() } else { None };
+    let on = access.is_some();
     let logger = Logger { level, access };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
-        log::set_max_level(if access {
+        log::set_max_level(if on {
             level.max(LevelFilter::Info)
         } else {
             level
         });
     }
+}
+
+/// The thread that writes access lines to stdout, fed by a bounded queue.
+fn access_writer() -> Option<SyncSender<String>> {
+    let (tx, rx) = sync_channel::<String>(ACCESS_QUEUE);
+    std::thread::Builder::new()
+        .name("access-log".into())
+        .spawn(move || {
+            let mut out = std::io::stdout();
+            for line in rx {
+                let _ = writeln!(out, "{line}");
+            }
+        })
+        .ok()
+        .map(|_| tx)
 }
 
 /// UTC time as `2026-11-25T08:35:47.123Z`, without a date crate.

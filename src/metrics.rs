@@ -127,6 +127,9 @@ pub fn metrics() -> &'static Metrics {
 /// The text exposition, with breaker gauges refreshed from `health`.
 pub fn render(health: &Health, ledger: Option<&crate::ledger::LedgerHandle>) -> Vec<u8> {
     let m = metrics();
+    m.ledger
+        .with_label_values(&["access_lines_dropped"])
+        .set(crate::logging::access_lines_dropped() as i64);
     if let Some(l) = ledger {
         let stats = serde_json::to_value(l.stats()).unwrap_or_default();
         if let Some(map) = stats.as_object() {
