@@ -50,16 +50,9 @@ impl AdminApp {
                 _ => {}
             }
         }
-        let by: crate::ledger::GroupBy = match by.parse() {
-            Ok(b) => b,
-            Err(e) => return json_reply(400, json!({"error": format!("by: {e}")})),
-        };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let since_ms = match crate::ledger::parse_since(&since, now_ms) {
-            Ok(s) => s,
-            Err(e) => return json_reply(400, json!({"error": format!("since: {e}")})),
+        let (by, since_ms) = match crate::ledger::parse_query(&by, &since) {
+            Ok(q) => q,
+            Err(e) => return json_reply(400, json!({"error": e})),
         };
         if let Some(l) = &self.shared.ledger {
             let _ = l.flush().await;

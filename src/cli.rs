@@ -196,16 +196,9 @@ fn spend(
     if !path.exists() {
         return fail(format!("no ledger at {}", path.display()));
     }
-    let by: crate::ledger::GroupBy = match by.parse() {
-        Ok(b) => b,
-        Err(e) => return fail(format!("--by: {e}")),
-    };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let since_ms = match crate::ledger::parse_since(since, now_ms) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("--since: {e}")),
+    let (by, since_ms) = match crate::ledger::parse_query(by, since) {
+        Ok(q) => q,
+        Err(e) => return fail(format!("--{e}")),
     };
     match crate::ledger::spend_report(&path, by, since_ms) {
         Ok(r) if json => {

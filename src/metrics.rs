@@ -160,7 +160,7 @@ pub fn record_request(
     let m = metrics();
     let endpoint = ctx.endpoint.map_or("other", |e| e.name());
     let route = ctx.route.as_deref().unwrap_or("");
-    let last = ctx.attempts.iter().rev().find(|a| !a.skipped);
+    let last = ctx.served_attempt();
     let (provider, model) = last.map_or(("", ""), |a| (a.provider.as_str(), a.model.as_str()));
     let status = ctx.status.to_string();
     m.requests

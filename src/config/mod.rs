@@ -62,6 +62,30 @@ pub struct LedgerSettings {
     pub queue_capacity: usize,
 }
 
+impl PricingSettings {
+    /// The price in force today for `model` at `provider`: by the provider's configured name
+    /// first, then by its preset kind (a provider named "groq-eu" of kind "groq" gets Groq's).
+    pub fn lookup(
+        &self,
+        provider: &ProviderConfig,
+        model: &str,
+    ) -> Option<&crate::pricing::ModelPrice> {
+        let today = crate::pricing::PriceDate::today();
+        self.book
+            .lookup_for(&[&provider.name, provider.kind], model, today)
+    }
+
+    /// The exact cost of a call; `None` when the model has no price.
+    pub fn cost(
+        &self,
+        provider: &ProviderConfig,
+        model: &str,
+        usage: &crate::usage::Usage,
+    ) -> Option<crate::pricing::Cost> {
+        self.lookup(provider, model)?.cost(usage)
+    }
+}
+
 pub const DEFAULT_LEDGER_PATH: &str = "switchyard-ledger.db";
 
 /// The admin port: metrics, breaker and key state, config reload.

@@ -119,15 +119,10 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     }
 
     // A route target without a price is refused (or served with an unknown cost): say so now.
-    let today = crate::pricing::PriceDate::today();
     for (i, r) in raw.routes.iter().enumerate() {
         for (j, t) in routes[i].targets.iter().enumerate() {
             let p = &providers[t.provider];
-            if pricing
-                .book
-                .lookup_for(&[&p.name, p.kind], &t.model, today)
-                .is_none()
-            {
+            if pricing.lookup(p, &t.model).is_none() {
                 let what = match pricing.unpriced {
                     crate::pricing::UnpricedPolicy::Reject => {
                         "requests to it are refused (pricing.unpriced = \"reject\")"

@@ -44,7 +44,9 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use report::{parse_since, spend_report, spend_report_range, GroupBy, SpendReport, SpendRow};
+pub use report::{
+    parse_query, parse_since, spend_report, spend_report_range, GroupBy, SpendReport, SpendRow,
+};
 pub use store::{count_rows, read_row, schema_version, SCHEMA_VERSION};
 pub use writer::{Ledger, LedgerHandle, WriterPause};
 

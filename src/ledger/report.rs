@@ -400,6 +400,17 @@ const MS_PER_DAY: i64 = 86_400_000;
 
 /// Start of the report window from `"7d"`, `"24h"`, `"30m"`, `"45s"`, `"2w"` (ago, relative to
 /// `now_ms`), a UTC date `"2026-11-01"` (its midnight), or `"all"` (0).
+/// A spend query as people write it (`by = "model"`, `since = "7d"`), read against the clock.
+/// The CLI and the admin port share it; errors name the parameter.
+pub fn parse_query(by: &str, since: &str) -> Result<(GroupBy, i64), String> {
+    let by: GroupBy = by.parse().map_err(|e| format!("by: {e}"))?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let since_ms = parse_since(since, now_ms).map_err(|e| format!("since: {e}"))?;
+    Ok((by, since_ms))
+}
+
 pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     let t = text.trim();
     let hint = "expected a duration like 7d, 24h or 30m, a date like 2026-11-01, or all";

@@ -4,7 +4,6 @@
 use super::ctx::RequestCtx;
 use crate::dialect::Endpoint;
 use crate::ledger::LedgerRow;
-use crate::pricing::PriceDate;
 use crate::resilience::classify::status_class;
 use crate::usage::tally::{StreamTally, Wire};
 use crate::usage::Usage;
@@ -64,17 +63,13 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
             }
         }
     };
-    let served = ctx.attempts.iter().rev().find(|a| !a.skipped);
+    let served = ctx.served_attempt();
     let Some(a) = served else {
         return Account::default();
     };
     let gw = &ctx.state;
     let p = &gw.upstreams[a.provider_index].cfg;
-    let cost =
-        gw.config
-            .pricing
-            .book
-            .cost_for(&[&p.name, p.kind], &a.model, PriceDate::today(), &usage);
+    let cost = gw.config.pricing.cost(p, &a.model, &usage);
     Account {
         usage,
         estimated,
@@ -92,18 +87,14 @@ pub fn cost_header(ctx: &RequestCtx) -> String {
     let Some(tally) = ctx.tally.as_ref() else {
         return "0".to_owned();
     };
-    let (Some(usage), Some(a)) = (
-        tally.usage(),
-        ctx.attempts.iter().rev().find(|a| !a.skipped),
-    ) else {
+    let (Some(usage), Some(a)) = (tally.usage(), ctx.served_attempt()) else {
         return "unknown".to_owned();
     };
     let p = &ctx.state.upstreams[a.provider_index].cfg;
     ctx.state
         .config
         .pricing
-        .book
-        .cost_for(&[&p.name, p.kind], &a.model, PriceDate::today(), &usage)
+        .cost(p, &a.model, &usage)
         .map_or("unknown".to_owned(), |c| c.total.normalize().to_string())
 }
 

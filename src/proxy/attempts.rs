@@ -231,7 +231,7 @@ pub fn exclude_current_target(ctx: &mut RequestCtx) {
 /// The answer arrived whole: the breakers of its provider and model hear of a success.
 pub fn on_complete(gw: &GatewayState, ctx: &RequestCtx) {
     let now = Instant::now();
-    let served = ctx.attempts.iter().rev().find(|a| !a.skipped);
+    let served = ctx.served_attempt();
     // A passed-through 429/5xx is a failure already recorded, not a success.
     if let Some(a) = served.filter(|a| a.status.is_some_and(|s| s < 400)) {
         let up = &gw.upstreams[a.provider_index];

@@ -144,6 +144,11 @@ impl RequestCtx {
         self.attempts.last_mut()
     }
 
+    /// The attempt that reached a provider last: the one whose answer the client got.
+    pub fn served_attempt(&self) -> Option<&Attempt> {
+        self.attempts.iter().rev().find(|a| !a.skipped)
+    }
+
     /// Attempts that reached a provider (skips excluded).
     pub fn upstream_attempts(&self) -> usize {
         self.attempts.iter().filter(|a| !a.skipped).count()

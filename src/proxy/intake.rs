@@ -233,16 +233,13 @@ fn priced_candidates(
     candidates: Vec<crate::config::Target>,
     model: Option<&str>,
 ) -> Result<Vec<crate::config::Target>, GatewayError> {
-    use crate::pricing::{PriceDate, UnpricedPolicy};
+    use crate::pricing::UnpricedPolicy;
     if gw.config.pricing.unpriced == UnpricedPolicy::RecordUnknown {
         return Ok(candidates);
     }
-    let today = PriceDate::today();
-    let book = &gw.config.pricing.book;
     let (priced, unpriced): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|t| {
         let p = &gw.upstreams[t.provider].cfg;
-        book.lookup_for(&[&p.name, p.kind], &t.model, today)
-            .is_some()
+        gw.config.pricing.lookup(p, &t.model).is_some()
     });
     if priced.is_empty() {
         let names: Vec<String> = unpriced
