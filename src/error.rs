@@ -87,7 +87,7 @@ pub struct GatewayError {
     pub kind: ErrorKind,
     pub message: String,
     /// The request field the error is about, when there is one (OpenAI's `param`).
-    pub param: Option<&'static str>,
+    pub param: Option<std::borrow::Cow<'static, str>>,
     /// When the client may try again (sent as `retry-after`).
     pub retry_after: Option<std::time::Duration>,
 }
@@ -102,8 +102,8 @@ impl GatewayError {
         }
     }
 
-    pub fn with_param(mut self, param: &'static str) -> Self {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.param = Some(param.into());
         self
     }
 

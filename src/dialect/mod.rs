@@ -6,6 +6,8 @@
 //! Cross-dialect translation builds on the canonical types that will live beside these modules.
 
 pub mod anthropic;
+pub mod canonical;
+pub mod gemini;
 pub mod openai;
 pub mod probe;
 

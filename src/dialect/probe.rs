@@ -182,11 +182,11 @@ mod tests {
         assert!(probe_request(b"{not json").is_err());
         assert!(probe_request(b"[1,2]").is_err());
         let e = probe_request(br#"{"messages":[]}"#).unwrap_err();
-        assert_eq!(e.param, Some("model"));
+        assert_eq!(e.param.as_deref(), Some("model"));
         let e = probe_request(br#"{"model":3}"#).unwrap_err();
-        assert_eq!(e.param, Some("model"));
+        assert_eq!(e.param.as_deref(), Some("model"));
         let e = probe_request(br#"{"model":"m","stream":"yes"}"#).unwrap_err();
-        assert_eq!(e.param, Some("stream"));
+        assert_eq!(e.param.as_deref(), Some("stream"));
         assert!(
             !probe_request(br#"{"model":"m","stream":null}"#)
                 .unwrap()

@@ -1,0 +1,1 @@
+//! The Gemini native dialect (`generateContent` / `streamGenerateContent?alt=sse`).
