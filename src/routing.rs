@@ -1,11 +1,12 @@
 //! Routing: the model a client asked for -> an ordered list of candidate targets.
 //!
-//! The list is the seam every strategy plugs into: today it is the route's fallback chain in
+//! Any chat target may speak any dialect: the proxy translates the request for it (see
+//! [`crate::dialect::translate`]). The list is the seam every strategy plugs into: today it is the route's fallback chain in
 //! config order (or one `provider/model`); cost-, latency- or task-aware strategies reorder or
 //! filter the same list later, and the proxy walks it attempt by attempt.
 
 use crate::config::{Config, Target};
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Endpoint};
 use crate::error::{ErrorKind, GatewayError};
 use std::collections::HashMap;
 
@@ -42,8 +43,9 @@ impl Router {
         }
     }
 
-    /// Resolves `model` and keeps the candidates whose provider speaks `dialect`.
-    pub fn resolve(&self, model: &str, dialect: Dialect) -> Result<Resolved, GatewayError> {
+    /// Resolves `model` into candidates for `endpoint`. Chat requests may go to a provider of
+    /// any dialect (the request is translated); embeddings only to OpenAI-dialect providers.
+    pub fn resolve(&self, model: &str, endpoint: Endpoint) -> Result<Resolved, GatewayError> {
         let (route, all) = if let Some(targets) = self.routes.get(model) {
             (Some(model.to_owned()), targets.clone())
         } else if let Some((provider, upstream_model)) = model.split_once('/') {
@@ -64,15 +66,20 @@ impl Router {
         } else {
             return Err(not_found(model));
         };
+        if endpoint != Endpoint::Embeddings {
+            return Ok(Resolved {
+                route,
+                candidates: all,
+            });
+        }
         let candidates: Vec<Target> = all
             .into_iter()
-            .filter(|t| self.dialects.get(t.provider) == Some(&dialect))
+            .filter(|t| self.dialects.get(t.provider) == Some(&Dialect::OpenAi))
             .collect();
         if candidates.is_empty() {
             return Err(GatewayError::bad_request(format!(
-                "model `{model}` is served only by providers that speak another dialect than \
-                 this {} endpoint; cross-dialect translation is not enabled for it",
-                dialect.name()
+                "model `{model}` is served only by providers without an OpenAI-compatible \
+                 embeddings endpoint"
             ))
             .with_param("model"));
         }
@@ -122,19 +129,22 @@ targets = ["anthropic/claude"]
     }
 
     #[test]
-    fn routes_keep_order_and_filter_by_dialect() {
-        let r = router().resolve("chat", Dialect::OpenAi).unwrap();
+    fn routes_keep_order_and_embeddings_filter_by_dialect() {
+        let r = router().resolve("chat", Endpoint::ChatCompletions).unwrap();
         assert_eq!(r.route.as_deref(), Some("chat"));
         let models: Vec<_> = r.candidates.iter().map(|t| t.model.as_str()).collect();
+        assert_eq!(models, ["llama", "claude", "meta/llama"]);
+        let r = router().resolve("chat", Endpoint::Messages).unwrap();
+        assert_eq!(r.candidates.len(), 3);
+        let r = router().resolve("chat", Endpoint::Embeddings).unwrap();
+        let models: Vec<_> = r.candidates.iter().map(|t| t.model.as_str()).collect();
         assert_eq!(models, ["llama", "meta/llama"]);
-        let r = router().resolve("chat", Dialect::Anthropic).unwrap();
-        assert_eq!(r.candidates.len(), 1);
     }
 
     #[test]
     fn provider_slash_model_keeps_the_rest_of_the_name() {
         let r = router()
-            .resolve("openrouter/anthropic/claude-3.5", Dialect::OpenAi)
+            .resolve("openrouter/anthropic/claude-3.5", Endpoint::ChatCompletions)
             .unwrap();
         assert_eq!(r.route, None);
         assert_eq!(r.candidates[0].model, "anthropic/claude-3.5");
@@ -143,24 +153,27 @@ targets = ["anthropic/claude"]
 
     #[test]
     fn unknown_models_and_dialect_mismatches() {
-        let e = router().resolve("nope/x", Dialect::OpenAi).unwrap_err();
+        let chat = Endpoint::ChatCompletions;
+        let e = router().resolve("nope/x", chat).unwrap_err();
         assert_eq!(e.kind, ErrorKind::ModelNotFound);
         assert_eq!(
             router()
-                .resolve("gpt-4o", Dialect::OpenAi)
+                .resolve("gpt-4o", chat)
                 .unwrap_err()
                 .status(),
             404
         );
         assert_eq!(
             router()
-                .resolve("groq/", Dialect::OpenAi)
+                .resolve("groq/", chat)
                 .unwrap_err()
                 .status(),
             404
         );
-        let e = router().resolve("claude", Dialect::OpenAi).unwrap_err();
+        let e = router()
+            .resolve("claude", Endpoint::Embeddings)
+            .unwrap_err();
         assert_eq!(e.status(), 400);
-        assert!(e.message.contains("dialect"));
+        assert!(e.message.contains("embeddings"));
     }
 }

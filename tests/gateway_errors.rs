@@ -114,18 +114,21 @@ fn request_errors_in_each_dialect() {
         chat_body("no-such-route", false).as_bytes(),
     );
     assert_openai_error(&r, 404, "model_not_found");
+    // The `claude` route's target speaks Anthropic: a field it cannot express is a 400 that
+    // names it, never silently dropped.
     let r = roundtrip(
         &mut s,
         "POST",
         OPENAI,
         &h,
-        chat_body("claude", false).as_bytes(),
+        br#"{"model":"claude","messages":[{"role":"user","content":"hi"}],"n":2}"#,
     );
     assert_openai_error(&r, 400, "invalid_request");
+    assert_eq!(r.json()["error"]["param"], "n");
     assert!(r.json()["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("dialect"));
+        .contains("translation.drop"));
     let r = roundtrip(&mut s, "POST", "/v1/nothing-here", &h, b"{}");
     assert_openai_error(&r, 404, "unknown_url");
     let r = roundtrip(&mut s, "GET", OPENAI, &h, b"");

@@ -32,6 +32,8 @@ pub struct Config {
     pub resilience: Policy,
     pub pricing: PricingSettings,
     pub ledger: LedgerSettings,
+    /// How requests are translated between dialects (`[translation]`).
+    pub translation: crate::dialect::canonical::TranslateOptions,
     pub providers: Vec<ProviderConfig>,
     pub gateway_keys: Vec<GatewayKeyConfig>,
     pub routes: Vec<RouteConfig>,

@@ -14,6 +14,7 @@ pub struct RawConfig {
     pub resilience: Option<RawResilience>,
     pub pricing: Option<RawPricing>,
     pub ledger: Option<RawLedger>,
+    pub translation: Option<RawTranslation>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
@@ -69,6 +70,15 @@ pub struct RawLedger {
     pub path: Option<Spanned<String>>,
     /// Rows queued for the writer before producers wait (then spill to disk).
     pub queue_capacity: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTranslation {
+    /// Top-level request fields dropped (instead of refused with a 400) when a request is
+    /// translated for a provider that cannot express them, e.g. ["seed", "top_k"].
+    #[serde(default)]
+    pub drop: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -64,6 +64,19 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         }
     };
 
+    let mut translation = crate::dialect::canonical::TranslateOptions::default();
+    for (i, name) in raw.translation.iter().flat_map(|t| t.drop.iter()).enumerate() {
+        let n = name.get_ref();
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(loc.error(
+                name.span(),
+                &format!("translation.drop[{i}]"),
+                "expected a top-level request field name such as \"seed\" or \"top_k\"",
+            ));
+        }
+        translation.drop.push(n.clone());
+    }
+
     let mut providers = Vec::with_capacity(raw.providers.len());
     for (i, p) in raw.providers.iter().enumerate() {
         let field = format!("providers[{i}]");
@@ -167,6 +180,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         resilience,
         pricing,
         ledger,
+        translation,
         providers,
         gateway_keys,
         routes,

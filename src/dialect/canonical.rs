@@ -389,7 +389,7 @@ pub struct ProviderError {
 }
 
 /// Decodes a provider's SSE events into canonical stream events.
-pub trait StreamDecoder: Send {
+pub trait StreamDecoder: Send + Sync {
     fn on_event(&mut self, ev: &crate::usage::SseEvent, out: &mut Vec<StreamEvent>);
     /// The provider's stream ended (cleanly or not): emit whatever closes it
     /// (`BlockStop` for an open block). Does not invent `Stop` or `End`.
@@ -397,7 +397,7 @@ pub trait StreamDecoder: Send {
 }
 
 /// Encodes canonical stream events into a client dialect's SSE bytes.
-pub trait StreamEncoder: Send {
+pub trait StreamEncoder: Send + Sync {
     fn on_event(&mut self, ev: &StreamEvent, out: &mut Vec<u8>);
     /// The stream is over: write whatever the dialect needs to end well-formed (close open
     /// blocks, `message_delta` + `message_stop`, a final chunk + `data: [DONE]`), even when the

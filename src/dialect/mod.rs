@@ -1,15 +1,18 @@
 //! Wire dialects: how clients and providers shape requests, responses and errors.
 //!
-//! For now a request reaches a provider that speaks the client's dialect, so the gateway only
-//! needs to (a) find the model and stream flag in a request body, (b) rewrite the model name
-//! without touching any other byte, and (c) render its own errors in the client's dialect.
-//! Cross-dialect translation builds on the canonical types that will live beside these modules.
+//! When a request reaches a provider that speaks the client's dialect, the gateway only
+//! (a) finds the model and stream flag in the body ([`probe`]), (b) rewrites the model name
+//! without touching any other byte, and (c) renders its own errors in the client's dialect.
+//! Otherwise the body is translated through the [`canonical`] model: decoded from the client's
+//! dialect, encoded into the provider's, and the answer (whole, streamed or an error) goes back
+//! the same way ([`translate`]). One module per dialect: [`openai`], [`anthropic`], [`gemini`].
 
 pub mod anthropic;
 pub mod canonical;
 pub mod gemini;
 pub mod openai;
 pub mod probe;
+pub mod translate;
 
 pub use probe::{probe_request, RequestProbe};
 
@@ -22,6 +25,8 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+    /// Gemini native `generateContent` (providers only; clients speak OpenAI or Anthropic).
+    Gemini,
 }
 
 impl Dialect {
@@ -29,13 +34,15 @@ impl Dialect {
         match self {
             Dialect::OpenAi => "openai",
             Dialect::Anthropic => "anthropic",
+            Dialect::Gemini => "gemini",
         }
     }
 
     /// The JSON body of an error response in this dialect.
     pub fn error_body(self, err: &GatewayError) -> Vec<u8> {
         match self {
-            Dialect::OpenAi => openai::error_body(err),
+            // Gemini is never a client dialect; its errors would be OpenAI-shaped.
+            Dialect::OpenAi | Dialect::Gemini => openai::error_body(err),
             Dialect::Anthropic => anthropic::error_body(err),
         }
     }

@@ -5,7 +5,7 @@ pub mod presets;
 pub mod url;
 
 use crate::config::{ProviderConfig, Secret};
-use crate::dialect::Endpoint;
+use crate::dialect::{Dialect, Endpoint};
 use crate::resilience::breaker::{Breaker, BreakerConfig};
 use crate::resilience::keys::{self, KeyHealth};
 use crate::resilience::Health;
@@ -89,8 +89,19 @@ impl Upstream {
         !self.cfg.keys.is_empty() || self.cfg.missing_keys.is_empty()
     }
 
-    pub fn path_for(&self, endpoint: Endpoint) -> String {
-        format!("{}{}", self.cfg.base_url.path, endpoint.upstream_suffix())
+    /// The request path for `endpoint` (in this provider's dialect) and `model`.
+    pub fn path_for(&self, endpoint: Endpoint, model: &str, stream: bool) -> String {
+        let suffix = match (self.cfg.dialect, endpoint) {
+            (Dialect::Gemini, _) => crate::dialect::gemini::path_for(model, stream),
+            (Dialect::Anthropic, Endpoint::ChatCompletions | Endpoint::Messages) => {
+                Endpoint::Messages.upstream_suffix().to_owned()
+            }
+            (_, Endpoint::ChatCompletions | Endpoint::Messages) => {
+                Endpoint::ChatCompletions.upstream_suffix().to_owned()
+            }
+            (_, Endpoint::Embeddings) => endpoint.upstream_suffix().to_owned(),
+        };
+        format!("{}{suffix}", self.cfg.base_url.path)
     }
 
     /// Removes the client's credentials and adds the provider's.
@@ -108,6 +119,9 @@ impl Upstream {
             }
             (AuthStyle::AnthropicKey, Some(k)) => {
                 req.insert_header("x-api-key", k.expose())?;
+            }
+            (AuthStyle::GoogleKey, Some(k)) => {
+                req.insert_header("x-goog-api-key", k.expose())?;
             }
             (_, None) => {}
         }
@@ -205,7 +219,7 @@ base_url = "http://127.0.0.1:1/v1"
             .unwrap()
             .starts_with("Bearer gk-"));
         assert_eq!(
-            u[0].path_for(Endpoint::ChatCompletions),
+            u[0].path_for(Endpoint::ChatCompletions, "m", false),
             "/openai/v1/chat/completions"
         );
     }

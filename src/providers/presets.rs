@@ -10,6 +10,8 @@ pub enum AuthStyle {
     Bearer,
     /// `x-api-key: <key>` plus an `anthropic-version` header.
     AnthropicKey,
+    /// `x-goog-api-key: <key>` (Gemini native).
+    GoogleKey,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +44,16 @@ pub const PRESETS: &[Preset] = &[
         auth: AuthStyle::AnthropicKey,
         keys_optional: false,
     },
-    // Gemini through Google's OpenAI-compatible endpoint; native Gemini is its own kind later.
+    // Gemini native: generateContent / streamGenerateContent, translated through the canonical
+    // model (thinking, cached tokens and function calls in Gemini's own terms).
+    Preset {
+        kind: "gemini-native",
+        base_url: Some("https://generativelanguage.googleapis.com/v1beta"),
+        dialect: Dialect::Gemini,
+        auth: AuthStyle::GoogleKey,
+        keys_optional: false,
+    },
+    // Gemini through Google's OpenAI-compatible endpoint.
     openai_like(
         "gemini",
         "https://generativelanguage.googleapis.com/v1beta/openai",

@@ -2,7 +2,7 @@
 //! ended without it), priced exactly from the price list in force today.
 
 use super::ctx::RequestCtx;
-use crate::dialect::Endpoint;
+use crate::dialect::{Dialect, Endpoint};
 use crate::ledger::LedgerRow;
 use crate::resilience::classify::status_class;
 use crate::usage::tally::{StreamTally, Wire};
@@ -25,17 +25,23 @@ pub struct Account {
 
 /// A tally for a final 2xx answer: how to read usage out of this endpoint's responses.
 pub fn tally_for(ctx: &RequestCtx) -> Option<StreamTally> {
-    let wire = match ctx.endpoint? {
-        Endpoint::ChatCompletions | Endpoint::Embeddings => Wire::OpenAiChat,
-        Endpoint::Messages => Wire::AnthropicMessages,
+    ctx.endpoint?;
+    // Usage is read from the provider's own wire format, before any translation.
+    let wire = match ctx.upstream_dialect() {
+        Dialect::OpenAi => Wire::OpenAiChat,
+        Dialect::Anthropic => Wire::AnthropicMessages,
+        Dialect::Gemini => Wire::GeminiGenerate,
     };
     Some(StreamTally::new(wire, ctx.stream, strips_usage_chunk(ctx)))
 }
 
 /// Whether the usage-only chunk is removed from this stream (the gateway asked for it, the
-/// client did not).
+/// client did not). A translated stream gets its usage chunk from the translator instead.
 pub fn strips_usage_chunk(ctx: &RequestCtx) -> bool {
-    ctx.stream && ctx.endpoint == Some(Endpoint::ChatCompletions) && !ctx.client_wants_usage
+    ctx.stream
+        && ctx.endpoint == Some(Endpoint::ChatCompletions)
+        && !ctx.client_wants_usage
+        && !ctx.translating()
 }
 
 /// Settles usage and cost. A stream that ended without a usage report is estimated with a

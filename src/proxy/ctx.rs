@@ -3,6 +3,7 @@
 use super::downstream::{Control, Home};
 use super::GatewayState;
 use crate::config::Target;
+use crate::dialect::translate::{RequestTranslator, ResponseTranslator};
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::GatewayError;
 use bytes::Bytes;
@@ -98,6 +99,12 @@ pub struct RequestCtx {
     pub tally: Option<crate::usage::tally::StreamTally>,
     /// When the first response body byte reached the gateway (time to first token).
     pub first_token: Option<Instant>,
+    /// The request decoded into the canonical model, when some candidate speaks another
+    /// dialect than the client (see [`crate::dialect::translate`]).
+    pub translator: Option<Arc<RequestTranslator>>,
+    /// Translates the served answer back into the client's dialect (set when the provider
+    /// that answered speaks another dialect).
+    pub response_translator: Option<ResponseTranslator>,
 }
 
 impl RequestCtx {
@@ -134,6 +141,8 @@ impl RequestCtx {
             client_wants_usage: false,
             tally: None,
             first_token: None,
+            translator: None,
+            response_translator: None,
             status: 0,
             first_byte: None,
             error: None,
@@ -142,6 +151,20 @@ impl RequestCtx {
 
     pub fn current_attempt(&mut self) -> Option<&mut Attempt> {
         self.attempts.last_mut()
+    }
+
+    /// The dialect of the provider of the attempt in flight (or last made).
+    pub fn upstream_dialect(&self) -> Dialect {
+        self.attempts
+            .last()
+            .map_or(self.dialect, |a| {
+                self.state.upstreams[a.provider_index].cfg.dialect
+            })
+    }
+
+    /// Whether the answer in flight is translated into the client's dialect.
+    pub fn translating(&self) -> bool {
+        self.upstream_dialect() != self.dialect
     }
 
     /// The attempt that reached a provider last: the one whose answer the client got.

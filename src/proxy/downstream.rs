@@ -58,6 +58,8 @@ pub enum Hold {
 pub struct HoldControl {
     pub hold: Hold,
     pub extra_headers: Vec<(&'static str, String)>,
+    /// A status that replaces the held header's (a whole answer that could not be translated).
+    pub status: Option<u16>,
 }
 
 pub type Control = Arc<Mutex<HoldControl>>;
@@ -80,6 +82,7 @@ pub fn install(slot: &mut ServerSession, body: Bytes) -> (Home, Control) {
     let control: Control = Arc::new(Mutex::new(HoldControl {
         hold: Hold::Off,
         extra_headers: Vec::new(),
+        status: None,
     }));
     let real = std::mem::replace(slot, placeholder());
     *slot = ServerSession::new_custom(Box::new(GatewaySession {
@@ -129,13 +132,16 @@ impl GatewaySession {
         let mut tasks = std::mem::take(&mut self.held);
         tasks.extend(more);
         if let Some(HttpTask::Header(h, _)) = tasks.first_mut() {
-            let extra = self
+            let (extra, status) = self
                 .control
                 .lock()
-                .map(|mut c| std::mem::take(&mut c.extra_headers))
+                .map(|mut c| (std::mem::take(&mut c.extra_headers), c.status.take()))
                 .unwrap_or_default();
             for (k, v) in extra {
                 h.insert_header(k, v)?;
+            }
+            if let Some(code) = status {
+                h.set_status(code)?;
             }
         }
         self.m().response_duplex_vec(tasks).await

@@ -9,6 +9,7 @@ use super::respond;
 use super::GatewayState;
 use crate::auth::presented_key;
 use crate::dialect::probe::with_include_usage;
+use crate::dialect::translate::RequestTranslator;
 use crate::dialect::{probe_request, Dialect, Endpoint};
 use crate::error::{ErrorKind, GatewayError};
 use bytes::BytesMut;
@@ -200,7 +201,7 @@ async fn prepare(
         .with_param("model")
         .into());
     }
-    let resolved = gw.router.resolve(&probe.model, endpoint.dialect())?;
+    let resolved = gw.router.resolve(&probe.model, endpoint)?;
     ctx.model = Some(probe.model);
     ctx.model_span = probe.model_span;
     ctx.stream = probe.stream;
@@ -216,6 +217,7 @@ async fn prepare(
     ctx.deadline = tokio::time::Instant::now() + budget;
     ctx.route = resolved.route;
     ctx.candidates = priced_candidates(gw, resolved.candidates, ctx.model.as_deref())?;
+    translatable_candidates(gw, ctx)?;
     super::attempts::precheck(gw, ctx)?;
 
     // From here on the client session is wrapped: the body is replayed whole to every attempt
@@ -224,6 +226,44 @@ async fn prepare(
     ctx.body_home = Some(home);
     ctx.hold = Some(control);
     Ok(Prepared::Proxy)
+}
+
+/// When some candidate speaks another dialect than the client: decodes the request once into
+/// the canonical model, and keeps only the candidates it can be translated for. If none is
+/// left, the client gets the 400 that names the field no target can express.
+fn translatable_candidates(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
+    let client = ctx.dialect;
+    let dialect_of = |t: &crate::config::Target| gw.upstreams[t.provider].cfg.dialect;
+    if ctx.candidates.iter().all(|t| dialect_of(t) == client) {
+        return Ok(());
+    }
+    let opts = &gw.config.translation;
+    let translator = RequestTranslator::new(client, &ctx.body, opts)?;
+    let mut first_error = None;
+    let mut checked: Vec<(crate::dialect::Dialect, bool)> = Vec::new();
+    ctx.candidates.retain(|t| {
+        let d = dialect_of(t);
+        if d == client {
+            return true;
+        }
+        if let Some((_, ok)) = checked.iter().find(|(c, _)| *c == d) {
+            return *ok;
+        }
+        let ok = match translator.body_for(d, &t.model, opts) {
+            Ok(_) => true,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                false
+            }
+        };
+        checked.push((d, ok));
+        ok
+    });
+    if ctx.candidates.is_empty() {
+        return Err(first_error.unwrap_or_else(|| GatewayError::bad_request("untranslatable")));
+    }
+    ctx.translator = Some(std::sync::Arc::new(translator));
+    Ok(())
 }
 
 /// Under `pricing.unpriced = "reject"` (the default), targets without a price are not

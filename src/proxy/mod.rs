@@ -12,7 +12,8 @@
 //!    address from the non-blocking DNS cache ([`crate::net`]), timeouts from config.
 //! 3. `upstream_request_filter` -> [`upstream::shape_request`]: provider path, host, the
 //!    provider's key in place of the client's, framing for the rewritten body.
-//! 4. `request_body_filter`: the body for this attempt (the model renamed for its target).
+//! 4. `request_body_filter`: the body for this attempt (the model renamed for its target, or
+//!    the request translated into the target's dialect: [`crate::dialect::translate`]).
 //! 5. `fail_to_connect` / `error_while_proxy`: before any byte reached the client, move on to
 //!    the next candidate (or retry a stale pooled connection); after, give up.
 //! 6. `upstream_response_filter`: 408/429/5xx/529 and 401/403 answers are dropped for another
@@ -20,7 +21,9 @@
 //!    `response_filter`: add `x-switchyard-request-id`, `-provider`, `-model`, `-attempts`.
 //!    `response_body_filter`: bodies (SSE included) stream through chunk by chunk while usage is
 //!    tallied ([`crate::usage`]); at the end of a non-streamed body its exact cost goes into
-//!    `x-switchyard-cost-usd`.
+//!    `x-switchyard-cost-usd`. When the provider speaks another dialect than the client, the
+//!    body is then translated back ([`translation`]): streams event by event, whole answers and
+//!    errors at their end.
 //! 7. `fail_to_proxy`: an error in the client's dialect if nothing was sent yet.
 //! 8. `logging`: restore the real client session; settle usage and cost ([`accounting`]);
 //!    metrics, one JSON access-log line, and one ledger row (queued, never written here).
@@ -34,6 +37,7 @@ mod intake;
 mod models;
 mod respond;
 mod stream_error;
+mod translation;
 mod upstream;
 
 use crate::auth::KeyRing;
@@ -253,6 +257,7 @@ impl ProxyHttp for Gateway {
             // The body will be shorter than the provider framed it: let pingora re-frame it.
             upstream_response.remove_header(&http::header::CONTENT_LENGTH);
         }
+        ctx.response_translator = translation::response_translator(ctx, upstream_response)?;
         if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
             c.hold = if ctx.stream {
                 downstream::Hold::UntilFirstBody
@@ -288,6 +293,12 @@ impl ProxyHttp for Gateway {
                 }
             }
             *body = Some(out);
+        }
+        if let Some(t) = ctx.response_translator.as_mut() {
+            translation::translate_body(t, body, end_of_stream, ctx.hold.as_ref());
+            if let Some(code) = t.failed_status() {
+                ctx.status = code;
+            }
         }
         if end_of_stream {
             attempts::on_complete(&ctx.state, ctx);

@@ -14,7 +14,7 @@ pub fn error_event(dialect: Dialect, err: &GatewayError) -> Bytes {
     let body = String::from_utf8_lossy(&dialect.error_body(err)).into_owned();
     let event = match dialect {
         // OpenAI's stream carries errors as a data event with an `error` object.
-        Dialect::OpenAi => format!("data: {body}\n\n"),
+        Dialect::OpenAi | Dialect::Gemini => format!("data: {body}\n\n"),
         Dialect::Anthropic => format!("event: error\ndata: {body}\n\n"),
     };
     Bytes::from(event)

@@ -108,7 +108,20 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
         o.read_timeout = Some(up.cfg.read_timeout.min(remaining));
         o.write_timeout = Some(UPSTREAM_WRITE_TIMEOUT.min(remaining));
         o.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
-        ctx.upstream_body = rewrite_model(&ctx.body, &ctx.model_span, &target.model);
+        ctx.upstream_body = match &ctx.translator {
+            Some(t) if up.cfg.dialect != ctx.dialect => {
+                match t.body_for(up.cfg.dialect, &target.model, &gw.config.translation) {
+                    Ok(body) => body,
+                    Err(e) => {
+                        // Checked at intake for each dialect; a failure here is a bug.
+                        log::error!("translation for {}: {e}", up.name());
+                        skip(ctx, "untranslatable");
+                        continue;
+                    }
+                }
+            }
+            _ => rewrite_model(&ctx.body, &ctx.model_span, &target.model),
+        };
         ctx.attempts.push(Attempt {
             provider_index: target.provider,
             provider: up.name().to_owned(),
@@ -137,7 +150,7 @@ pub fn shape_request(
         );
     };
     let up = &gw.upstreams[attempt.provider_index];
-    let path = up.path_for(endpoint);
+    let path = up.path_for(endpoint, &attempt.model, ctx.stream);
     req.set_uri(
         http::Uri::builder()
             .path_and_query(path.as_str())
@@ -161,6 +174,20 @@ pub fn shape_request(
         .collect();
     for h in own {
         req.remove_header(&h);
+    }
+    let target = up.cfg.dialect;
+    if target != ctx.dialect {
+        // The client's dialect-specific headers mean nothing (or something wrong) to a provider
+        // of another dialect; the translated body is JSON whatever the client sent.
+        for h in ["anthropic-version", "anthropic-beta", "content-type", "accept"] {
+            req.remove_header(h);
+        }
+        req.insert_header("content-type", "application/json")?;
+        if let Some(t) = &ctx.translator {
+            for (k, v) in t.extra_headers(target) {
+                req.insert_header(k, v)?;
+            }
+        }
     }
     req.insert_header("host", up.cfg.base_url.host_header())?;
     req.insert_header("content-length", ctx.upstream_body.len().to_string())?;
