@@ -74,7 +74,14 @@ impl PricingSettings {
     ) -> Option<&crate::pricing::ModelPrice> {
         let today = crate::pricing::PriceDate::today();
         self.book
-            .lookup_for(&[&provider.name, provider.kind], model, today)
+            .lookup_for(
+                &[
+                    &provider.name,
+                    crate::providers::presets::price_family(provider.kind),
+                ],
+                model,
+                today,
+            )
     }
 
     /// The exact cost of a call; `None` when the model has no price.

@@ -80,6 +80,15 @@ pub fn preset(kind: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.kind == kind)
 }
 
+/// The `provider` name a kind's models are listed under in the price list: the same models
+/// cost the same through Gemini's native and OpenAI-compatible endpoints.
+pub fn price_family(kind: &'static str) -> &'static str {
+    match kind {
+        "gemini-native" => "gemini",
+        k => k,
+    }
+}
+
 pub fn kinds() -> Vec<&'static str> {
     PRESETS.iter().map(|p| p.kind).collect()
 }

@@ -173,6 +173,12 @@ api_keys = ["env:MOCK_KEY"]
 models = ["llama-3.3-70b-versatile"]
 
 [[providers]]
+name = "gemini"
+kind = "gemini-native"
+base_url = "http://127.0.0.1:{mock_port}/v1beta"
+api_keys = ["env:MOCK_KEY"]
+
+[[providers]]
 name = "down"
 kind = "openai-compatible"
 base_url = "http://127.0.0.1:1/v1"

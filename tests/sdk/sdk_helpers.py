@@ -53,6 +53,12 @@ base_url = "http://127.0.0.1:{mock_port}/v1"
 api_keys = ["env:{PROVIDER_KEY_ENV}"]
 
 [[providers]]
+name = "gemini"
+kind = "gemini-native"
+base_url = "http://127.0.0.1:{mock_port}/v1beta"
+api_keys = ["env:{PROVIDER_KEY_ENV}"]
+
+[[providers]]
 name = "groq"
 kind = "groq"
 base_url = "http://127.0.0.1:{mock_port}/openai/v1"
@@ -75,6 +81,11 @@ targets = ["openai/gpt-4o-mini"]
 [[routes]]
 name = "claude"
 targets = ["anthropic/claude-sonnet-4-5"]
+
+# Cross-dialect routes: the client's SDK speaks one dialect, the target another.
+[[routes]]
+name = "gpt-for-anthropic-clients"
+targets = ["openai/gpt-4o-mini"]
 """
 
 

@@ -123,33 +123,6 @@ def test_anthropic_limited_key_forbidden_model(make_anthropic, model):
     assert_anthropic_error_shape(ei.value, "permission_error")
 
 
-def _names_dialect_mismatch(message: str, model: str) -> bool:
-    m = message.lower().replace(model.lower(), "<model>")
-    return "dialect" in m or ("openai" in m and "anthropic" in m)
-
-
-def test_anthropic_sdk_to_openai_target_is_dialect_mismatch(ant):
-    model = "openai/gpt-4o-mini"
-    with pytest.raises(anthropic.BadRequestError) as ei:
-        _ant_msg(ant, model=model)
-    assert ei.value.status_code == 400
-    inner = assert_anthropic_error_shape(ei.value, "invalid_request_error")
-    assert _names_dialect_mismatch(inner["message"], model), (
-        f"400 message should name the dialect mismatch: {inner['message']!r}"
-    )
-
-
-def test_openai_sdk_to_anthropic_target_is_dialect_mismatch(oai):
-    model = "anthropic/claude-sonnet-4-5"
-    with pytest.raises(openai.BadRequestError) as ei:
-        _oai_chat(oai, model=model)
-    assert ei.value.status_code == 400
-    inner = assert_openai_error_shape(ei.value)
-    assert _names_dialect_mismatch(inner["message"], model), (
-        f"400 message should name the dialect mismatch: {inner['message']!r}"
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # provider faults pass through
 # --------------------------------------------------------------------------------------------

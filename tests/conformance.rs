@@ -1,0 +1,310 @@
+//! The dialect conformance corpus (`tests/fixtures/conformance/`): for each pair of dialects,
+//! requests, whole answers, recorded streams and errors, each with its exact expected
+//! translation.
+//!
+//! - `requests_<client>.json`: `[{name, request, expected: {<target>: body | {"error": {status,
+//!   param}}}}]`: the client's body encoded for each target dialect.
+//! - `responses_<provider>.json`: `[{name, response, expected: {<client>: body}}]`.
+//! - `streams/<provider>_<name>.sse` + `.expected.json` (`{<client>: [events]}`): every event
+//!   the client receives, as `{"event": name?, "data": json | text}`; the stream is fed split at
+//!   every byte offset and must translate identically each time.
+//! - `errors.json`: `[{name, provider, status, body, expected: {<client>: body}}]`.
+//!
+//! `created` timestamps are removed before comparing (the encoders stamp the current time when
+//! the provider gave none). Run with `UPDATE_CONFORMANCE=1` to rewrite the expected parts from
+//! the current output (then review the diff by hand: that is the point of the corpus).
+//!
+//! `cargo test --test conformance`
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use switchyard::dialect::canonical::{StreamEncoderOptions, TranslateOptions};
+use switchyard::dialect::translate::{RequestTranslator, ResponseTranslator};
+use switchyard::dialect::Dialect;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance")
+}
+
+fn updating() -> bool {
+    std::env::var_os("UPDATE_CONFORMANCE").is_some()
+}
+
+fn dialect(name: &str) -> Dialect {
+    match name {
+        "openai" => Dialect::OpenAi,
+        "anthropic" => Dialect::Anthropic,
+        "gemini" => Dialect::Gemini,
+        other => panic!("unknown dialect {other}"),
+    }
+}
+
+/// Removes `created` keys anywhere in `v`.
+fn scrub(mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("created");
+                m.values_mut().for_each(walk);
+            }
+            Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v
+}
+
+fn parse_json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+fn load(name: &str) -> Value {
+    parse_json(&std::fs::read(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}")))
+}
+
+fn store(name: &str, v: &Value) {
+    let text = serde_json::to_string_pretty(v).unwrap() + "\n";
+    std::fs::write(dir().join(name), text).unwrap();
+}
+
+/// Checks (or, when updating, records) `actual` as `cases[i].expected[target]`.
+fn check(
+    file: &str,
+    cases: &mut Value,
+    i: usize,
+    target: &str,
+    actual: Value,
+    failures: &mut Vec<String>,
+) {
+    let name = cases[i]["name"].as_str().unwrap_or("?").to_owned();
+    let expected = &mut cases[i]["expected"][target];
+    if updating() {
+        *expected = actual;
+    } else if *expected != actual {
+        failures.push(format!(
+            "{file} / {name} -> {target}\n  expected: {expected}\n  actual:   {actual}"
+        ));
+    }
+}
+
+fn run_cases(file: &str, each: impl Fn(&Value, &str) -> Value) {
+    let mut cases = load(file);
+    let mut failures = Vec::new();
+    let n = cases.as_array().map_or(0, Vec::len);
+    assert!(n > 0, "{file} has no cases");
+    for i in 0..n {
+        let targets: Vec<String> = cases[i]["expected"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{file}[{i}] has no expected map"))
+            .keys()
+            .cloned()
+            .collect();
+        for target in targets {
+            let actual = each(&cases[i], &target);
+            check(file, &mut cases, i, &target, actual, &mut failures);
+        }
+    }
+    if updating() {
+        store(file, &cases);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn translate_request(case: &Value, from: &str, target: &str) -> Value {
+    let opts = TranslateOptions::default();
+    let body = case["request"].to_string();
+    let model = case["model"].as_str().unwrap_or("target-model");
+    let result = RequestTranslator::new(dialect(from), body.as_bytes(), &opts)
+        .and_then(|t| t.body_for(dialect(target), model, &opts));
+    match result {
+        Ok(b) => parse_json(&b),
+        Err(e) => json!({"error": {"status": e.status(), "param": e.param.as_deref()}}),
+    }
+}
+
+#[test]
+fn requests_from_openai_clients() {
+    run_cases("requests_openai.json", |c, t| translate_request(c, "openai", t));
+}
+
+#[test]
+fn requests_from_anthropic_clients() {
+    run_cases("requests_anthropic.json", |c, t| {
+        translate_request(c, "anthropic", t)
+    });
+}
+
+fn translate_whole(provider: &str, client: &str, status: u16, body: &[u8]) -> Value {
+    let mut t = ResponseTranslator::whole(dialect(provider), dialect(client), status);
+    // Fed in two pieces: a whole answer is collected, whatever its framing.
+    let mid = body.len() / 2;
+    let mut out = t.feed(&body[..mid]).to_vec();
+    out.extend_from_slice(&t.feed(&body[mid..]));
+    out.extend_from_slice(&t.finish());
+    let mut v = scrub(parse_json(&out));
+    if let Some(code) = t.failed_status() {
+        v = json!({"failed_status": code, "body": v});
+    }
+    v
+}
+
+#[test]
+fn whole_answers_from_each_provider() {
+    for provider in ["openai", "anthropic", "gemini"] {
+        let file = format!("responses_{provider}.json");
+        run_cases(&file, |c, client| {
+            translate_whole(provider, client, 200, c["response"].to_string().as_bytes())
+        });
+    }
+}
+
+#[test]
+fn provider_errors() {
+    run_cases("errors.json", |c, client| {
+        let body = match &c["body"] {
+            Value::String(s) => s.clone().into_bytes(),
+            other => other.to_string().into_bytes(),
+        };
+        let provider = c["provider"].as_str().unwrap();
+        translate_whole(provider, client, c["status"].as_u64().unwrap() as u16, &body)
+    });
+}
+
+/// The client's events for a stream fed in the given pieces.
+fn translate_stream(provider: &str, client: &str, pieces: &[&[u8]], usage: bool) -> Vec<u8> {
+    let mut t = ResponseTranslator::stream(
+        dialect(provider),
+        dialect(client),
+        StreamEncoderOptions {
+            include_usage: usage,
+            model: "requested-model".into(),
+        },
+    );
+    let mut out = Vec::new();
+    for p in pieces {
+        out.extend_from_slice(&t.feed(p));
+    }
+    out.extend_from_slice(&t.finish());
+    out
+}
+
+/// Client output as `[{"event": name?, "data": json | text}]`, `created` removed.
+fn events(body: &[u8]) -> Value {
+    let text = String::from_utf8(body.to_vec()).expect("client stream is UTF-8");
+    let mut out = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut event = Value::Null;
+        let mut data = String::new();
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("event: ") {
+                event = json!(v);
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push_str(v);
+            } else {
+                panic!("unexpected SSE line {line:?} in {text}");
+            }
+        }
+        let data = serde_json::from_str(&data).map_or(json!(data), scrub);
+        out.push(json!({"event": event, "data": data}));
+    }
+    Value::Array(out)
+}
+
+#[test]
+fn recorded_streams_from_each_provider() {
+    let streams = dir().join("streams");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&streams)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sse"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "too few recorded streams: {names:?}");
+    let mut failures = Vec::new();
+    for path in names {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let provider = stem.split('_').next().unwrap().to_owned();
+        let input = std::fs::read(&path).unwrap();
+        let expected_path = streams.join(format!("{stem}.expected.json"));
+        let mut expected: Value = std::fs::read(&expected_path)
+            .map(|b| parse_json(&b))
+            .unwrap_or_else(|_| json!({}));
+        let clients: Vec<&str> = ["openai", "anthropic"]
+            .into_iter()
+            .filter(|c| *c != provider)
+            .collect();
+        for client in clients {
+            for usage in [false, true] {
+                if usage && client != "openai" {
+                    continue;
+                }
+                let key = if usage {
+                    format!("{client}+usage")
+                } else {
+                    client.to_owned()
+                };
+                let whole = translate_stream(&provider, client, &[&input], usage);
+                // Any chunk boundary gives the same bytes (streams up to 8 KiB: every offset).
+                let step = (input.len() / 512).max(1);
+                for at in (1..input.len()).step_by(step) {
+                    let split = translate_stream(&provider, client, &[&input[..at], &input[at..]], usage);
+                    assert_eq!(
+                        events(&split),
+                        events(&whole),
+                        "{stem} -> {key}: split at byte {at} changed the output"
+                    );
+                }
+                let byte_by_byte: Vec<&[u8]> = input.chunks(1).collect();
+                assert_eq!(
+                    events(&translate_stream(&provider, client, &byte_by_byte, usage)),
+                    events(&whole),
+                    "{stem} -> {key}: byte-by-byte feed changed the output"
+                );
+                let actual = events(&whole);
+                if updating() {
+                    expected[&key] = actual;
+                } else if expected[&key] != actual {
+                    failures.push(format!(
+                        "{stem} -> {key}\n  expected: {}\n  actual:   {actual}",
+                        expected[&key]
+                    ));
+                }
+            }
+        }
+        if updating() {
+            let text = serde_json::to_string_pretty(&expected).unwrap() + "\n";
+            std::fs::write(&expected_path, text).unwrap();
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_stream_cut_short_still_ends_well_formed() {
+    // Only the first half of each recorded stream arrives: the client still gets a closed
+    // stream (`[DONE]` / `message_stop`), whatever the cut.
+    let streams = dir().join("streams");
+    for entry in std::fs::read_dir(&streams).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "sse") {
+            continue;
+        }
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let provider = stem.split('_').next().unwrap().to_owned();
+        let input = std::fs::read(&path).unwrap();
+        let cut = &input[..input.len() / 2];
+        for client in ["openai", "anthropic"] {
+            if client == provider {
+                continue;
+            }
+            let out = events(&translate_stream(&provider, client, &[cut], false));
+            let last = out.as_array().unwrap().last().cloned().unwrap_or(Value::Null);
+            match client {
+                "openai" => assert_eq!(last["data"], "[DONE]", "{stem}: {out}"),
+                _ => assert_eq!(last["event"], "message_stop", "{stem}: {out}"),
+            }
+        }
+    }
+}
