@@ -156,20 +156,8 @@ targets = ["anthropic/claude"]
         let chat = Endpoint::ChatCompletions;
         let e = router().resolve("nope/x", chat).unwrap_err();
         assert_eq!(e.kind, ErrorKind::ModelNotFound);
-        assert_eq!(
-            router()
-                .resolve("gpt-4o", chat)
-                .unwrap_err()
-                .status(),
-            404
-        );
-        assert_eq!(
-            router()
-                .resolve("groq/", chat)
-                .unwrap_err()
-                .status(),
-            404
-        );
+        assert_eq!(router().resolve("gpt-4o", chat).unwrap_err().status(), 404);
+        assert_eq!(router().resolve("groq/", chat).unwrap_err().status(), 404);
         let e = router()
             .resolve("claude", Endpoint::Embeddings)
             .unwrap_err();

@@ -126,7 +126,9 @@ fn translate_request(case: &Value, from: &str, target: &str) -> Value {
 
 #[test]
 fn requests_from_openai_clients() {
-    run_cases("requests_openai.json", |c, t| translate_request(c, "openai", t));
+    run_cases("requests_openai.json", |c, t| {
+        translate_request(c, "openai", t)
+    });
 }
 
 #[test]
@@ -168,7 +170,12 @@ fn provider_errors() {
             other => other.to_string().into_bytes(),
         };
         let provider = c["provider"].as_str().unwrap();
-        translate_whole(provider, client, c["status"].as_u64().unwrap() as u16, &body)
+        translate_whole(
+            provider,
+            client,
+            c["status"].as_u64().unwrap() as u16,
+            &body,
+        )
     });
 }
 
@@ -249,7 +256,8 @@ fn recorded_streams_from_each_provider() {
                 // Any chunk boundary gives the same bytes (streams up to 8 KiB: every offset).
                 let step = (input.len() / 512).max(1);
                 for at in (1..input.len()).step_by(step) {
-                    let split = translate_stream(&provider, client, &[&input[..at], &input[at..]], usage);
+                    let split =
+                        translate_stream(&provider, client, &[&input[..at], &input[at..]], usage);
                     assert_eq!(
                         events(&split),
                         events(&whole),
@@ -300,7 +308,12 @@ fn a_stream_cut_short_still_ends_well_formed() {
                 continue;
             }
             let out = events(&translate_stream(&provider, client, &[cut], false));
-            let last = out.as_array().unwrap().last().cloned().unwrap_or(Value::Null);
+            let last = out
+                .as_array()
+                .unwrap()
+                .last()
+                .cloned()
+                .unwrap_or(Value::Null);
             match client {
                 "openai" => assert_eq!(last["data"], "[DONE]", "{stem}: {out}"),
                 _ => assert_eq!(last["event"], "message_stop", "{stem}: {out}"),

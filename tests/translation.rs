@@ -50,11 +50,7 @@ fn anthropic_tools() -> Value {
     ])
 }
 
-fn openai_post(
-    s: &mut std::net::TcpStream,
-    body: &Value,
-    extra: &[(&str, &str)],
-) -> RawResponse {
+fn openai_post(s: &mut std::net::TcpStream, body: &Value, extra: &[(&str, &str)]) -> RawResponse {
     let auth = bearer();
     let mut h = vec![("authorization", auth.as_str())];
     h.extend_from_slice(extra);
@@ -88,11 +84,21 @@ fn openai_stream_calls(body: &[u8]) -> (Vec<(String, String)>, String, Vec<Value
         assert!(v.get("error").is_none(), "error chunk: {v}");
         assert_eq!(v["object"], "chat.completion.chunk", "{v}");
         if let Some(choice) = v["choices"].get(0) {
-            for tc in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
+            for tc in choice["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let i = tc["index"].as_u64().unwrap() as usize;
                 if calls.len() <= i {
-                    assert!(tc["id"].is_string(), "first delta of a call has its id: {tc}");
-                    calls.push((tc["function"]["name"].as_str().unwrap().to_owned(), String::new()));
+                    assert!(
+                        tc["id"].is_string(),
+                        "first delta of a call has its id: {tc}"
+                    );
+                    calls.push((
+                        tc["function"]["name"].as_str().unwrap().to_owned(),
+                        String::new(),
+                    ));
                 }
                 if let Some(a) = tc["function"]["arguments"].as_str() {
                     calls[i].1.push_str(a);
@@ -167,18 +173,32 @@ fn openai_client_gets_openai_answers_from_anthropic_and_gemini_targets() {
         let body = json!({"model": model, "max_tokens": 50,
             "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]});
         let r = openai_post(&mut s, &body, &[("x-mock-cached-tokens", "7")]);
-        assert_eq!(r.status, 200, "{model}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "{model}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         assert_eq!(r.header("content-type"), Some("application/json"));
         let v = r.json();
         assert_eq!(v["object"], "chat.completion", "{v}");
         assert_eq!(v["choices"][0]["message"]["role"], "assistant");
-        assert!(!v["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
+        assert!(!v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .is_empty());
         assert_eq!(v["choices"][0]["finish_reason"], "stop");
         // OpenAI counts cached tokens inside prompt_tokens.
-        assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 7, "{v}");
+        assert_eq!(
+            v["usage"]["prompt_tokens_details"]["cached_tokens"], 7,
+            "{v}"
+        );
         assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 7);
         let cost = r.header("x-switchyard-cost-usd").unwrap();
-        assert!(cost.parse::<f64>().unwrap() > 0.0, "{model}: priced, got {cost}");
+        assert!(
+            cost.parse::<f64>().unwrap() > 0.0,
+            "{model}: priced, got {cost}"
+        );
     }
 }
 
@@ -190,7 +210,12 @@ fn anthropic_client_gets_anthropic_answers_from_openai_and_gemini_targets() {
         let body = json!({"model": model, "max_tokens": 50, "system": "Be brief.",
             "messages": [{"role": "user", "content": "Say hello"}]});
         let r = anthropic_post(&mut s, &body, &[("x-mock-cached-tokens", "5")]);
-        assert_eq!(r.status, 200, "{model}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "{model}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         let v = r.json();
         assert_eq!(v["type"], "message", "{v}");
         assert_eq!(v["content"][0]["type"], "text");
@@ -225,7 +250,9 @@ fn streamed_text_matches_the_whole_answer_across_dialects() {
     assert_eq!(text, whole);
     assert_eq!(finish, "stop");
     // The client did not ask for usage: no usage-only chunk.
-    assert!(chunks.iter().all(|c| c["choices"].as_array().is_some_and(|a| !a.is_empty())));
+    assert!(chunks
+        .iter()
+        .all(|c| c["choices"].as_array().is_some_and(|a| !a.is_empty())));
 
     // With include_usage, the last chunk before [DONE] carries usage and no choices.
     streamed["stream_options"] = json!({"include_usage": true});
@@ -233,7 +260,10 @@ fn streamed_text_matches_the_whole_answer_across_dialects() {
     let (_, _, chunks) = openai_stream_calls(&r.body);
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"], json!([]), "{last}");
-    assert!(last["usage"]["completion_tokens"].as_u64().unwrap() > 0, "{last}");
+    assert!(
+        last["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{last}"
+    );
 
     // Anthropic client, OpenAI and Gemini targets: text_deltas add up to the whole answer.
     for model in ["openai/gpt-4o-mini", "gemini/gemini-2.5-flash"] {
@@ -341,11 +371,11 @@ fn a_tool_round_trip_goes_back_to_an_anthropic_target() {
     let call = v["choices"][0]["message"]["tool_calls"][0].clone();
     assert!(call["id"].is_string(), "{v}");
     let second = json!({"model": "anthropic/claude-sonnet-4-5", "tools": openai_tools(),
-        "messages": [
-            {"role": "user", "content": "Weather in Paris?"},
-            {"role": "assistant", "content": null, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": call["id"], "content": "{\"temp_c\": 21}"}
-        ]});
+    "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "{\"temp_c\": 21}"}
+    ]});
     let r = openai_post(&mut s, &second, &[]);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let v = r.json();
@@ -376,7 +406,9 @@ fn provider_errors_come_back_in_the_clients_dialect() {
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     let v = r.json();
     assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
-    assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(v["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
     assert!(v.get("type").is_none(), "not Anthropic-shaped: {v}");
 
     let body = json!({"model": "openai/gpt-4o-mini", "max_tokens": 10,
@@ -413,7 +445,10 @@ fn an_anthropic_client_fails_over_along_an_openai_dialect_chain() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let tried = attempts(&r);
     assert!(tried[0].starts_with("down/never"), "{tried:?}");
-    assert!(tried.last().unwrap().starts_with("openai/gpt-4o-mini"), "{tried:?}");
+    assert!(
+        tried.last().unwrap().starts_with("openai/gpt-4o-mini"),
+        "{tried:?}"
+    );
     let (_, stop, _, text) = anthropic_stream_calls(&r.body);
     assert_eq!(stop, "end_turn");
     assert!(!text.is_empty());

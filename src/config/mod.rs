@@ -73,15 +73,14 @@ impl PricingSettings {
         model: &str,
     ) -> Option<&crate::pricing::ModelPrice> {
         let today = crate::pricing::PriceDate::today();
-        self.book
-            .lookup_for(
-                &[
-                    &provider.name,
-                    crate::providers::presets::price_family(provider.kind),
-                ],
-                model,
-                today,
-            )
+        self.book.lookup_for(
+            &[
+                &provider.name,
+                crate::providers::presets::price_family(provider.kind),
+            ],
+            model,
+            today,
+        )
     }
 
     /// The exact cost of a call; `None` when the model has no price.

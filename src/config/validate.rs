@@ -65,7 +65,12 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     };
 
     let mut translation = crate::dialect::canonical::TranslateOptions::default();
-    for (i, name) in raw.translation.iter().flat_map(|t| t.drop.iter()).enumerate() {
+    for (i, name) in raw
+        .translation
+        .iter()
+        .flat_map(|t| t.drop.iter())
+        .enumerate()
+    {
         let n = name.get_ref();
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(loc.error(

@@ -155,11 +155,9 @@ impl RequestCtx {
 
     /// The dialect of the provider of the attempt in flight (or last made).
     pub fn upstream_dialect(&self) -> Dialect {
-        self.attempts
-            .last()
-            .map_or(self.dialect, |a| {
-                self.state.upstreams[a.provider_index].cfg.dialect
-            })
+        self.attempts.last().map_or(self.dialect, |a| {
+            self.state.upstreams[a.provider_index].cfg.dialect
+        })
     }
 
     /// Whether the answer in flight is translated into the client's dialect.

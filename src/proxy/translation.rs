@@ -25,7 +25,11 @@ pub fn response_translator(
     let translator = if ok && ctx.stream {
         resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
         resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
-        let model = ctx.attempts.last().map(|a| a.model.clone()).unwrap_or_default();
+        let model = ctx
+            .attempts
+            .last()
+            .map(|a| a.model.clone())
+            .unwrap_or_default();
         ResponseTranslator::stream(
             from,
             to,

@@ -179,7 +179,12 @@ pub fn shape_request(
     if target != ctx.dialect {
         // The client's dialect-specific headers mean nothing (or something wrong) to a provider
         // of another dialect; the translated body is JSON whatever the client sent.
-        for h in ["anthropic-version", "anthropic-beta", "content-type", "accept"] {
+        for h in [
+            "anthropic-version",
+            "anthropic-beta",
+            "content-type",
+            "accept",
+        ] {
             req.remove_header(h);
         }
         req.insert_header("content-type", "application/json")?;
