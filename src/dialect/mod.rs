@@ -12,6 +12,7 @@ pub mod canonical;
 pub mod gemini;
 pub mod openai;
 pub mod probe;
+pub mod replay;
 pub mod translate;
 
 pub use probe::{probe_request, RequestProbe};
