@@ -93,11 +93,13 @@ mod tests {
     fn ring() -> KeyRing {
         KeyRing::new(&[
             GatewayKeyConfig {
+                cache_namespace: None,
                 name: "all".into(),
                 secret: Secret::new("sk-sy-all-models".into(), "t".into()),
                 models: None,
             },
             GatewayKeyConfig {
+                cache_namespace: None,
                 name: "some".into(),
                 secret: Secret::new("sk-sy-some-models".into(), "t".into()),
                 models: Some(vec!["chat".into(), "groq/*".into()]),

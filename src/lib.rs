@@ -10,7 +10,9 @@
 //! - [`proxy`]: the thin Pingora `ProxyHttp` implementation and its per-request context; its
 //!   module doc lists every layer a request passes, in order.
 //! - [`auth`]: gateway keys and their model allow-lists.
-//! - [`dialect`]: client/provider wire dialects (OpenAI, Anthropic) and their error shapes.
+//! - [`dialect`]: client/provider wire dialects (OpenAI, Anthropic, Gemini), the canonical
+//!   model they translate through, and their error shapes.
+//! - [`cache`]: opt-in response caching (pingora-cache, canonical records).
 //! - [`routing`]: model name -> ordered candidate list.
 //! - [`providers`]: provider presets, upstream addressing, key rotation and auth.
 //! - [`net`]: non-blocking, cached DNS for upstream peers.
@@ -19,6 +21,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod calendar;
 pub mod cli;
 pub mod config;

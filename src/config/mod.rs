@@ -7,6 +7,7 @@ pub(crate) mod error;
 mod raw;
 pub mod secret;
 pub mod units;
+mod cache;
 mod validate;
 
 pub use error::ConfigError;
@@ -32,6 +33,8 @@ pub struct Config {
     pub resilience: Policy,
     pub pricing: PricingSettings,
     pub ledger: LedgerSettings,
+    /// The response cache (`[cache]`).
+    pub cache: CacheSettings,
     /// How requests are translated between dialects (`[translation]`).
     pub translation: crate::dialect::canonical::TranslateOptions,
     pub providers: Vec<ProviderConfig>,
@@ -94,6 +97,8 @@ impl PricingSettings {
     }
 }
 
+pub use cache::{CacheSettings, RouteCache};
+
 pub const DEFAULT_LEDGER_PATH: &str = "switchyard-ledger.db";
 
 /// The admin port: metrics, breaker and key state, config reload.
@@ -134,6 +139,8 @@ pub struct GatewayKeyConfig {
     pub secret: Secret,
     /// Allow-list of model patterns; `None` allows every model.
     pub models: Option<Vec<String>>,
+    /// The cache namespace (default: the key's name).
+    pub cache_namespace: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +149,7 @@ pub struct RouteConfig {
     pub targets: Vec<Target>,
     pub deadline: Option<Duration>,
     pub max_attempts: Option<u32>,
+    pub cache: Option<RouteCache>,
 }
 
 /// One concrete model at one provider.

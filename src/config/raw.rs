@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub pricing: Option<RawPricing>,
     pub ledger: Option<RawLedger>,
     pub translation: Option<RawTranslation>,
+    pub cache: Option<RawCache>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
@@ -74,6 +75,29 @@ pub struct RawLedger {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// Bytes of answers kept in memory, e.g. "256MiB" (fixed at start; a reload keeps it).
+    pub max_size: Option<Spanned<RawSize>>,
+    /// Largest answer stored, e.g. "8MiB".
+    pub max_entry_size: Option<Spanned<RawSize>>,
+    /// Longest time-to-live a route or request may ask for, e.g. "24h".
+    pub max_ttl: Option<Spanned<String>>,
+    /// How long identical requests wait for the first one's answer before calling the
+    /// provider themselves, e.g. "30s".
+    pub lock_timeout: Option<Spanned<String>>,
+}
+
+/// `cache = { ttl = "10m", tool_calls = true }` on a route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteCache {
+    pub ttl: Spanned<String>,
+    /// Whether answers that call tools are stored (default true).
+    pub tool_calls: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawTranslation {
     /// Top-level request fields dropped (instead of refused with a 400) when a request is
     /// translated for a provider that cannot express them, e.g. ["seed", "top_k"].
@@ -128,6 +152,8 @@ pub struct RawGatewayKey {
     pub key: Spanned<String>,
     /// Models this key may use: route names, "provider/model", "provider/*" or "*".
     pub models: Option<Vec<Spanned<String>>>,
+    /// Cached answers are scoped by gateway key; keys naming the same namespace share them.
+    pub cache_namespace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,4 +165,6 @@ pub struct RawRoute {
     pub deadline: Option<Spanned<String>>,
     /// Overrides `[resilience] max_attempts` for this route.
     pub max_attempts: Option<Spanned<i64>>,
+    /// Opt-in response caching for this route.
+    pub cache: Option<Spanned<RawRouteCache>>,
 }

@@ -64,6 +64,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         }
     };
 
+    let cache = super::cache::settings(&loc, raw.cache.as_ref())?;
     let mut translation = crate::dialect::canonical::TranslateOptions::default();
     for (i, name) in raw
         .translation
@@ -185,6 +186,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         resilience,
         pricing,
         ledger,
+        cache,
         translation,
         providers,
         gateway_keys,
@@ -434,8 +436,13 @@ fn gateway_key(
             "a gateway key must be at least 8 characters",
         ));
     }
+    let cache_namespace = match &k.cache_namespace {
+        None => None,
+        Some(n) => Some(super::validate::name(loc, n, &format!("{field}.cache_namespace"))?),
+    };
     Ok(Some(GatewayKeyConfig {
         name,
+        cache_namespace,
         secret,
         models: k
             .models
@@ -506,11 +513,16 @@ fn route(
         r.max_attempts.as_ref(),
         &format!("{field}.max_attempts"),
     )?;
+    let cache = match &r.cache {
+        None => None,
+        Some(c) => Some(super::cache::route_cache(loc, c, &format!("{field}.cache"))?),
+    };
     Ok(RouteConfig {
         name,
         targets,
         deadline,
         max_attempts,
+        cache,
     })
 }
 
@@ -535,7 +547,7 @@ fn check_model_pattern(
 }
 
 /// Provider, key and route names: non-empty, no `/` (it separates provider and model).
-fn name(loc: &Locator<'_>, n: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
+pub(super) fn name(loc: &Locator<'_>, n: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
     let v = n.get_ref().trim();
     if v.is_empty() {
         return Err(loc.error(n.span(), field, "must not be empty"));

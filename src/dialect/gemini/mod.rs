@@ -1,61 +1,57 @@
 //! The Gemini native dialect (`generateContent` / `streamGenerateContent?alt=sse`).
+//!
+//! Gemini is a provider dialect: clients speak OpenAI or Anthropic, and the gateway encodes
+//! their canonical requests into Gemini bodies and decodes Gemini answers (complete, streamed
+//! as SSE `data:` chunks, or errors) back. The client-side halves (`decode_request`,
+//! `encode_response`, `stream_encoder`, `encode_error`) exist for round-trip tests and for a
+//! future Gemini client endpoint.
+//!
+//! Files: `wire` (shared field and enum helpers), `encode` (canonical -> request body),
+//! `decode` (request body -> canonical), `response` (complete answers both ways), `stream`
+//! (SSE decoder and encoder), `error` (error bodies both ways). The model and the stream
+//! choice live in the URL ([`path_for`]), never in the body.
 
-// STUB (replaced by the dialect codec)
-#[allow(unused_variables)]
-mod stub_api {
-    use crate::dialect::canonical::*;
-    use crate::error::GatewayError;
-    pub fn decode_request(
-        body: &[u8],
-        opts: &TranslateOptions,
-    ) -> Result<ChatRequest, GatewayError> {
-        Err(GatewayError::bad_request("stub"))
-    }
-    pub fn encode_request(
-        req: &ChatRequest,
-        model: &str,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, GatewayError> {
-        Err(GatewayError::bad_request("stub"))
-    }
-    pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
-        Err("stub".into())
-    }
-    pub fn encode_response(resp: &ChatResponse) -> Vec<u8> {
-        Vec::new()
-    }
-    pub fn decode_error(status: u16, body: &[u8]) -> ProviderError {
-        ProviderError {
-            status,
-            provider_type: None,
-            message: String::new(),
-            param: None,
+mod decode;
+mod encode;
+mod error;
+mod response;
+mod stream;
+mod wire;
+
+#[cfg(test)]
+mod tests_prop;
+#[cfg(test)]
+mod tests_request;
+#[cfg(test)]
+mod tests_response;
+#[cfg(test)]
+mod tests_stream;
+
+pub use decode::decode_request;
+pub use encode::encode_request;
+pub use error::{decode_error, encode_error};
+pub use response::{decode_response, encode_response};
+pub use stream::{stream_decoder, stream_encoder};
+
+/// The path (after the provider's base URL, e.g. `…/v1beta`) for calling `model`:
+/// `/models/{model}:generateContent`, or `/models/{model}:streamGenerateContent?alt=sse` for a
+/// stream. A leading `models/` in the configured name is dropped (Google's own resource name
+/// form), and every byte but ASCII letters, digits and `-._~` is percent-encoded, so a model
+/// name can never change the path's shape.
+pub fn path_for(model: &str, stream: bool) -> String {
+    use std::fmt::Write;
+    let model = model.strip_prefix("models/").unwrap_or(model);
+    let mut enc = String::with_capacity(model.len());
+    for b in model.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            enc.push(char::from(b));
+        } else {
+            let _ = write!(enc, "%{b:02X}");
         }
     }
-    pub fn encode_error(err: &ProviderError) -> Vec<u8> {
-        Vec::new()
-    }
-    struct S;
-    impl StreamDecoder for S {
-        fn on_event(&mut self, ev: &crate::usage::SseEvent, out: &mut Vec<StreamEvent>) {}
-        fn finish(&mut self, out: &mut Vec<StreamEvent>) {}
-    }
-    impl StreamEncoder for S {
-        fn on_event(&mut self, ev: &StreamEvent, out: &mut Vec<u8>) {}
-        fn finish(&mut self, out: &mut Vec<u8>) {}
-    }
-    pub fn stream_decoder() -> Box<dyn StreamDecoder> {
-        Box::new(S)
-    }
-    pub fn stream_encoder(opts: StreamEncoderOptions) -> Box<dyn StreamEncoder> {
-        Box::new(S)
-    }
-    pub fn path_for(model: &str, stream: bool) -> String {
-        String::new()
-    }
-    pub fn needs_structured_outputs_beta(req: &ChatRequest) -> bool {
-        false
+    if stream {
+        format!("/models/{enc}:streamGenerateContent?alt=sse")
+    } else {
+        format!("/models/{enc}:generateContent")
     }
 }
-#[allow(unused_imports)]
-pub use stub_api::*;
