@@ -13,6 +13,8 @@ pub struct GatewayKey {
     digest: [u8; 32],
     /// `None`: every model. Otherwise route names, `provider/model`, `provider/*` or `*`.
     models: Option<Vec<String>>,
+    /// Where this key's cached answers live (its name unless configured).
+    pub cache_namespace: String,
 }
 
 #[derive(Debug, Default)]
@@ -33,9 +35,18 @@ impl KeyRing {
                     name: k.name.clone(),
                     digest: digest(k.secret.expose()),
                     models: k.models.clone(),
+                    cache_namespace: k.cache_namespace.clone().unwrap_or_else(|| k.name.clone()),
                 })
                 .collect(),
         }
+    }
+
+    /// The cache namespace of the key named `name`.
+    pub fn namespace_of(&self, name: &str) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|k| k.name == name)
+            .map(|k| k.cache_namespace.as_str())
     }
 
     pub fn authenticate(&self, presented: &str) -> Option<&GatewayKey> {

@@ -105,6 +105,18 @@ pub struct RequestCtx {
     /// Translates the served answer back into the client's dialect (set when the provider
     /// that answered speaks another dialect).
     pub response_translator: Option<ResponseTranslator>,
+    /// What the response cache does for this request.
+    pub cache_plan: super::cache::Plan,
+    /// Records the provider's answer canonically for the cache (a cacheable 2xx answer).
+    pub tap: Option<crate::cache::record::Tap>,
+    /// Renders a canonical record (fresh or cached) into the client's dialect.
+    pub renderer: Option<crate::cache::record::Renderer>,
+    /// The answer came from the cache.
+    pub cache_hit: bool,
+    /// For a hit: the provider and model that produced the stored answer.
+    pub cached_from: Option<(String, String)>,
+    /// For a hit: the usage the stored answer reports (what it would have cost).
+    pub cached_usage: Option<crate::usage::Usage>,
 }
 
 impl RequestCtx {
@@ -143,6 +155,12 @@ impl RequestCtx {
             first_token: None,
             translator: None,
             response_translator: None,
+            cache_plan: super::cache::Plan::Off,
+            tap: None,
+            renderer: None,
+            cache_hit: false,
+            cached_from: None,
+            cached_usage: None,
             status: 0,
             first_byte: None,
             error: None,

@@ -218,7 +218,11 @@ async fn prepare(
     ctx.route = resolved.route;
     ctx.candidates = priced_candidates(gw, resolved.candidates, ctx.model.as_deref())?;
     translatable_candidates(gw, ctx)?;
-    super::attempts::precheck(gw, ctx)?;
+    ctx.cache_plan = super::cache::plan(gw, session.req_header(), ctx);
+    if !matches!(ctx.cache_plan, super::cache::Plan::On { .. }) {
+        // A cached answer needs no provider: only check the chain can be walked otherwise.
+        super::attempts::precheck(gw, ctx)?;
+    }
 
     // From here on the client session is wrapped: the body is replayed whole to every attempt
     // (past pingora's 64 KiB buffer) and the response header is held as `downstream` explains.

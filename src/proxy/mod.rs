@@ -31,6 +31,7 @@
 mod access_log;
 pub mod accounting;
 mod attempts;
+mod cache;
 pub mod ctx;
 pub mod downstream;
 mod intake;
@@ -97,6 +98,8 @@ pub struct Shared {
     pub config_path: Option<PathBuf>,
     /// Where every request is recorded (`None` only in tests of the proxy alone).
     pub ledger: Option<crate::ledger::LedgerHandle>,
+    /// The response cache (built once at start: its size does not change on reload).
+    pub cache: Option<&'static crate::cache::CacheLayer>,
 }
 
 impl Shared {
@@ -107,6 +110,7 @@ impl Shared {
     ) -> Arc<Shared> {
         let health = Health::new();
         let resolver = Resolver::new();
+        let cache = Some(crate::cache::CacheLayer::new(&config.cache));
         let state = GatewayState::new(config, resolver.clone(), health.clone());
         Arc::new(Shared {
             current: RwLock::new(Arc::new(state)),
@@ -114,6 +118,7 @@ impl Shared {
             resolver,
             config_path,
             ledger,
+            cache,
         })
     }
 
@@ -257,7 +262,14 @@ impl ProxyHttp for Gateway {
             // The body will be shorter than the provider framed it: let pingora re-frame it.
             upstream_response.remove_header(&http::header::CONTENT_LENGTH);
         }
-        ctx.response_translator = translation::response_translator(ctx, upstream_response)?;
+        cache::on_upstream_header(ctx, upstream_response)?;
+        ctx.response_translator = if ctx.tap.is_some() {
+            // A cacheable answer is recorded canonically and rendered for the client from
+            // the record (fresh or stored): no direct translation.
+            None
+        } else {
+            translation::response_translator(ctx, upstream_response)?
+        };
         if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
             c.hold = if ctx.stream {
                 downstream::Hold::UntilFirstBody
@@ -281,7 +293,11 @@ impl ProxyHttp for Gateway {
                 ctx.first_token.get_or_insert_with(Instant::now);
             }
         }
-        if let Some(tally) = ctx.tally.as_mut() {
+        if ctx.renderer.is_some() {
+            // A canonical record (tapped from the provider, or a cache hit): usage was read
+            // upstream of the cache; the record is rendered in the client's dialect.
+            cache::render_body(ctx, body, end_of_stream);
+        } else if let Some(tally) = ctx.tally.as_mut() {
             let mut out = body.take().map(|b| tally.feed(b)).unwrap_or_default();
             if end_of_stream {
                 let rest = tally.finish();
@@ -300,7 +316,7 @@ impl ProxyHttp for Gateway {
                 ctx.status = code;
             }
         }
-        if end_of_stream {
+        if end_of_stream && !ctx.cache_hit {
             attempts::on_complete(&ctx.state, ctx);
         }
         if end_of_stream && !ctx.stream {
@@ -320,13 +336,65 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
         ctx.status = resp.status.as_u16();
+        cache::on_response_header(_session.cache.phase(), ctx, resp)?;
+        if ctx.cache_hit {
+            // No upstream hook ran: hold the header as for a fresh answer (for the cost).
+            if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
+                c.hold = if ctx.stream {
+                    downstream::Hold::UntilFirstBody
+                } else {
+                    downstream::Hold::UntilEnd
+                };
+            }
+        }
         resp.insert_header(respond::REQUEST_ID_HEADER, ctx.id.as_str())?;
-        if let Some(a) = ctx.attempts.last() {
+        if let (false, Some(a)) = (ctx.cache_hit, ctx.attempts.last()) {
             resp.insert_header("x-switchyard-provider", a.provider.as_str())?;
             resp.insert_header("x-switchyard-model", a.model.as_str())?;
         }
         resp.insert_header("x-switchyard-attempts", ctx.attempts_header())?;
         Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<Option<std::time::Duration>> {
+        cache::on_upstream_body(&mut session.cache, ctx, body, end_of_stream);
+        Ok(None)
+    }
+
+    fn request_cache_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<()> {
+        if matches!(ctx.cache_plan, cache::Plan::On { .. }) {
+            if let Some(layer) = self.shared.cache {
+                layer.enable(&mut session.cache);
+            }
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(
+        &self,
+        _session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<pingora_cache::CacheKey> {
+        Ok(cache::cache_key(ctx))
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<pingora_cache::RespCacheable> {
+        Ok(cache::cacheable(ctx, resp))
     }
 
     fn fail_to_connect(

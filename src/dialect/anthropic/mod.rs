@@ -1,7 +1,48 @@
-//! The Anthropic dialect: error shape (`{"type":"error","error":{type,message}}`).
+//! The Anthropic Messages dialect: the gateway's own error shape
+//! (`{"type":"error","error":{type,message}}`) and the codec to and from the canonical model.
+//!
+//! Files:
+//! - `request_decode.rs`: a client's Messages request -> canonical ([`decode_request`]).
+//! - `request_encode.rs`: canonical -> a Messages request for an Anthropic target
+//!   ([`encode_request`], [`needs_structured_outputs_beta`]).
+//! - `response.rs`: complete responses both ways, plus the stop-reason and usage helpers the
+//!   stream modules share.
+//! - `errors.rs`: provider error bodies both ways (status <-> Anthropic error `type`).
+//! - `stream_decode.rs` / `stream_encode.rs`: SSE streams both ways.
+//! - `tests_*.rs`: unit tests (requests decode/encode, responses and errors, streams) and
+//!   property tests (`tests_props.rs`).
 
 use crate::error::{ErrorKind, GatewayError};
 use serde_json::json;
+
+mod errors;
+mod request_decode;
+mod request_encode;
+mod response;
+mod stream_decode;
+mod stream_encode;
+
+#[cfg(test)]
+mod tests_props;
+#[cfg(test)]
+mod tests_request;
+#[cfg(test)]
+mod tests_request_encode;
+#[cfg(test)]
+mod tests_response;
+#[cfg(test)]
+mod tests_stream;
+
+pub use errors::{decode_error, encode_error};
+pub use request_decode::decode_request;
+pub use request_encode::{encode_request, needs_structured_outputs_beta, DEFAULT_MAX_TOKENS};
+pub use response::{decode_response, encode_response};
+pub use stream_decode::stream_decoder;
+pub use stream_encode::stream_encoder;
+
+/// The `anthropic-beta` header value a request needs when [`needs_structured_outputs_beta`]
+/// says so (the gateway adds `anthropic-beta: <this>` to the upstream request).
+pub const STRUCTURED_OUTPUTS_BETA: &str = "structured-outputs-2025-11-13";
 
 /// Anthropic's error `type` for a gateway error kind (see its API's error reference).
 fn error_type(kind: ErrorKind) -> &'static str {
@@ -40,63 +81,3 @@ mod tests {
         assert_eq!(v["error"]["message"], "bad key");
     }
 }
-
-// STUB (replaced by the dialect codec)
-#[allow(unused_variables)]
-mod stub_api {
-    use crate::dialect::canonical::*;
-    use crate::error::GatewayError;
-    pub fn decode_request(
-        body: &[u8],
-        opts: &TranslateOptions,
-    ) -> Result<ChatRequest, GatewayError> {
-        Err(GatewayError::bad_request("stub"))
-    }
-    pub fn encode_request(
-        req: &ChatRequest,
-        model: &str,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, GatewayError> {
-        Err(GatewayError::bad_request("stub"))
-    }
-    pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
-        Err("stub".into())
-    }
-    pub fn encode_response(resp: &ChatResponse) -> Vec<u8> {
-        Vec::new()
-    }
-    pub fn decode_error(status: u16, body: &[u8]) -> ProviderError {
-        ProviderError {
-            status,
-            provider_type: None,
-            message: String::new(),
-            param: None,
-        }
-    }
-    pub fn encode_error(err: &ProviderError) -> Vec<u8> {
-        Vec::new()
-    }
-    struct S;
-    impl StreamDecoder for S {
-        fn on_event(&mut self, ev: &crate::usage::SseEvent, out: &mut Vec<StreamEvent>) {}
-        fn finish(&mut self, out: &mut Vec<StreamEvent>) {}
-    }
-    impl StreamEncoder for S {
-        fn on_event(&mut self, ev: &StreamEvent, out: &mut Vec<u8>) {}
-        fn finish(&mut self, out: &mut Vec<u8>) {}
-    }
-    pub fn stream_decoder() -> Box<dyn StreamDecoder> {
-        Box::new(S)
-    }
-    pub fn stream_encoder(opts: StreamEncoderOptions) -> Box<dyn StreamEncoder> {
-        Box::new(S)
-    }
-    pub fn path_for(model: &str, stream: bool) -> String {
-        String::new()
-    }
-    pub fn needs_structured_outputs_beta(req: &ChatRequest) -> bool {
-        false
-    }
-}
-#[allow(unused_imports)]
-pub use stub_api::*;

@@ -1,4 +1,36 @@
-//! The OpenAI dialect: error shape (`{"error":{message,type,param,code}}`).
+//! The OpenAI Chat Completions dialect: the gateway's own error shape
+//! (`{"error":{message,type,param,code}}`) and the codec between OpenAI bodies/streams and the
+//! canonical model.
+//!
+//! Files:
+//! - `request_decode.rs`: client request body -> canonical ([`decode_request`]).
+//! - `request_encode.rs`: canonical -> provider request body ([`encode_request`]).
+//! - `response.rs`: complete responses both ways, finish reasons and usage objects.
+//! - `errors.rs`: provider error bodies both ways.
+//! - `stream_decode.rs` / `stream_encode.rs`: `chat.completion.chunk` streams both ways.
+
+mod errors;
+mod request_decode;
+mod request_encode;
+mod response;
+mod stream_decode;
+mod stream_encode;
+
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod request_tests;
+#[cfg(test)]
+mod response_tests;
+#[cfg(test)]
+mod stream_tests;
+
+pub use errors::{decode_error, encode_error};
+pub use request_decode::decode_request;
+pub use request_encode::encode_request;
+pub use response::{decode_response, encode_response};
+pub use stream_decode::stream_decoder;
+pub use stream_encode::stream_encoder;
 
 use crate::error::{ErrorKind, GatewayError};
 use serde_json::json;
@@ -48,63 +80,3 @@ mod tests {
         assert_eq!(v["error"]["param"], "model");
     }
 }
-
-// STUB (replaced by the dialect codec)
-#[allow(unused_variables)]
-mod stub_api {
-    use crate::dialect::canonical::*;
-    use crate::error::GatewayError;
-    pub fn decode_request(
-        body: &[u8],
-        opts: &TranslateOptions,
-    ) -> Result<ChatRequest, GatewayError> {
-        Err(GatewayError::bad_request("stub"))
-    }
-    pub fn encode_request(
-        req: &ChatRequest,
-        model: &str,
-        opts: &TranslateOptions,
-    ) -> Result<Vec<u8>, GatewayError> {
-        Err(GatewayError::bad_request("stub"))
-    }
-    pub fn decode_response(body: &[u8]) -> Result<ChatResponse, String> {
-        Err("stub".into())
-    }
-    pub fn encode_response(resp: &ChatResponse) -> Vec<u8> {
-        Vec::new()
-    }
-    pub fn decode_error(status: u16, body: &[u8]) -> ProviderError {
-        ProviderError {
-            status,
-            provider_type: None,
-            message: String::new(),
-            param: None,
-        }
-    }
-    pub fn encode_error(err: &ProviderError) -> Vec<u8> {
-        Vec::new()
-    }
-    struct S;
-    impl StreamDecoder for S {
-        fn on_event(&mut self, ev: &crate::usage::SseEvent, out: &mut Vec<StreamEvent>) {}
-        fn finish(&mut self, out: &mut Vec<StreamEvent>) {}
-    }
-    impl StreamEncoder for S {
-        fn on_event(&mut self, ev: &StreamEvent, out: &mut Vec<u8>) {}
-        fn finish(&mut self, out: &mut Vec<u8>) {}
-    }
-    pub fn stream_decoder() -> Box<dyn StreamDecoder> {
-        Box::new(S)
-    }
-    pub fn stream_encoder(opts: StreamEncoderOptions) -> Box<dyn StreamEncoder> {
-        Box::new(S)
-    }
-    pub fn path_for(model: &str, stream: bool) -> String {
-        String::new()
-    }
-    pub fn needs_structured_outputs_beta(req: &ChatRequest) -> bool {
-        false
-    }
-}
-#[allow(unused_imports)]
-pub use stub_api::*;
