@@ -93,7 +93,11 @@ impl ServeHttp for AdminApp {
             ("GET", "/metrics") => reply(
                 200,
                 "text/plain; version=0.0.4",
-                crate::metrics::render(&self.shared.health, self.shared.ledger.as_ref()),
+                crate::metrics::render(
+                    &self.shared.health,
+                    self.shared.ledger.as_ref(),
+                    self.shared.cache,
+                ),
             ),
             ("GET", "/admin/health") => json_reply(
                 200,

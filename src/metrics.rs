@@ -27,6 +27,12 @@ pub struct Metrics {
     pub cost_flags: IntCounterVec,
     /// Ledger writer counters (rows written, queued, producer waits, spilled...), at scrape.
     pub ledger: IntGaugeVec,
+    /// Requests that asked for the cache, by outcome (hit, miss, bypass).
+    pub cache_requests: IntCounterVec,
+    /// What cache hits saved at list price, USD (float, for dashboards).
+    pub cache_saved_usd: prometheus::Counter,
+    /// Cache store: entries, bytes, max_bytes, inserts, evictions, rejected_too_large, at scrape.
+    pub cache_store: IntGaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -97,6 +103,27 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["stat"],
     )?;
+    let cache_requests = IntCounterVec::new(
+        Opts::new(
+            "cache_requests_total",
+            "Requests that asked for the cache, by outcome",
+        ),
+        &["outcome"],
+    )?;
+    let cache_saved_usd = prometheus::Counter::new(
+        "cache_saved_usd_total",
+        "What cache hits would have cost at list price, USD",
+    )?;
+    let cache_store = IntGaugeVec::new(
+        Opts::new(
+            "cache_store",
+            "Response cache: entries, bytes, max_bytes, inserts, evictions, rejected_too_large",
+        ),
+        &["stat"],
+    )?;
+    registry.register(Box::new(cache_requests.clone()))?;
+    registry.register(Box::new(cache_saved_usd.clone()))?;
+    registry.register(Box::new(cache_store.clone()))?;
     registry.register(Box::new(ledger.clone()))?;
     registry.register(Box::new(breaker_state.clone()))?;
     registry.register(Box::new(tokens.clone()))?;
@@ -114,6 +141,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
         cost_usd,
         cost_flags,
         ledger,
+        cache_requests,
+        cache_saved_usd,
+        cache_store,
     })
 }
 
@@ -125,8 +155,25 @@ pub fn metrics() -> &'static Metrics {
 }
 
 /// The text exposition, with breaker gauges refreshed from `health`.
-pub fn render(health: &Health, ledger: Option<&crate::ledger::LedgerHandle>) -> Vec<u8> {
+pub fn render(
+    health: &Health,
+    ledger: Option<&crate::ledger::LedgerHandle>,
+    cache: Option<&crate::cache::CacheLayer>,
+) -> Vec<u8> {
     let m = metrics();
+    if let Some(c) = cache {
+        let s = c.stats();
+        for (k, v) in [
+            ("entries", s.entries as i64),
+            ("bytes", s.bytes as i64),
+            ("max_bytes", s.max_bytes as i64),
+            ("inserts", s.inserts as i64),
+            ("evictions", (s.evictions + s.backstop_evictions) as i64),
+            ("rejected_too_large", s.rejected_too_large as i64),
+        ] {
+            m.cache_store.with_label_values(&[k]).set(v);
+        }
+    }
     m.ledger
         .with_label_values(&["access_lines_dropped"])
         .set(crate::logging::access_lines_dropped() as i64);
@@ -161,7 +208,11 @@ pub fn record_request(
     let endpoint = ctx.endpoint.map_or("other", |e| e.name());
     let route = ctx.route.as_deref().unwrap_or("");
     let last = ctx.served_attempt();
-    let (provider, model) = last.map_or(("", ""), |a| (a.provider.as_str(), a.model.as_str()));
+    let (provider, model) = match (&ctx.cached_from, last) {
+        (Some((p, m)), _) => (p.as_str(), m.as_str()),
+        (None, Some(a)) => (a.provider.as_str(), a.model.as_str()),
+        (None, None) => ("", ""),
+    };
     let status = ctx.status.to_string();
     m.requests
         .with_label_values(&[
@@ -177,6 +228,13 @@ pub fn record_request(
         m.attempts
             .with_label_values(&[&a.provider, &a.model, &a.outcome()])
             .inc();
+    }
+    if let Some(outcome) = ctx.cache_outcome() {
+        m.cache_requests.with_label_values(&[outcome]).inc();
+    }
+    if let Some(saved) = account.saved_usd {
+        use rust_decimal::prelude::ToPrimitive;
+        m.cache_saved_usd.inc_by(saved.to_f64().unwrap_or(0.0));
     }
     let failed_before = ctx.attempts.len() > 1;
     if failed_before && (200..300).contains(&ctx.status) {

@@ -4,14 +4,19 @@
 //!   configured namespace by the proxy).
 //! - [`record`]: answers are stored as canonical records, so one entry replays to OpenAI and
 //!   Anthropic clients, streamed or not.
+//! - [`store`]: [`BoundedStore`], the pingora-cache storage: in memory, bounded in bytes,
+//!   committing an entry only when its answer finished.
+//! - [`layer`]: [`CacheLayer`], the store with its LRU eviction manager and cache lock, built
+//!   once per process.
 pub mod key;
+pub mod layer;
 pub mod record;
+pub mod store;
 
-/// PLACEHOLDER until the bounded store lands.
-pub struct CacheLayer;
-impl CacheLayer {
-    pub fn new(_s: &crate::config::CacheSettings) -> &'static CacheLayer {
-        Box::leak(Box::new(CacheLayer))
-    }
-    pub fn enable(&self, _c: &mut pingora_cache::HttpCache) {}
-}
+pub use layer::{CacheLayer, DEFAULT_LRU_SHARDS};
+pub use store::{BoundedStore, StoreStats};
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_lock;

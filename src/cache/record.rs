@@ -248,7 +248,10 @@ data: [DONE]\n\n";
         let text = String::from_utf8(out).unwrap();
         assert!(text.starts_with("event: message_start"), "{text}");
         assert!(text.contains("\"text\":\"Hel\""), "{text}");
-        assert!(text.trim_end().ends_with("{\"type\":\"message_stop\"}"), "{text}");
+        assert!(
+            text.trim_end().ends_with("{\"type\":\"message_stop\"}"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -3,11 +3,11 @@
 //! file, line, column and field; problems that do not stop the gateway (a provider key whose
 //! environment variable is unset) are collected as warnings, reported at start and by `check`.
 
+mod cache;
 pub(crate) mod error;
 mod raw;
 pub mod secret;
 pub mod units;
-mod cache;
 mod validate;
 
 pub use error::ConfigError;

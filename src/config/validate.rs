@@ -438,7 +438,11 @@ fn gateway_key(
     }
     let cache_namespace = match &k.cache_namespace {
         None => None,
-        Some(n) => Some(super::validate::name(loc, n, &format!("{field}.cache_namespace"))?),
+        Some(n) => Some(super::validate::name(
+            loc,
+            n,
+            &format!("{field}.cache_namespace"),
+        )?),
     };
     Ok(Some(GatewayKeyConfig {
         name,
@@ -515,7 +519,11 @@ fn route(
     )?;
     let cache = match &r.cache {
         None => None,
-        Some(c) => Some(super::cache::route_cache(loc, c, &format!("{field}.cache"))?),
+        Some(c) => Some(super::cache::route_cache(
+            loc,
+            c,
+            &format!("{field}.cache"),
+        )?),
     };
     Ok(RouteConfig {
         name,
@@ -547,7 +555,11 @@ fn check_model_pattern(
 }
 
 /// Provider, key and route names: non-empty, no `/` (it separates provider and model).
-pub(super) fn name(loc: &Locator<'_>, n: &Spanned<String>, field: &str) -> Result<String, ConfigError> {
+pub(super) fn name(
+    loc: &Locator<'_>,
+    n: &Spanned<String>,
+    field: &str,
+) -> Result<String, ConfigError> {
     let v = n.get_ref().trim();
     if v.is_empty() {
         return Err(loc.error(n.span(), field, "must not be empty"));

@@ -21,6 +21,31 @@ pub struct Account {
     /// The provider/model that served (and was priced).
     pub provider: Option<String>,
     pub model: Option<String>,
+    /// For a cache hit: what the stored answer would have cost (`None` if unpriced).
+    pub saved_usd: Option<Decimal>,
+}
+
+/// A cache hit: nothing was generated or billed; the saving is what the stored answer cost
+/// at the list price of the provider and model that produced it.
+fn settle_hit(ctx: &RequestCtx) -> Account {
+    let (provider, model) = ctx.cached_from.clone().unzip();
+    let saved = match (&provider, &model, ctx.cached_usage) {
+        (Some(p), Some(m), Some(usage)) => ctx
+            .state
+            .upstreams
+            .iter()
+            .find(|u| u.name() == p)
+            .and_then(|u| ctx.state.config.pricing.cost(&u.cfg, m, &usage))
+            .map(|c| c.total),
+        _ => None,
+    };
+    Account {
+        cost_usd: Some(Decimal::ZERO),
+        saved_usd: saved,
+        provider,
+        model,
+        ..Account::default()
+    }
 }
 
 /// A tally for a final 2xx answer: how to read usage out of this endpoint's responses.
@@ -48,6 +73,9 @@ pub fn strips_usage_chunk(ctx: &RequestCtx) -> bool {
 /// tokenizer, which can take real CPU on long texts: that runs on the blocking pool, never on
 /// the proxy's worker threads.
 pub async fn settle(ctx: &mut RequestCtx) -> Account {
+    if ctx.cache_hit {
+        return settle_hit(ctx);
+    }
     let Some(tally) = ctx.tally.take() else {
         // No provider answered with success: nothing was generated, nothing is billed.
         return Account {
@@ -83,6 +111,7 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
         cost_usd: cost.map(|c| c.total),
         provider: Some(a.provider.clone()),
         model: Some(a.model.clone()),
+        saved_usd: None,
     }
 }
 
@@ -90,6 +119,9 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
 /// the exact decimal, `0` when no provider answered with success, `unknown` when the model
 /// has no price or the answer carried no usage.
 pub fn cost_header(ctx: &RequestCtx) -> String {
+    if ctx.cache_hit {
+        return "0".to_owned();
+    }
     let Some(tally) = ctx.tally.as_ref() else {
         return "0".to_owned();
     };
@@ -147,12 +179,12 @@ pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Opt
         attempt_count: ctx.upstream_attempts() as u32,
         status: ctx.status,
         error_class,
-        cache_hit: false,
+        cache_hit: ctx.cache_hit,
         stream: ctx.stream,
         usage: account.usage,
         cost_usd: account.cost_usd,
         cost_unknown: account.cost_unknown,
-        saved_usd: None,
+        saved_usd: account.saved_usd,
         estimated: account.estimated,
         ttft_ms: ctx
             .first_token

@@ -55,7 +55,10 @@ fn asked(req: &RequestHeader) -> Option<Ask> {
         if v == "off" || v == "bypass" || v == "no" {
             return Some(Ask::Bypass);
         }
-        if let Some(secs) = v.strip_prefix("ttl=").and_then(|s| s.trim().parse::<u64>().ok()) {
+        if let Some(secs) = v
+            .strip_prefix("ttl=")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+        {
             return Some(if secs == 0 {
                 Ask::Bypass
             } else {
@@ -137,7 +140,10 @@ pub fn cacheable(ctx: &RequestCtx, resp: &ResponseHeader) -> RespCacheable {
 }
 
 /// `upstream_response_filter`: a 2xx answer to a cached request is recorded canonically.
-pub fn on_upstream_header(ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> pingora_error::Result<()> {
+pub fn on_upstream_header(
+    ctx: &mut RequestCtx,
+    resp: &mut ResponseHeader,
+) -> pingora_error::Result<()> {
     if !matches!(ctx.cache_plan, Plan::On { .. }) || !resp.status.is_success() {
         ctx.tap = None;
         return Ok(());
@@ -176,7 +182,13 @@ pub fn on_upstream_body(
             tally.finish();
         }
         out.extend_from_slice(&tap.finish());
-        let tool_calls = matches!(ctx.cache_plan, Plan::On { tool_calls: true, .. });
+        let tool_calls = matches!(
+            ctx.cache_plan,
+            Plan::On {
+                tool_calls: true,
+                ..
+            }
+        );
         if !tap.storable(tool_calls) && cache.enabled() {
             cache.disable(NoCacheReason::Custom("incomplete or excluded answer"));
         }
@@ -232,7 +244,12 @@ pub fn on_response_header(
     };
     resp.insert_header(http::header::CONTENT_TYPE, content_type)?;
     let model = ctx.cached_from.as_ref().map_or_else(
-        || ctx.attempts.last().map(|a| a.model.clone()).unwrap_or_default(),
+        || {
+            ctx.attempts
+                .last()
+                .map(|a| a.model.clone())
+                .unwrap_or_default()
+        },
         |(_, m)| m.clone(),
     );
     ctx.renderer = Some(Renderer::new(

@@ -171,6 +171,16 @@ impl RequestCtx {
         self.attempts.last_mut()
     }
 
+    /// `hit`, `miss` or `bypass` when the request asked for the cache.
+    pub fn cache_outcome(&self) -> Option<&'static str> {
+        match self.cache_plan {
+            super::cache::Plan::Off => None,
+            super::cache::Plan::Bypass => Some("bypass"),
+            super::cache::Plan::On { .. } if self.cache_hit => Some("hit"),
+            super::cache::Plan::On { .. } => Some("miss"),
+        }
+    }
+
     /// The dialect of the provider of the attempt in flight (or last made).
     pub fn upstream_dialect(&self) -> Dialect {
         self.attempts.last().map_or(self.dialect, |a| {

@@ -31,7 +31,7 @@
 mod access_log;
 pub mod accounting;
 mod attempts;
-mod cache;
+pub mod cache;
 pub mod ctx;
 pub mod downstream;
 mod intake;
@@ -110,7 +110,15 @@ impl Shared {
     ) -> Arc<Shared> {
         let health = Health::new();
         let resolver = Resolver::new();
-        let cache = Some(crate::cache::CacheLayer::new(&config.cache));
+        let c = &config.cache;
+        // A filling answer may take the whole request deadline; readers wait `lock_timeout`.
+        let lock_age = c.lock_timeout.max(config.resilience.deadline);
+        let cache = Some(crate::cache::CacheLayer::new(
+            c.max_size,
+            c.max_entry_size,
+            lock_age,
+            c.lock_timeout,
+        ));
         let state = GatewayState::new(config, resolver.clone(), health.clone());
         Arc::new(Shared {
             current: RwLock::new(Arc::new(state)),
@@ -319,7 +327,7 @@ impl ProxyHttp for Gateway {
         if end_of_stream && !ctx.cache_hit {
             attempts::on_complete(&ctx.state, ctx);
         }
-        if end_of_stream && !ctx.stream {
+        if end_of_stream && !ctx.stream && !ctx.cache_hit {
             // The held header goes out after this: it can carry the exact cost.
             let cost = accounting::cost_header(ctx);
             if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
@@ -337,15 +345,9 @@ impl ProxyHttp for Gateway {
     ) -> pingora_error::Result<()> {
         ctx.status = resp.status.as_u16();
         cache::on_response_header(_session.cache.phase(), ctx, resp)?;
-        if ctx.cache_hit {
-            // No upstream hook ran: hold the header as for a fresh answer (for the cost).
-            if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
-                c.hold = if ctx.stream {
-                    downstream::Hold::UntilFirstBody
-                } else {
-                    downstream::Hold::UntilEnd
-                };
-            }
+        if ctx.cache_hit && !ctx.stream {
+            // pingora writes a hit's header at once (no hold): its cost is known, nothing.
+            resp.insert_header("x-switchyard-cost-usd", "0")?;
         }
         resp.insert_header(respond::REQUEST_ID_HEADER, ctx.id.as_str())?;
         if let (false, Some(a)) = (ctx.cache_hit, ctx.attempts.last()) {
