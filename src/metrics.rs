@@ -296,7 +296,7 @@ mod tests {
         m.requests
             .with_label_values(&["chat_completions", "chat", "openai", "gpt", "200", "k"])
             .inc();
-        let text = super::render(&crate::resilience::Health::default(), None);
+        let text = super::render(&crate::resilience::Health::default(), None, None);
         assert!(text.is_empty() || std::str::from_utf8(&text).is_ok());
     }
 }

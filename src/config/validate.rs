@@ -76,7 +76,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(loc.error(
                 name.span(),
-                &format!("translation.drop[{i}]"),
+                format!("translation.drop[{i}]"),
                 "expected a top-level request field name such as \"seed\" or \"top_k\"",
             ));
         }
