@@ -255,6 +255,19 @@ fn errors_cut_streams_and_excluded_tool_calls_are_never_stored() {
         "an error was stored"
     );
 
+    let m = question("cached", "malformed");
+    let r = openai(&st, GW_KEY, &m, &[("x-mock-fault", "malformed")]);
+    assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("could not be read"));
+    assert_eq!(
+        outcome(&openai(&st, GW_KEY, &m, &[])),
+        "miss",
+        "a malformed answer was stored"
+    );
+
     let mut s = question("cached", "cut stream");
     s["stream"] = json!(true);
     let _ = openai(&st, GW_KEY, &s, &[("x-mock-fault", "cut:after=3")]);

@@ -411,6 +411,11 @@ fn provider_errors_come_back_in_the_clients_dialect() {
         .is_some_and(|m| !m.is_empty()));
     assert!(v.get("type").is_none(), "not Anthropic-shaped: {v}");
 
+    // A 200 whose body cannot be read is not passed on as an empty answer: a 502.
+    let r = openai_post(&mut s, &body, &[("x-mock-fault", "malformed")]);
+    assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["type"], "api_error");
+
     let body = json!({"model": "openai/gpt-4o-mini", "max_tokens": 10,
         "messages": [{"role": "user", "content": "hi"}]});
     let r = anthropic_post(&mut s, &body, &[("x-mock-fault", "404")]);

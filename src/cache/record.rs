@@ -6,7 +6,9 @@
 //! - [`Renderer`] (client side, `response_body_filter`): a record -> the client's dialect,
 //!   streamed or whole, whatever the record was made from. Cache hits take only this half.
 
-use crate::dialect::canonical::{StreamDecoder, StreamEncoder, StreamEncoderOptions, StreamEvent};
+use crate::dialect::canonical::{
+    ProviderError, StreamDecoder, StreamEncoder, StreamEncoderOptions, StreamEvent,
+};
 use crate::dialect::replay::{decode_line, encode_line, response_events, Aggregator, LineSplitter};
 use crate::dialect::translate::{self, MAX_WHOLE_BODY};
 use crate::dialect::Dialect;
@@ -103,8 +105,15 @@ impl Tap {
                 match translate::decode_response(self.from, buf) {
                     Ok(resp) => self.events.extend(response_events(&resp)),
                     Err(why) => {
-                        log::warn!("a provider's answer could not be read for the cache: {why}");
+                        log::warn!("a provider's answer could not be read: {why}");
                         self.errored = true;
+                        // The client gets this error (and a 502) instead of an empty answer.
+                        self.events.push(StreamEvent::Error(ProviderError {
+                            status: 502,
+                            provider_type: None,
+                            message: format!("the provider's answer could not be read: {why}"),
+                            param: None,
+                        }));
                     }
                 }
             }

@@ -192,6 +192,13 @@ pub fn on_upstream_body(
         if !tap.storable(tool_calls) && cache.enabled() {
             cache.disable(NoCacheReason::Custom("incomplete or excluded answer"));
         }
+        if tap.failed() {
+            // An unreadable whole answer: the client gets a 502 in its dialect.
+            ctx.status = 502;
+            if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
+                c.status = Some(502);
+            }
+        }
     }
     *body = Some(Bytes::from(out));
 }
