@@ -8,24 +8,34 @@
 //!    ([`crate::routing`]). Errors are answered in the client's dialect. Then the client session
 //!    is wrapped ([`downstream`]): the body is replayed whole to each attempt, and the response
 //!    header is held until the first body bytes (streams) or the end (non-streamed answers).
-//! 2. `upstream_peer` -> [`upstream::next_peer`]: the next candidate with a usable key, its
+//!    The cache plan is decided here too ([`cache::plan`]): off, bypass, or on with a TTL.
+//! 2. Cache (only when the plan is on): `request_cache_filter` enables pingora-cache with the
+//!    gateway's bounded store and lock, `cache_key_callback` gives the namespaced canonical
+//!    request hash. A hit skips every upstream layer: `response_filter` and
+//!    `response_body_filter` render the stored canonical record in the client's dialect.
+//!    A miss holds the lock while it fills; identical requests wait, then hit.
+//! 3. `upstream_peer` -> [`upstream::next_peer`]: the next candidate with a usable key, its
 //!    address from the non-blocking DNS cache ([`crate::net`]), timeouts from config.
-//! 3. `upstream_request_filter` -> [`upstream::shape_request`]: provider path, host, the
+//! 4. `upstream_request_filter` -> [`upstream::shape_request`]: provider path, host, the
 //!    provider's key in place of the client's, framing for the rewritten body.
-//! 4. `request_body_filter`: the body for this attempt (the model renamed for its target, or
+//! 5. `request_body_filter`: the body for this attempt (the model renamed for its target, or
 //!    the request translated into the target's dialect: [`crate::dialect::translate`]).
-//! 5. `fail_to_connect` / `error_while_proxy`: before any byte reached the client, move on to
+//! 6. `fail_to_connect` / `error_while_proxy`: before any byte reached the client, move on to
 //!    the next candidate (or retry a stale pooled connection); after, give up.
-//! 6. `upstream_response_filter`: 408/429/5xx/529 and 401/403 answers are dropped for another
+//! 7. `upstream_response_filter`: 408/429/5xx/529 and 401/403 answers are dropped for another
 //!    attempt while the budget and deadline allow; key rests and breakers learn from each answer.
+//!    `response_cache_filter`: a 200 to a cached request is stored (TTL from the plan).
+//!    `upstream_response_body_filter`: for a cached request, usage is tallied from the
+//!    provider's bytes, which become a canonical record ([`crate::cache::record`]); an answer
+//!    that is cut, errored or excluded disables the cache before pingora commits it.
 //!    `response_filter`: add `x-switchyard-request-id`, `-provider`, `-model`, `-attempts`.
 //!    `response_body_filter`: bodies (SSE included) stream through chunk by chunk while usage is
 //!    tallied ([`crate::usage`]); at the end of a non-streamed body its exact cost goes into
 //!    `x-switchyard-cost-usd`. When the provider speaks another dialect than the client, the
 //!    body is then translated back ([`translation`]): streams event by event, whole answers and
-//!    errors at their end.
-//! 7. `fail_to_proxy`: an error in the client's dialect if nothing was sent yet.
-//! 8. `logging`: restore the real client session; settle usage and cost ([`accounting`]);
+//!    errors at their end. A canonical record (fresh or a hit) is rendered instead.
+//! 8. `fail_to_proxy`: an error in the client's dialect if nothing was sent yet.
+//! 9. `logging`: restore the real client session; settle usage and cost ([`accounting`]);
 //!    metrics, one JSON access-log line, and one ledger row (queued, never written here).
 
 mod access_log;
