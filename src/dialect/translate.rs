@@ -124,15 +124,6 @@ impl RequestTranslator {
     ) -> Result<Bytes, GatewayError> {
         encode_request(to, &self.request, model, opts).map(Bytes::from)
     }
-
-    /// Extra request headers a target needs for this request.
-    pub fn extra_headers(&self, to: Dialect) -> Vec<(&'static str, &'static str)> {
-        let mut h = Vec::new();
-        if to == Dialect::Anthropic && anthropic::needs_structured_outputs_beta(&self.request) {
-            h.push(("anthropic-beta", "structured-outputs-2025-11-13"));
-        }
-        h
-    }
 }
 
 /// Translates one provider answer into the client's dialect as it streams through.

@@ -188,11 +188,6 @@ pub fn shape_request(
             req.remove_header(h);
         }
         req.insert_header("content-type", "application/json")?;
-        if let Some(t) = &ctx.translator {
-            for (k, v) in t.extra_headers(target) {
-                req.insert_header(k, v)?;
-            }
-        }
     }
     req.insert_header("host", up.cfg.base_url.host_header())?;
     req.insert_header("content-length", ctx.upstream_body.len().to_string())?;

@@ -4,7 +4,7 @@
 //! Files:
 //! - `request_decode.rs`: a client's Messages request -> canonical ([`decode_request`]).
 //! - `request_encode.rs`: canonical -> a Messages request for an Anthropic target
-//!   ([`encode_request`], [`needs_structured_outputs_beta`]).
+//!   ([`encode_request`]).
 //! - `response.rs`: complete responses both ways, plus the stop-reason and usage helpers the
 //!   stream modules share.
 //! - `errors.rs`: provider error bodies both ways (status <-> Anthropic error `type`).
@@ -35,14 +35,10 @@ mod tests_stream;
 
 pub use errors::{decode_error, encode_error};
 pub use request_decode::decode_request;
-pub use request_encode::{encode_request, needs_structured_outputs_beta, DEFAULT_MAX_TOKENS};
+pub use request_encode::{encode_request, DEFAULT_MAX_TOKENS};
 pub use response::{decode_response, encode_response};
 pub use stream_decode::stream_decoder;
 pub use stream_encode::stream_encoder;
-
-/// The `anthropic-beta` header value a request needs when [`needs_structured_outputs_beta`]
-/// says so (the gateway adds `anthropic-beta: <this>` to the upstream request).
-pub const STRUCTURED_OUTPUTS_BETA: &str = "structured-outputs-2025-11-13";
 
 /// Anthropic's error `type` for a gateway error kind (see its API's error reference).
 fn error_type(kind: ErrorKind) -> &'static str {

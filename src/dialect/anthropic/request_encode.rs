@@ -24,15 +24,6 @@ pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// Anthropic's smallest thinking budget.
 const MIN_THINKING_BUDGET: u64 = 1024;
 
-/// Whether the encoded request carries `output_format`, which needs the
-/// `anthropic-beta: structured-outputs-2025-11-13` header (see `STRUCTURED_OUTPUTS_BETA`).
-pub fn needs_structured_outputs_beta(req: &ChatRequest) -> bool {
-    matches!(
-        req.response_format,
-        Some(ResponseFormat::JsonSchema { .. } | ResponseFormat::JsonObject)
-    )
-}
-
 /// Canonical -> Anthropic Messages request JSON for the target model `model`.
 pub fn encode_request(
     req: &ChatRequest,
@@ -76,18 +67,20 @@ pub fn encode_request(
     }
     match &req.response_format {
         None | Some(ResponseFormat::Text) => {}
-        // Anthropic's output_format has no name, description nor strict flag: the schema is
-        // what constrains the output, and it is always enforced.
+        // Structured outputs, generally available form (`output_config.format`, no beta
+        // header). It has no name, description nor strict flag: the schema is what
+        // constrains the output, and it is always enforced.
         Some(ResponseFormat::JsonSchema { schema, .. }) => {
             out.insert(
-                "output_format".into(),
-                json!({"type": "json_schema", "schema": schema}),
+                "output_config".into(),
+                json!({"format": {"type": "json_schema", "schema": schema}}),
             );
         }
+        // JSON mode: any object.
         Some(ResponseFormat::JsonObject) => {
             out.insert(
-                "output_format".into(),
-                json!({"type": "json_schema", "schema": {"type": "object"}}),
+                "output_config".into(),
+                json!({"format": {"type": "json_schema", "schema": {"type": "object"}}}),
             );
         }
     }

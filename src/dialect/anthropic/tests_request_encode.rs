@@ -344,18 +344,15 @@ fn encodes_thinking_within_anthropic_limits() {
 }
 
 #[test]
-fn encodes_response_formats_with_the_beta_flag() {
+fn encodes_response_formats_as_output_config() {
     let mut req = minimal();
-    assert!(!needs_structured_outputs_beta(&req));
     req.response_format = Some(ResponseFormat::Text);
-    assert!(encode(&req).get("output_format").is_none());
-    assert!(!needs_structured_outputs_beta(&req));
+    assert!(encode(&req).get("output_config").is_none());
     req.response_format = Some(ResponseFormat::JsonObject);
     assert_eq!(
-        encode(&req)["output_format"],
-        json!({"type": "json_schema", "schema": {"type": "object"}})
+        encode(&req)["output_config"],
+        json!({"format": {"type": "json_schema", "schema": {"type": "object"}}})
     );
-    assert!(needs_structured_outputs_beta(&req));
     let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": false});
     req.response_format = Some(ResponseFormat::JsonSchema {
         name: Some("thing".into()),
@@ -364,11 +361,10 @@ fn encodes_response_formats_with_the_beta_flag() {
         strict: Some(true),
     });
     assert_eq!(
-        encode(&req)["output_format"],
-        json!({"type": "json_schema", "schema": schema})
+        encode(&req)["output_config"],
+        json!({"format": {"type": "json_schema", "schema": schema}})
     );
-    assert!(needs_structured_outputs_beta(&req));
-    assert_eq!(STRUCTURED_OUTPUTS_BETA, "structured-outputs-2025-11-13");
+    assert!(encode(&req).get("output_format").is_none());
 }
 
 #[test]
@@ -434,7 +430,7 @@ fn full_request_round_trips() {
         "tools": [{"name": "f", "description": "d", "input_schema": {"type": "object"}}],
         "tool_choice": {"type": "tool", "name": "f", "disable_parallel_tool_use": true},
         "thinking": {"type": "enabled", "budget_tokens": 1500},
-        "output_format": {"type": "json_schema", "schema": {"type": "object"}},
+        "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "q"},
                 {"type": "image", "source": {"type": "url", "url": "https://i"}}]},
