@@ -26,6 +26,9 @@ pub struct Upstream {
     pub key_health: Vec<Arc<KeyHealth>>,
     breaker_cfg: BreakerConfig,
     health: Arc<Health>,
+    /// This provider's model breakers by model name: looked up per attempt without building
+    /// the `provider/model` name or taking the process-wide lock.
+    model_breakers: std::sync::RwLock<std::collections::HashMap<String, Arc<Breaker>>>,
 }
 
 /// The key chosen for one attempt: its index (safe to log) and the secret.
@@ -46,14 +49,29 @@ impl Upstream {
             next_key: AtomicUsize::new(0),
             breaker_cfg,
             health: health.clone(),
+            model_breakers: std::sync::RwLock::new(std::collections::HashMap::new()),
             cfg,
         }
     }
 
     /// The breaker for one of this provider's models.
     pub fn model_breaker(&self, model: &str) -> Arc<Breaker> {
-        self.health
-            .breaker(&format!("{}/{model}", self.cfg.name), self.breaker_cfg)
+        if let Ok(map) = self.model_breakers.read() {
+            if let Some(b) = map.get(model) {
+                return b.clone();
+            }
+        }
+        let b = self
+            .health
+            .breaker(&format!("{}/{model}", self.cfg.name), self.breaker_cfg);
+        if let Ok(mut map) = self.model_breakers.write() {
+            // Bounded by the models this provider is asked for (a route's, or a client's
+            // `provider/model`): at most this many are remembered here.
+            if map.len() < 4096 {
+                map.insert(model.to_owned(), b.clone());
+            }
+        }
+        b
     }
 
     /// The key for the next attempt: round-robin over keys that are not resting, avoiding

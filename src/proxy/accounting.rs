@@ -139,17 +139,23 @@ pub fn cost_header(ctx: &RequestCtx) -> String {
 /// The ledger row for a finished request. `client_gone`: the client went away mid-request.
 pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Option<LedgerRow> {
     let endpoint = ctx.endpoint?;
-    let attempts: Vec<serde_json::Value> = ctx
+    #[derive(serde::Serialize)]
+    struct AttemptRow<'a> {
+        provider: &'a str,
+        model: &'a str,
+        key: Option<usize>,
+        outcome: String,
+        ms: Option<f64>,
+    }
+    let attempts: Vec<AttemptRow<'_>> = ctx
         .attempts
         .iter()
-        .map(|a| {
-            serde_json::json!({
-                "provider": a.provider,
-                "model": a.model,
-                "key": a.key_index,
-                "outcome": a.outcome(),
-                "ms": a.elapsed.map(|d| d.as_secs_f64() * 1000.0),
-            })
+        .map(|a| AttemptRow {
+            provider: &a.provider,
+            model: &a.model,
+            key: a.key_index,
+            outcome: a.outcome(),
+            ms: a.elapsed.map(|d| d.as_secs_f64() * 1000.0),
         })
         .collect();
     let error_class = if client_gone {
@@ -175,7 +181,7 @@ pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Opt
         requested_model: ctx.model.clone(),
         provider: account.provider.clone(),
         model: account.model.clone(),
-        attempts_json: serde_json::Value::Array(attempts).to_string(),
+        attempts_json: serde_json::to_string(&attempts).unwrap_or_else(|_| "[]".to_owned()),
         attempt_count: ctx.upstream_attempts() as u32,
         status: ctx.status,
         error_class,

@@ -205,15 +205,29 @@ impl RequestCtx {
 
     /// The `x-switchyard-attempts` header: `provider/model#key=outcome(ms)`, comma-separated.
     pub fn attempts_header(&self) -> String {
-        self.attempts
-            .iter()
-            .map(|a| {
-                let key = a.key_index.map_or(String::new(), |k| format!("#{k}"));
-                let ms = a.elapsed.map_or(0, |d| d.as_millis());
-                format!("{}/{}{key}={}({ms}ms)", a.provider, a.model, a.outcome())
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        use std::fmt::Write;
+        let mut out = String::with_capacity(64 * self.attempts.len());
+        for (i, a) in self.attempts.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&a.provider);
+            out.push('/');
+            out.push_str(&a.model);
+            if let Some(k) = a.key_index {
+                let _ = write!(out, "#{k}");
+            }
+            let ms = a.elapsed.map_or(0, |d| d.as_millis());
+            match (a.skipped, a.status, &a.error) {
+                (false, Some(s), _) => {
+                    let _ = write!(out, "={s}({ms}ms)");
+                }
+                _ => {
+                    let _ = write!(out, "={}({ms}ms)", a.outcome());
+                }
+            }
+        }
+        out
     }
 }
 

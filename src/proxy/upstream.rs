@@ -163,16 +163,17 @@ pub fn shape_request(
                 )
             })?,
     );
-    for h in DROPPED_REQUEST_HEADERS {
-        req.remove_header(*h);
-    }
-    let own: Vec<http::HeaderName> = req
+    // One pass over the (few) headers present, rather than a removal per listed name.
+    let drop: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|k| k.as_str().starts_with("x-switchyard-"))
+        .filter(|k| {
+            let n = k.as_str();
+            n.starts_with("x-switchyard-") || DROPPED_REQUEST_HEADERS.contains(&n)
+        })
         .cloned()
         .collect();
-    for h in own {
+    for h in drop {
         req.remove_header(&h);
     }
     let target = up.cfg.dialect;

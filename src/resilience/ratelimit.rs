@@ -81,6 +81,14 @@ pub fn parse(h: &HeaderMap, now: SystemTime) -> RateLimitInfo {
             .or_else(|| header(h, "retry-after").and_then(|v| retry_after(v, now))),
         ..Default::default()
     };
+    // Most answers carry no budget headers: one pass over the names saves a dozen lookups.
+    let has_budgets = h.keys().any(|k| {
+        let n = k.as_str();
+        n.starts_with("x-ratelimit-") || n.starts_with("anthropic-ratelimit-")
+    });
+    if !has_budgets {
+        return info;
+    }
     let mut lowest: Option<(u64, Option<Duration>)> = None;
     let mut consider = |remaining: Option<u64>, reset: Option<Duration>| {
         if let Some(r) = remaining {

@@ -50,6 +50,37 @@ fn body_usage(wire: Wire, v: &Value) -> Option<Usage> {
     }
 }
 
+fn body_text(wire: Wire, v: &Value, out: &mut OutputText) {
+    match wire {
+        Wire::OpenAiChat => openai::body_text(v, out),
+        Wire::AnthropicMessages => anthropic::body_text(v, out),
+        Wire::GeminiGenerate => gemini::body_text(v, out),
+    }
+}
+
+/// The usage fields of a complete response object, everything else skipped unbuilt.
+#[derive(serde::Deserialize)]
+struct UsageFields<'a> {
+    #[serde(borrow, default)]
+    usage: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default, rename = "usageMetadata")]
+    usage_metadata: Option<&'a serde_json::value::RawValue>,
+}
+
+/// Usage of a complete body read without building the whole JSON tree; `None` when the body
+/// is not one JSON object with the dialect's usage field (the full parse then decides).
+fn fast_body_usage(wire: Wire, body: &[u8]) -> Option<Usage> {
+    let fields: UsageFields<'_> = serde_json::from_slice(body).ok()?;
+    let (key, raw) = match wire {
+        Wire::OpenAiChat | Wire::AnthropicMessages => ("usage", fields.usage?),
+        Wire::GeminiGenerate => ("usageMetadata", fields.usage_metadata?),
+    };
+    let v: Value = serde_json::from_str(raw.get()).ok()?;
+    let mut wrapper = serde_json::Map::with_capacity(1);
+    wrapper.insert(key.to_owned(), v);
+    body_usage(wire, &Value::Object(wrapper))
+}
+
 #[derive(Debug)]
 enum Dialect {
     OpenAi(OpenAiStream),
@@ -137,6 +168,10 @@ pub struct StreamTally {
     /// Scratch: this chunk's boundaries, as (end offset, strip).
     bounds: Vec<(usize, bool)>,
     text: OutputText,
+    /// Non-streaming: a complete body whose usage was read without building it as a JSON
+    /// tree; its text is extracted only if someone asks (estimates, tests).
+    unread_body: Option<Vec<u8>>,
+    lazy_text: std::sync::OnceLock<OutputText>,
     overflowed: bool,
     finished: bool,
     max_body: usize,
@@ -169,6 +204,8 @@ impl StreamTally {
             lf_after: None,
             bounds: Vec::new(),
             text: OutputText::default(),
+            unread_body: None,
+            lazy_text: std::sync::OnceLock::new(),
             overflowed: false,
             finished: false,
             max_body: MAX_BODY,
@@ -210,14 +247,18 @@ impl StreamTally {
         if !self.streaming {
             let body = std::mem::take(&mut self.body);
             if !self.overflowed {
+                // Fast path: only the usage object is built; the rest is skipped (validated,
+                // not allocated). The answer's text is extracted only if ever needed.
+                if let Some(u) = fast_body_usage(self.wire, &body) {
+                    self.body_complete = true;
+                    self.body_usage = Some(u);
+                    self.unread_body = Some(body);
+                    return Bytes::new();
+                }
                 if let Ok(v) = serde_json::from_slice::<Value>(&body) {
                     self.body_complete = true;
                     self.body_usage = body_usage(self.wire, &v);
-                    match self.wire {
-                        Wire::OpenAiChat => openai::body_text(&v, &mut self.text),
-                        Wire::AnthropicMessages => anthropic::body_text(&v, &mut self.text),
-                        Wire::GeminiGenerate => gemini::body_text(&v, &mut self.text),
-                    }
+                    body_text(self.wire, &v, &mut self.text);
                 }
             }
             return Bytes::new();
@@ -269,12 +310,21 @@ impl StreamTally {
 
     /// Chars of generated text (content, reasoning, tool arguments) seen.
     pub fn output_text_chars(&self) -> usize {
-        self.text.chars()
+        self.output().chars()
     }
 
     /// The generated text seen (the first 1 MiB kept) and its char count.
     pub fn output(&self) -> &OutputText {
-        &self.text
+        match &self.unread_body {
+            None => &self.text,
+            Some(body) => self.lazy_text.get_or_init(|| {
+                let mut text = OutputText::default();
+                if let Ok(v) = serde_json::from_slice::<Value>(body) {
+                    body_text(self.wire, &v, &mut text);
+                }
+                text
+            }),
+        }
     }
 
     /// An estimate for when [`Self::usage`] is `None`: see [`estimate_usage`]. When the
@@ -283,10 +333,10 @@ impl StreamTally {
     pub fn estimate(&self, request_body: &[u8]) -> Usage {
         match self.reported_usage() {
             Some(partial) => Usage {
-                output: partial.output.max(self.text.estimate_tokens()),
+                output: partial.output.max(self.output().estimate_tokens()),
                 ..partial
             },
-            None => estimate_usage(request_body, &self.text),
+            None => estimate_usage(request_body, self.output()),
         }
     }
 
