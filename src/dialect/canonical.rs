@@ -122,7 +122,9 @@ pub enum Part {
         signature: Option<String>,
     },
     /// Anthropic `redacted_thinking`: opaque, only Anthropic can read it.
-    RedactedThinking { data: String },
+    RedactedThinking {
+        data: String,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -30,6 +30,7 @@ pub mod accounting;
 mod attempts;
 pub mod ctx;
 pub mod downstream;
+pub mod drain;
 mod intake;
 mod models;
 mod respond;
@@ -51,6 +52,7 @@ use pingora_error::{Error, ErrorSource, ErrorType, RetryType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -93,6 +95,8 @@ pub struct Shared {
     pub config_path: Option<PathBuf>,
     /// Where every request is recorded (`None` only in tests of the proxy alone).
     pub ledger: Option<crate::ledger::LedgerHandle>,
+    /// Set once the server is handing over to a new process or stopping: see [`drain`].
+    pub draining: AtomicBool,
 }
 
 impl Shared {
@@ -110,7 +114,13 @@ impl Shared {
             resolver,
             config_path,
             ledger,
+            draining: AtomicBool::new(false),
         })
+    }
+
+    /// Whether requests should now close their client connection after the answer ([`drain`]).
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     pub fn state(&self) -> Arc<GatewayState> {
@@ -129,6 +139,13 @@ impl Shared {
         let old = self.state();
         if config.server.listen != old.config.server.listen {
             log::warn!("reload: server.listen changed; the new address needs a restart or upgrade");
+        }
+        if config.server.upgrade_sock != old.config.server.upgrade_sock {
+            log::warn!(
+                "reload: server.upgrade_sock changed; it takes effect at the next restart, and a \
+                 `serve --upgrade` must still use {}",
+                old.config.server.upgrade_sock.display()
+            );
         }
         for w in &config.warnings {
             log::warn!("{w}");
@@ -177,6 +194,10 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<bool> {
+        if self.shared.draining() {
+            // Before the session may be wrapped: the real client session must close.
+            session.set_keepalive(None);
+        }
         let gw = ctx.state.clone();
         intake::intake(&gw, session, ctx).await
     }
