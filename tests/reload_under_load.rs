@@ -597,8 +597,10 @@ fn graceful_upgrade_under_load_loses_no_request() {
     let port = free_port();
     let sock_dir = tempfile::tempdir().unwrap();
     let sock = sock_dir.path().join("upgrade.sock");
+    // After it stops accepting, the old process gives requests in flight the grace period
+    // (and as long again) to finish: ample for these short streams on a slow machine.
     let server_extra = format!(
-        "grace_period = \"2s\"\nupgrade_sock = \"{}\"",
+        "grace_period = \"5s\"\nupgrade_sock = \"{}\"",
         sock.display()
     );
     let cfg = config(port, mock.port, "openai/gpt-4o-mini", &server_extra, "");
