@@ -10,7 +10,21 @@
 //! records the time to the first body byte (for SSE: the first event, i.e. time to first token)
 //! and the time to the end of the response. Prints one JSON object with throughput and
 //! percentiles. Bounded by --requests and --duration; it never runs open-ended.
+//!
+//! Mixed traffic (`--mix FILE`, used by load-tests/soak.sh): a JSON array of cases
+//! `{"name", "path", "headers": ["k: v", ...], "body": <JSON or string>, "weight": N}`, sent to
+//! the host of `--url`. Each worker walks the weighted schedule from its own offset, so the mix
+//! is the same in every run. The output adds per-case statuses and errors, and counts streams
+//! that ended with an error event (`stream_error_events`).
+//!
+//! Held streams (`--hold N --hold-secs S`, used by load-tests/streams_rss.sh): opens N
+//! streaming requests at once (the first case), reads each until the hold ends, and reports how
+//! many were open at the same time. `--ready-file F` is created once all N have their first
+//! byte, so a script can measure while they are held.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -24,6 +38,17 @@ struct Args {
     requests: usize,
     duration: Duration,
     warmup: usize,
+    mix: Option<String>,
+    hold: usize,
+    hold_secs: u64,
+    ready_file: Option<String>,
+}
+
+/// One kind of request in the traffic.
+struct Case {
+    name: String,
+    /// The whole request, head and body.
+    raw: Vec<u8>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -36,6 +61,10 @@ fn parse_args() -> Result<Args, String> {
         requests: 1000,
         duration: Duration::from_secs(60),
         warmup: 50,
+        mix: None,
+        hold: 0,
+        hold_secs: 10,
+        ready_file: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -57,6 +86,10 @@ fn parse_args() -> Result<Args, String> {
                 a.duration = Duration::from_secs(val()?.parse().map_err(|_| "bad --duration-secs")?)
             }
             "--warmup" => a.warmup = val()?.parse().map_err(|_| "bad --warmup")?,
+            "--mix" => a.mix = Some(val()?),
+            "--hold" => a.hold = val()?.parse().map_err(|_| "bad --hold")?,
+            "--hold-secs" => a.hold_secs = val()?.parse().map_err(|_| "bad --hold-secs")?,
+            "--ready-file" => a.ready_file = Some(val()?),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -71,17 +104,65 @@ struct Stats {
     ttfb: Vec<Duration>,
     total: Vec<Duration>,
     errors: usize,
-    statuses: std::collections::BTreeMap<u16, usize>,
+    statuses: BTreeMap<u16, usize>,
+    /// Per case: statuses and transport errors.
+    cases: BTreeMap<String, CaseStats>,
+    /// Streams that ended with an error event (a mid-stream failure the gateway reported).
+    stream_error_events: usize,
+    /// Requests sent again because the kept-alive connection had been closed by the server.
+    stale_connection_retries: usize,
+    /// Transport errors by message.
+    error_kinds: BTreeMap<String, usize>,
 }
 
-/// Reads one response; returns (status, time of first body byte).
+#[derive(Default)]
+struct CaseStats {
+    statuses: BTreeMap<u16, usize>,
+    errors: usize,
+}
+
+impl Stats {
+    fn merge(&mut self, s: Stats) {
+        self.ttfb.extend(s.ttfb);
+        self.total.extend(s.total);
+        self.errors += s.errors;
+        self.stream_error_events += s.stream_error_events;
+        self.stale_connection_retries += s.stale_connection_retries;
+        for (k, v) in s.error_kinds {
+            *self.error_kinds.entry(k).or_default() += v;
+        }
+        for (k, v) in s.statuses {
+            *self.statuses.entry(k).or_default() += v;
+        }
+        for (name, c) in s.cases {
+            let mine = self.cases.entry(name).or_default();
+            mine.errors += c.errors;
+            for (k, v) in c.statuses {
+                *mine.statuses.entry(k).or_default() += v;
+            }
+        }
+    }
+}
+
+/// One response as read: status, time of the first body byte, and whether a stream carried
+/// an error event.
+struct Response {
+    status: u16,
+    first: Option<Instant>,
+    error_event: bool,
+    /// The server said `Connection: close`: the next request needs a new connection.
+    close: bool,
+}
+
+/// Reads one response. `on_first` runs when the first body byte arrives.
 async fn read_response(
     s: &mut TcpStream,
     buf: &mut Vec<u8>,
-) -> Result<(u16, Option<Instant>), String> {
+    mut on_first: impl FnMut(),
+) -> Result<Response, String> {
     buf.clear();
     let mut tmp = [0u8; 16384];
-    let (status, head_len, framing) = loop {
+    let (status, head_len, framing, close) = loop {
         let n = s.read(&mut tmp).await.map_err(|e| e.to_string())?;
         if n == 0 {
             return Err("connection closed".into());
@@ -91,8 +172,11 @@ async fn read_response(
         let mut r = httparse::Response::new(&mut hs);
         if let httparse::Status::Complete(len) = r.parse(buf).map_err(|e| e.to_string())? {
             let mut framing = None;
+            let mut close = false;
             for h in r.headers.iter() {
-                if h.name.eq_ignore_ascii_case("content-length") {
+                if h.name.eq_ignore_ascii_case("connection") {
+                    close = h.value.eq_ignore_ascii_case(b"close");
+                } else if h.name.eq_ignore_ascii_case("content-length") {
                     framing = std::str::from_utf8(h.value)
                         .ok()
                         .and_then(|v| v.trim().parse::<usize>().ok());
@@ -100,11 +184,15 @@ async fn read_response(
                     framing = None;
                 }
             }
-            break (r.code.unwrap_or(0), len, framing);
+            break (r.code.unwrap_or(0), len, framing, close);
         }
     };
-    let mut body_seen = buf.len() > head_len;
-    let mut first = body_seen.then(Instant::now);
+    let mut first = None;
+    if buf.len() > head_len {
+        first = Some(Instant::now());
+        on_first();
+    }
+    let mut error_event = false;
     match framing {
         Some(len) => {
             let mut have = buf.len() - head_len;
@@ -113,9 +201,9 @@ async fn read_response(
                 if n == 0 {
                     return Err("closed mid-body".into());
                 }
-                if !body_seen {
-                    body_seen = true;
+                if first.is_none() {
                     first = Some(Instant::now());
+                    on_first();
                 }
                 have += n;
             }
@@ -133,12 +221,25 @@ async fn read_response(
                 }
                 if first.is_none() {
                     first = Some(Instant::now());
+                    on_first();
                 }
                 body.extend_from_slice(&tmp[..n]);
             }
+            // OpenAI-style `data: {"error":...}` or Anthropic's `event: error`.
+            error_event = contains(&body, b"event: error") || contains(&body, b"data: {\"error\"");
+            *buf = body;
         }
     }
-    Ok((status, first))
+    Ok(Response {
+        status,
+        first,
+        error_event,
+        close,
+    })
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Walks chunk sizes to confirm the final `0\r\n\r\n` is the terminator, not chunk data.
@@ -165,58 +266,179 @@ fn chunked_done(body: &[u8]) -> bool {
     }
 }
 
-async fn worker(a: std::sync::Arc<Args>, quota: usize, warmup: usize, deadline: Instant) -> Stats {
-    let mut stats = Stats::default();
-    let mut req = format!(
-        "POST {} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-        a.path,
-        a.host,
-        a.body.len()
-    );
-    for h in &a.headers {
-        req.push_str(h);
-        req.push_str("\r\n");
+/// Why a request got no complete answer.
+enum Failure {
+    /// Not one byte of a response came back (write failed, or closed/reset before the head).
+    NoResponse(String),
+    Other(String),
+}
+
+/// Sends `req` on `conn` and reads the answer.
+async fn send(
+    conn: &mut Option<TcpStream>,
+    req: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<Response, Failure> {
+    let Some(s) = conn.as_mut() else {
+        return Err(Failure::Other("no connection".into()));
+    };
+    if let Err(e) = s.write_all(req).await {
+        return Err(Failure::NoResponse(e.to_string()));
     }
-    req.push_str("\r\n");
-    let mut req = req.into_bytes();
-    req.extend_from_slice(&a.body);
+    buf.clear();
+    read_response(s, buf, || {}).await.map_err(|e| {
+        if buf.is_empty() {
+            Failure::NoResponse(e)
+        } else {
+            Failure::Other(e)
+        }
+    })
+}
+
+/// The requests to send: the cases of `--mix`, or the one request of `--url`/`--body`.
+fn build_cases(a: &Args) -> Result<(Vec<Case>, Vec<usize>), String> {
+    let build = |path: &str, headers: &[String], body: &[u8]| {
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            a.host,
+            body.len()
+        );
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        let mut req = req.into_bytes();
+        req.extend_from_slice(body);
+        req
+    };
+    let Some(file) = &a.mix else {
+        let case = Case {
+            name: "default".into(),
+            raw: build(&a.path, &a.headers, &a.body),
+        };
+        return Ok((vec![case], vec![0]));
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| format!("--mix {file}: {e}"))?;
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| format!("--mix {file}: {e}"))?;
+    let mut cases = Vec::new();
+    let mut schedule = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        let field = |k: &str| c.get(k).ok_or(format!("--mix case {i}: no `{k}`"));
+        let name = field("name")?.as_str().ok_or("name must be a string")?;
+        let path = field("path")?.as_str().ok_or("path must be a string")?;
+        let mut headers: Vec<String> = Vec::new();
+        for h in c
+            .get("headers")
+            .and_then(|h| h.as_array())
+            .into_iter()
+            .flatten()
+        {
+            headers.push(h.as_str().ok_or("headers must be strings")?.to_owned());
+        }
+        headers.extend(a.headers.iter().cloned());
+        let body = match field("body")? {
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        let weight = c.get("weight").and_then(|w| w.as_u64()).unwrap_or(1) as usize;
+        schedule.extend(std::iter::repeat_n(cases.len(), weight));
+        cases.push(Case {
+            name: name.to_owned(),
+            raw: build(path, &headers, body.as_bytes()),
+        });
+    }
+    if schedule.is_empty() {
+        return Err(format!("--mix {file}: no case with a weight above 0"));
+    }
+    Ok((cases, schedule))
+}
+
+struct Plan {
+    host: String,
+    cases: Vec<Case>,
+    schedule: Vec<usize>,
+}
+
+async fn worker(
+    plan: Arc<Plan>,
+    offset: usize,
+    quota: usize,
+    warmup: usize,
+    deadline: Instant,
+) -> Stats {
+    let mut stats = Stats::default();
     let mut conn: Option<TcpStream> = None;
+    // Whether `conn` has carried a request before.
+    let mut reused = false;
     let mut buf = Vec::with_capacity(64 * 1024);
     for i in 0..quota + warmup {
         if Instant::now() > deadline {
             break;
         }
+        let case = &plan.cases[plan.schedule[(offset + i) % plan.schedule.len()]];
+        let counted = i >= warmup;
         if conn.is_none() {
-            match TcpStream::connect(&a.host).await {
+            match TcpStream::connect(&plan.host).await {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
                     conn = Some(s);
+                    reused = false;
                 }
                 Err(_) => {
-                    stats.errors += 1;
+                    if counted {
+                        stats.errors += 1;
+                        stats.cases.entry(case.name.clone()).or_default().errors += 1;
+                    }
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             }
         }
-        let Some(s) = conn.as_mut() else { continue };
         let t0 = Instant::now();
-        let res = match s.write_all(&req).await {
-            Ok(()) => read_response(s, &mut buf).await,
-            Err(e) => Err(e.to_string()),
-        };
+        let mut res = send(&mut conn, &case.raw, &mut buf).await;
+        if matches!(res, Err(Failure::NoResponse(_))) && reused {
+            // The server closed this kept-alive connection after its last answer (as it may,
+            // e.g. after a stream that broke) before it saw this request: nothing was
+            // processed, so send it again on a new connection, as HTTP clients do.
+            stats.stale_connection_retries += 1;
+            conn = None;
+            res = match TcpStream::connect(&plan.host).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    conn = Some(s);
+                    send(&mut conn, &case.raw, &mut buf).await
+                }
+                Err(e) => Err(Failure::Other(e.to_string())),
+            };
+        }
+        reused = true;
         match res {
-            Ok((status, first)) => {
-                if i >= warmup {
+            Ok(r) => {
+                if r.close {
+                    conn = None;
+                }
+                if counted {
                     let end = Instant::now();
-                    *stats.statuses.entry(status).or_default() += 1;
-                    stats.ttfb.push(first.unwrap_or(end) - t0);
+                    *stats.statuses.entry(r.status).or_default() += 1;
+                    *stats
+                        .cases
+                        .entry(case.name.clone())
+                        .or_default()
+                        .statuses
+                        .entry(r.status)
+                        .or_default() += 1;
+                    stats.stream_error_events += usize::from(r.error_event);
+                    stats.ttfb.push(r.first.unwrap_or(end) - t0);
                     stats.total.push(end - t0);
                 }
             }
-            Err(_) => {
-                if i >= warmup {
+            Err(Failure::NoResponse(e) | Failure::Other(e)) => {
+                if counted {
                     stats.errors += 1;
+                    stats.cases.entry(case.name.clone()).or_default().errors += 1;
+                    *stats.error_kinds.entry(e).or_default() += 1;
                 }
                 conn = None;
             }
@@ -233,37 +455,109 @@ fn pct(v: &[Duration], p: f64) -> f64 {
     v[idx].as_secs_f64() * 1e6
 }
 
+/// `--hold`: N streams open at once, each read until it ends or the hold is over.
+async fn hold(a: &Args, plan: Arc<Plan>) -> serde_json::Value {
+    let n = a.hold;
+    let first_bytes = Arc::new(AtomicUsize::new(0));
+    let req = plan.cases[plan.schedule[0]].raw.clone();
+    let req = Arc::new(req);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (plan, first_bytes, req) = (plan.clone(), first_bytes.clone(), req.clone());
+            tokio::spawn(async move {
+                let mut s = TcpStream::connect(&plan.host)
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
+                let _ = s.set_nodelay(true);
+                s.write_all(&req).await.map_err(|e| e.to_string())?;
+                let mut buf = Vec::new();
+                let r = read_response(&mut s, &mut buf, || {
+                    first_bytes.fetch_add(1, Ordering::AcqRel);
+                })
+                .await?;
+                Ok::<u16, String>(r.status)
+            })
+        })
+        .collect();
+    // Wait (bounded) until every stream has its first byte, then tell the script.
+    let open_deadline = Instant::now() + Duration::from_secs(120);
+    while first_bytes.load(Ordering::Acquire) < n && Instant::now() < open_deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all_open_after = started.elapsed().as_secs_f64();
+    let open = first_bytes.load(Ordering::Acquire);
+    eprintln!("switchyard-loadgen: {open} of {n} streams open after {all_open_after:.1} s");
+    if let Some(f) = &a.ready_file {
+        let _ = std::fs::write(f, format!("{open}\n"));
+    }
+    tokio::time::sleep(Duration::from_secs(a.hold_secs)).await;
+    let mut ended = BTreeMap::<String, usize>::new();
+    let mut still_open = 0;
+    for t in tasks {
+        if t.is_finished() {
+            let key = match t.await {
+                Ok(Ok(status)) => format!("ended {status}"),
+                Ok(Err(e)) => format!("error: {e}"),
+                Err(e) => format!("task: {e}"),
+            };
+            *ended.entry(key).or_default() += 1;
+        } else {
+            still_open += 1;
+            t.abort();
+        }
+    }
+    serde_json::json!({
+        "streams": n,
+        "open_at_once": open,
+        "seconds_to_open_all": all_open_after,
+        "still_open_at_release": still_open,
+        "ended_before_release": ended,
+    })
+}
+
 #[tokio::main]
 async fn main() {
     let a = match parse_args() {
-        Ok(a) => std::sync::Arc::new(a),
+        Ok(a) => a,
         Err(e) => {
             eprintln!("switchyard-loadgen: {e}");
             std::process::exit(2);
         }
     };
+    let (cases, schedule) = match build_cases(&a) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("switchyard-loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let plan = Arc::new(Plan {
+        host: a.host.clone(),
+        cases,
+        schedule,
+    });
+    if a.hold > 0 {
+        println!("{}", hold(&a, plan).await);
+        return;
+    }
     let deadline = Instant::now() + a.duration;
     let per = a.requests.div_ceil(a.concurrency);
     let warm = a.warmup.div_ceil(a.concurrency);
     let started = Instant::now();
     let handles: Vec<_> = (0..a.concurrency)
-        .map(|_| tokio::spawn(worker(a.clone(), per, warm, deadline)))
+        .map(|w| tokio::spawn(worker(plan.clone(), w, per, warm, deadline)))
         .collect();
     let mut all = Stats::default();
     for h in handles {
         if let Ok(s) = h.await {
-            all.ttfb.extend(s.ttfb);
-            all.total.extend(s.total);
-            all.errors += s.errors;
-            for (k, v) in s.statuses {
-                *all.statuses.entry(k).or_default() += v;
-            }
+            all.merge(s);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.ttfb.sort();
     all.total.sort();
-    let out = serde_json::json!({
+    let mut out = serde_json::json!({
         "requests": all.total.len(),
         "errors": all.errors,
         "statuses": all.statuses,
@@ -272,5 +566,21 @@ async fn main() {
         "ttfb_us": {"p50": pct(&all.ttfb, 0.5), "p90": pct(&all.ttfb, 0.9), "p99": pct(&all.ttfb, 0.99)},
         "total_us": {"p50": pct(&all.total, 0.5), "p90": pct(&all.total, 0.9), "p99": pct(&all.total, 0.99)},
     });
+    if a.mix.is_some() {
+        let cases: serde_json::Map<String, serde_json::Value> = all
+            .cases
+            .iter()
+            .map(|(name, c)| {
+                (
+                    name.clone(),
+                    serde_json::json!({"statuses": c.statuses, "errors": c.errors}),
+                )
+            })
+            .collect();
+        out["cases"] = serde_json::Value::Object(cases);
+        out["stream_error_events"] = all.stream_error_events.into();
+        out["stale_connection_retries"] = all.stale_connection_retries.into();
+        out["error_kinds"] = serde_json::json!(all.error_kinds);
+    }
     println!("{out}");
 }

@@ -5,6 +5,7 @@ use crate::admin::AdminApp;
 use crate::config::{Config, MockSettings};
 use crate::mock::{self, MockOptions};
 use crate::net::Resolver;
+use crate::proxy::drain::DrainAware;
 use crate::proxy::{Gateway, Shared};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
@@ -42,6 +43,7 @@ pub fn serve(
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(config.server.grace_period.as_secs().max(1)),
+        upgrade_sock: config.server.upgrade_sock.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
     conf.daemon = opts.daemon;
@@ -82,12 +84,19 @@ pub fn serve(
         );
     }
     reload_on_sighup(shared.clone())?;
-    let mut svc = pingora_proxy::http_proxy_service_with_name(
+    crate::proxy::drain::watch_phases(server.watch_execution_phase(), shared.clone())?;
+    let proxy = pingora_proxy::http_proxy(
         &server.configuration,
         Gateway {
             shared: shared.clone(),
         },
-        "switchyard proxy",
+    );
+    let mut svc = pingora_core::services::listening::Service::new(
+        "switchyard proxy".to_owned(),
+        DrainAware {
+            inner: Arc::new(proxy),
+            shared: shared.clone(),
+        },
     );
     svc.add_tcp(&listen);
     server.add_service(svc);

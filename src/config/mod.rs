@@ -50,6 +50,8 @@ pub struct ServerSettings {
     pub threads: usize,
     pub max_body_size: usize,
     pub grace_period: Duration,
+    /// The graceful-upgrade socket (pingora's `upgrade_sock`).
+    pub upgrade_sock: std::path::PathBuf,
 }
 
 /// How calls are priced (`[pricing]`).
@@ -165,6 +167,7 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 32 << 20;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
+pub const DEFAULT_UPGRADE_SOCK: &str = "/tmp/switchyard_upgrade.sock";
 
 impl Config {
     /// Reads and validates a config file, resolving `env:` secrets from the process environment.

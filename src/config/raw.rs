@@ -35,6 +35,9 @@ pub struct RawServer {
     pub max_body_size: Option<Spanned<RawSize>>,
     /// How long a graceful shutdown or upgrade lets in-flight requests finish, e.g. "30s".
     pub grace_period: Option<Spanned<String>>,
+    /// Unix socket through which a new process (`serve --upgrade`) takes over the listening
+    /// sockets of the running one; both must name the same path. Absolute.
+    pub upgrade_sock: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -226,11 +226,30 @@ fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError
         "server.grace_period",
         DEFAULT_GRACE_PERIOD,
     )?;
+    let upgrade_sock = match &s.upgrade_sock {
+        None => std::path::PathBuf::from(DEFAULT_UPGRADE_SOCK),
+        Some(p) => {
+            let path = std::path::PathBuf::from(p.get_ref());
+            // sun_path holds 108 bytes including the terminating NUL.
+            let problem = if !path.is_absolute() {
+                Some("must be an absolute path")
+            } else if p.get_ref().len() > 107 {
+                Some("is longer than a unix socket path may be (107 bytes)")
+            } else {
+                None
+            };
+            if let Some(m) = problem {
+                return Err(loc.error(p.span(), "server.upgrade_sock", m));
+            }
+            path
+        }
+    };
     Ok(ServerSettings {
         listen,
         threads,
         max_body_size,
         grace_period,
+        upgrade_sock,
     })
 }
 

@@ -44,6 +44,7 @@ mod attempts;
 pub mod cache;
 pub mod ctx;
 pub mod downstream;
+pub mod drain;
 mod intake;
 mod models;
 mod respond;
@@ -66,6 +67,7 @@ use pingora_error::{Error, ErrorSource, ErrorType, RetryType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -110,6 +112,8 @@ pub struct Shared {
     pub ledger: Option<crate::ledger::LedgerHandle>,
     /// The response cache (built once at start: its size does not change on reload).
     pub cache: Option<&'static crate::cache::CacheLayer>,
+    /// Set once the server is handing over to a new process or stopping: see [`drain`].
+    pub draining: AtomicBool,
 }
 
 impl Shared {
@@ -137,7 +141,13 @@ impl Shared {
             config_path,
             ledger,
             cache,
+            draining: AtomicBool::new(false),
         })
+    }
+
+    /// Whether requests should now close their client connection after the answer ([`drain`]).
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     pub fn state(&self) -> Arc<GatewayState> {
@@ -156,6 +166,13 @@ impl Shared {
         let old = self.state();
         if config.server.listen != old.config.server.listen {
             log::warn!("reload: server.listen changed; the new address needs a restart or upgrade");
+        }
+        if config.server.upgrade_sock != old.config.server.upgrade_sock {
+            log::warn!(
+                "reload: server.upgrade_sock changed; it takes effect at the next restart, and a \
+                 `serve --upgrade` must still use {}",
+                old.config.server.upgrade_sock.display()
+            );
         }
         for w in &config.warnings {
             log::warn!("{w}");
@@ -204,6 +221,10 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<bool> {
+        if self.shared.draining() {
+            // Before the session may be wrapped: the real client session must close.
+            session.set_keepalive(None);
+        }
         let gw = ctx.state.clone();
         intake::intake(&gw, session, ctx).await
     }

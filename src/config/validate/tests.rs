@@ -172,3 +172,23 @@ fn the_reference_config_is_valid() {
         );
     }
 }
+
+#[test]
+fn upgrade_sock_defaults_and_must_be_absolute() {
+    let c = parse("").unwrap();
+    assert_eq!(
+        c.server.upgrade_sock,
+        std::path::PathBuf::from(DEFAULT_UPGRADE_SOCK)
+    );
+    let c = parse("[server]\nupgrade_sock = \"/run/switchyard/upgrade.sock\"\n").unwrap();
+    assert_eq!(
+        c.server.upgrade_sock,
+        std::path::PathBuf::from("/run/switchyard/upgrade.sock")
+    );
+    let e = err("[server]\nupgrade_sock = \"upgrade.sock\"\n");
+    assert_eq!((e.line, e.field.as_str()), (2, "server.upgrade_sock"));
+    assert!(e.message.contains("absolute"), "{}", e.message);
+    let long = format!("/{}", "x".repeat(200));
+    let e = err(&format!("[server]\nupgrade_sock = \"{long}\"\n"));
+    assert_eq!(e.field, "server.upgrade_sock");
+}

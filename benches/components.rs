@@ -1,0 +1,229 @@
+//! The per-request components, one at a time: reading a long stream for usage, picking the
+//! route, pricing the call.
+//!
+//!   cargo bench --bench components -- --warm-up-time 1 --measurement-time 3
+//!
+//! Figures are recorded in load-tests/RESULTS.md.
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use std::hint::black_box;
+use switchyard::config::Config;
+use switchyard::dialect::Dialect;
+use switchyard::pricing::{PriceBook, PriceDate};
+use switchyard::routing::Router;
+use switchyard::usage::{SseParser, StreamTally, Usage, Wire};
+
+/// Events per stream.
+const EVENTS: usize = 2_000;
+
+/// An OpenAI chat stream of `EVENTS` events, one per chunk as a provider sends them: a role
+/// chunk, content deltas, the finish chunk, the usage-only chunk, `[DONE]`.
+fn openai_stream() -> Vec<Bytes> {
+    let head = r#"{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_06737a9306","#;
+    let mut out = vec![Bytes::from(format!(
+        "data: {head}\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n"
+    ))];
+    for i in 0..EVENTS - 4 {
+        out.push(Bytes::from(format!(
+            "data: {head}\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" word{i}\"}},\"logprobs\":null,\"finish_reason\":null}}],\"usage\":null}}\n\n"
+        )));
+    }
+    out.push(Bytes::from(format!(
+        "data: {head}\"choices\":[{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"stop\"}}],\"usage\":null}}\n\n"
+    )));
+    out.push(Bytes::from(format!(
+        "data: {head}\"choices\":[],\"usage\":{{\"prompt_tokens\":1200,\"completion_tokens\":1996,\"total_tokens\":3196,\"prompt_tokens_details\":{{\"cached_tokens\":1024,\"audio_tokens\":0}},\"completion_tokens_details\":{{\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}}}}\n\n"
+    )));
+    out.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    assert_eq!(out.len(), EVENTS);
+    out
+}
+
+/// An Anthropic messages stream of `EVENTS` events, one per chunk.
+fn anthropic_stream() -> Vec<Bytes> {
+    let mut out = vec![
+        Bytes::from_static(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_01XFDUDYJgAACzvnptvVoYEL\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5-20250929\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":1200,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":1024,\"output_tokens\":1}}}\n\n"),
+        Bytes::from_static(b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"),
+    ];
+    for i in 0..EVENTS - 5 {
+        out.push(Bytes::from(format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\" word{i}\"}}}}\n\n"
+        )));
+    }
+    out.push(Bytes::from_static(
+        b"event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    ));
+    out.push(Bytes::from_static(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":1995}}\n\n"));
+    out.push(Bytes::from_static(
+        b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    ));
+    assert_eq!(out.len(), EVENTS);
+    out
+}
+
+/// The same bytes cut into 16 KiB reads, as a fast stream arrives.
+fn rechunk(events: &[Bytes], size: usize) -> Vec<Bytes> {
+    let all: Vec<u8> = events.iter().flat_map(|b| b.iter().copied()).collect();
+    all.chunks(size).map(Bytes::copy_from_slice).collect()
+}
+
+fn sse(c: &mut Criterion) {
+    let streams = [
+        ("openai", Wire::OpenAiChat, openai_stream()),
+        ("anthropic", Wire::AnthropicMessages, anthropic_stream()),
+    ];
+    let mut g = c.benchmark_group("sse_2000_events");
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    for (name, wire, events) in &streams {
+        let big = rechunk(events, 16 * 1024);
+        // The parser alone: bytes to events.
+        g.bench_with_input(
+            BenchmarkId::new("parser/event_per_chunk", name),
+            events,
+            |b, events| {
+                b.iter(|| {
+                    let mut p = SseParser::new();
+                    let mut n = 0usize;
+                    for chunk in events {
+                        p.feed_with(chunk, |e| n += e.data.len());
+                    }
+                    black_box(n)
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new("parser/16KiB_chunks", name),
+            &big,
+            |b, chunks| {
+                b.iter(|| {
+                    let mut p = SseParser::new();
+                    let mut n = 0usize;
+                    for chunk in chunks {
+                        p.feed_with(chunk, |e| n += e.data.len());
+                    }
+                    black_box(n)
+                })
+            },
+        );
+        // What the proxy runs per stream: parse, read usage and text, pass chunks through.
+        g.bench_with_input(
+            BenchmarkId::new("tally/event_per_chunk", name),
+            events,
+            |b, events| {
+                b.iter(|| {
+                    let mut t = StreamTally::new(*wire, true, false);
+                    for chunk in events {
+                        black_box(t.feed(chunk.clone()));
+                    }
+                    t.finish();
+                    assert!(t.saw_terminal_event());
+                    black_box(t.usage())
+                })
+            },
+        );
+        if *wire == Wire::OpenAiChat {
+            // The client did not ask for usage: the usage-only chunk is cut out on the way.
+            g.bench_with_input(
+                BenchmarkId::new("tally_strip_usage/event_per_chunk", name),
+                events,
+                |b, events| {
+                    b.iter(|| {
+                        let mut t = StreamTally::new(*wire, true, true);
+                        for chunk in events {
+                            black_box(t.feed(chunk.clone()));
+                        }
+                        black_box(t.finish());
+                        black_box(t.usage())
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+fn routes(c: &mut Criterion) {
+    let mut text = String::new();
+    for p in ["groq", "openai", "anthropic", "mistral"] {
+        text.push_str(&format!(
+            "[[providers]]\nname = \"{p}\"\nkind = \"{p}\"\napi_keys = [\"k\"]\n"
+        ));
+    }
+    for i in 0..50 {
+        text.push_str(&format!(
+            "[[routes]]\nname = \"route{i}\"\ntargets = [\"groq/m{i}\", \"openai/m{i}\", \"anthropic/m{i}\", \"mistral/m{i}\"]\n"
+        ));
+    }
+    let cfg = Config::parse("bench.toml", &text, &|_| None).expect("bench config");
+    assert_eq!(cfg.routes.len(), 50);
+    let router = Router::new(&cfg);
+    let mut g = c.benchmark_group("route_resolve_50_routes");
+    g.bench_function("route_name", |b| {
+        b.iter(|| {
+            router
+                .resolve(black_box("route42"), Dialect::OpenAi)
+                .expect("route")
+        })
+    });
+    g.bench_function("provider/model", |b| {
+        b.iter(|| {
+            router
+                .resolve(black_box("openai/gpt-4o-mini"), Dialect::OpenAi)
+                .expect("direct")
+        })
+    });
+    g.bench_function("unknown_model", |b| {
+        b.iter(|| {
+            router
+                .resolve(black_box("no-such-model"), Dialect::OpenAi)
+                .is_err()
+        })
+    });
+    g.finish();
+}
+
+fn cost(c: &mut Criterion) {
+    let book = PriceBook::builtin();
+    let at = PriceDate::today();
+    let usage = Usage {
+        input: 1_200,
+        output: 850,
+        cached_input: 4_096,
+        cache_write: 0,
+        reasoning: 300,
+    };
+    assert!(book.cost("openai", "gpt-4o-mini", at, &usage).is_some());
+    let mut g = c.benchmark_group("cost");
+    g.bench_function("openai/gpt-4o-mini", |b| {
+        b.iter(|| {
+            book.cost(
+                black_box("openai"),
+                black_box("gpt-4o-mini"),
+                at,
+                black_box(&usage),
+            )
+        })
+    });
+    // A renamed provider: its own name has no prices, its kind's are used.
+    g.bench_function("fallback_name/gpt-4o-mini", |b| {
+        b.iter(|| {
+            book.cost_for(
+                black_box(&["openai-eu", "openai"]),
+                black_box("gpt-4o-mini"),
+                at,
+                black_box(&usage),
+            )
+        })
+    });
+    g.bench_function("cost+header_string", |b| {
+        b.iter(|| {
+            book.cost("openai", black_box("gpt-4o-mini"), at, &usage)
+                .map(|c| c.round_to_microdollars().total.to_string())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sse, routes, cost);
+criterion_main!(benches);

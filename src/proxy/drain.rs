@@ -1,0 +1,92 @@
+//! Handing over to a new process without losing a request (pingora's graceful upgrade).
+//!
+//! On SIGQUIT pingora sends the listening sockets to the new process (`serve --upgrade`), keeps
+//! accepting for 5 s alongside it, then stops accepting and, as it stops, closes every client
+//! connection that is waiting for its next request. A keep-alive client that sends its next
+//! request at that moment, or a client whose fresh connection the old process accepted just
+//! before but whose request bytes have not arrived yet, would see its connection closed with no
+//! answer. Two things close those gaps, both only while draining (zero cost otherwise):
+//! - every request answered after SIGQUIT carries `Connection: close` (see
+//!   [`Shared::draining`](super::Shared::draining)), so within the 5 s window each active
+//!   client finishes its request on the old process and reconnects, reaching whichever
+//!   process accepts; no idle keep-alive connection is left for the close to race with.
+//! - [`DrainAware`] waits for the first bytes of a connection accepted while draining before
+//!   handing it to pingora, whose request reader then finds the request already buffered
+//!   instead of giving up on an empty socket at shutdown.
+//!
+//! What remains: a connection opened before SIGQUIT that stays idle through the whole window
+//! and sends exactly as the old process closes it. That is the race every HTTP/1.1 server has
+//! when it closes an idle keep-alive connection; clients retry a request that failed on a
+//! reused connection before any byte came back.
+
+use pingora_core::apps::ServerApp;
+use pingora_core::protocols::Stream;
+use pingora_core::server::{ExecutionPhase, ShutdownWatch};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Shared;
+
+/// Longest wait for the first request bytes on a connection accepted while draining.
+const FIRST_BYTES_WAIT: Duration = Duration::from_secs(30);
+
+/// The proxy's pingora app, wrapped: see the module docs.
+pub struct DrainAware<A> {
+    pub inner: Arc<A>,
+    pub shared: Arc<Shared>,
+}
+
+#[async_trait::async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for DrainAware<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        if self.shared.draining() {
+            let mut first = [0u8; 1];
+            // `try_peek` reads into the stream's rewind buffer: nothing is consumed.
+            match tokio::time::timeout(FIRST_BYTES_WAIT, stream.try_peek(&mut first)).await {
+                Ok(Ok(_)) => {}
+                // Closed or silent: no request was sent, so none is lost.
+                _ => return None,
+            }
+        }
+        self.inner.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+/// Sets [`Shared::draining`](super::Shared::draining) when the server is told to hand over
+/// (SIGQUIT) or to stop (SIGTERM). Runs on a thread of its own until the server ends.
+pub fn watch_phases(
+    mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
+    shared: Arc<Shared>,
+) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("drain-watch".into())
+        .spawn(move || loop {
+            use tokio::sync::broadcast::error::RecvError;
+            match phases.blocking_recv() {
+                Ok(
+                    ExecutionPhase::GracefulUpgradeTransferringFds
+                    | ExecutionPhase::GracefulTerminate
+                    | ExecutionPhase::ShutdownStarted,
+                ) => {
+                    if !shared.draining.swap(true, Ordering::AcqRel) {
+                        log::info!(
+                            "draining: answering with `Connection: close` until the listeners close"
+                        );
+                    }
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the drain watcher thread: {e}"))
+}
