@@ -189,6 +189,8 @@ impl SseParser {
     fn start_discarding(&mut self) {
         self.discarding = true;
         self.overflowed = true;
+        // The dropped line was the stream's first: a BOM can no longer follow.
+        self.at_start = false;
         self.line = Vec::new();
     }
 
@@ -286,5 +288,26 @@ impl SseParser {
             event: (!event_type.is_empty()).then_some(event_type),
             data,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `fuzz/fuzz_targets/sse_parser.rs`: a first line dropped for its length while
+    /// still incomplete left the parser "at the start", so the next line lost a leading BOM
+    /// (and became a `data` field) only when the first line was split across chunks.
+    #[test]
+    fn a_bom_after_an_overflowing_first_line_is_not_skipped_however_it_is_split() {
+        let input = b"ata\xbb\xbf\0\0\0\0\0\0\0_\r\xef\xbb\xbfdata";
+        for cut in 0..=input.len() {
+            let mut p = SseParser::with_max_line(7);
+            let mut events = p.feed(&input[..cut]);
+            events.extend(p.feed(&input[cut..]));
+            events.extend(p.finish());
+            assert_eq!(events, vec![], "cut at {cut}");
+            assert!(p.overflowed());
+        }
     }
 }
