@@ -12,18 +12,28 @@
 # answer (x-mock-fault: p=0.3,reset), and 429s with retry-after that rest the key.
 #
 # Verdict: "flat" when the last RSS sample is within 10% + 4 MiB of the sample after warm-up
-# (WARMUP seconds, default 60 or a fifth of DURATION), and the fd count, once the load has
-# stopped and idle upstream connections have timed out (60 s), is back to the idle count
-# before the load, give or take FD_SLACK (default 4). Exits 1 when not flat.
+# (WARMUP seconds, default 90), and the fd count, once the load has stopped and idle upstream
+# connections have timed out (60 s), is back to the idle count before the load, give or take
+# FD_SLACK (default 4). Exits 1 when not flat. The summary also gives the RSS slope after the
+# warm-up (least squares), which shows a slow leak better than the two end points.
 #
-# Env: DURATION (default 600), INTERVAL (10), CONCURRENCY (16), WARMUP, FD_SLACK (4),
-#      CSV (default: a file in a temp dir, printed at the end).
+# The providers' read_timeout is 60 s here (READ_TIMEOUT), not the default 300 s: pingora keeps
+# one timer entry per thread for every 10 ms slot that has a pending deadline, until that
+# deadline passes, so its timer table grows for as long as the longest timeout and then stays
+# level (about 12 MiB after 300 s at 260 req/s). With 300 s a 10-minute run spends half its
+# time filling that table, which the verdict cannot tell from a leak; with 60 s it is full
+# before the warm-up ends. load-tests/RESULTS.md has runs with both.
+#
+# Env: DURATION (default 600), INTERVAL (10), CONCURRENCY (16), WARMUP (90), FD_SLACK (4),
+#      CSV (default: a file in a temp dir, printed at the end), READ_TIMEOUT (default "60s";
+#      "default" leaves the gateway's own 300 s).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${DURATION:-600}
 INTERVAL=${INTERVAL:-10}
 CONCURRENCY=${CONCURRENCY:-16}
-WARMUP=${WARMUP:-$(( DURATION / 5 < 60 ? DURATION / 5 : 60 ))}
+WARMUP=${WARMUP:-90}
+READ_TIMEOUT=${READ_TIMEOUT:-60s}
 FD_SLACK=${FD_SLACK:-4}
 cargo build --locked --release --bin switchyard --bin switchyard-loadgen >&2
 BIN=target/release/switchyard
@@ -36,6 +46,8 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
+provider_extra=""
+[ "$READ_TIMEOUT" != default ] && provider_extra="read_timeout = \"$READ_TIMEOUT\""
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MOCK_PORT=$(free_port); FLAKY_PORT=$(free_port); GW_PORT=$(free_port)
 
@@ -51,31 +63,37 @@ name = "openai"
 kind = "openai"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 api_keys = ["sk-mock-soak"]
+$provider_extra
 [[providers]]
 name = "anthropic"
 kind = "anthropic"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 api_keys = ["sk-mock-soak"]
+$provider_extra
 [[providers]]
 name = "flaky"
 kind = "openai"
 base_url = "http://127.0.0.1:$FLAKY_PORT/v1"
 api_keys = ["sk-mock-soak"]
+$provider_extra
 [[providers]]
 name = "cutter"
 kind = "openai"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 api_keys = ["sk-mock-soak"]
+$provider_extra
 [[providers]]
 name = "resetter"
 kind = "openai"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 api_keys = ["sk-mock-soak"]
+$provider_extra
 [[providers]]
 name = "limited"
 kind = "openai"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 api_keys = ["sk-mock-soak-1", "sk-mock-soak-2"]
+$provider_extra
 [[gateway_keys]]
 name = "soak"
 key = "sk-sy-soak-test"
@@ -135,17 +153,19 @@ for _ in $(seq 600); do
 done
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$GW_PID/status"; }
+# RSS split: anonymous (heap), file-backed (binary, mapped files), shared memory.
+rss_parts() { awk '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} /^RssShmem:/ {s=$2} END {print a "," f "," s}' "/proc/$GW_PID/status"; }
 fds() { ls "/proc/$GW_PID/fd" | wc -l; }
 threads() { awk '/^Threads:/ {print $2}' "/proc/$GW_PID/status"; }
 sleep 1
 FD_IDLE=$(fds)
-echo "elapsed_s,rss_kib,fds,threads" > "$CSV"
-echo "soak: gateway pid $GW_PID, ${DURATION}s of mixed traffic, c=$CONCURRENCY, idle fds $FD_IDLE, CSV $CSV" >&2
+echo "elapsed_s,rss_kib,fds,threads,anon_kib,file_kib,shmem_kib" > "$CSV"
+echo "soak: gateway pid $GW_PID, ${DURATION}s of mixed traffic, c=$CONCURRENCY, read_timeout $READ_TIMEOUT, idle fds $FD_IDLE, CSV $CSV" >&2
 
 sampler() {
   local t=0
   while [ "$t" -le "$DURATION" ] && kill -0 "$GW_PID" 2>/dev/null; do
-    echo "$t,$(rss_kib),$(fds),$(threads)" >> "$CSV"
+    echo "$t,$(rss_kib),$(fds),$(threads),$(rss_parts)" >> "$CSV"
     sleep "$INTERVAL"; t=$((t + INTERVAL))
   done
 }
@@ -188,9 +208,18 @@ for name, c in g.get("cases", {}).items():
 print(f"RSS  first {mib(first['rss_kib'])} (t={first['elapsed_s']}s), after warm-up {mib(warm['rss_kib'])} "
       f"(t={warm['elapsed_s']}s), last {mib(last['rss_kib'])} (t={last['elapsed_s']}s), "
       f"max {mib(peak['rss_kib'])} (t={peak['elapsed_s']}s), idle after the load {mib(rss_after) if rss_after >= 0 else '-'}")
+if "anon_kib" in last:
+    print(f"     of which anonymous (heap): first {mib(first['anon_kib'])}, after warm-up {mib(warm['anon_kib'])}, "
+          f"last {mib(last['anon_kib'])}; file-backed last {mib(last['file_kib'])}")
 print(f"fds  idle before {fd_idle}, first {first['fds']}, last {last['fds']}, max {max(r['fds'] for r in rows)}, "
       f"idle after the load {fd_after} ({settle} s after it stopped)")
 print(f"threads first {first['threads']}, last {last['threads']}, max {max(r['threads'] for r in rows)}")
+after = [r for r in rows if r["elapsed_s"] >= warm["elapsed_s"]]
+if len(after) >= 3:
+    n = len(after); xs = [r["elapsed_s"] for r in after]; ys = [r["rss_kib"] for r in after]
+    mx, my = sum(xs) / n, sum(ys) / n
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    print(f"RSS slope after warm-up: {slope * 60:.0f} KiB/min over {xs[-1] - xs[0]} s")
 limit = warm["rss_kib"] * 1.10 + 4 * 1024
 rss_flat = last["rss_kib"] <= limit
 fd_flat = fd_after >= 0 and abs(fd_after - fd_idle) <= slack
