@@ -25,7 +25,7 @@
 # before the warm-up ends. load-tests/RESULTS.md has runs with both.
 #
 # Env: DURATION (default 600), INTERVAL (10), CONCURRENCY (16), WARMUP (90), FD_SLACK (4),
-#      CSV (default: a file in a temp dir, printed at the end), READ_TIMEOUT (default "60s";
+#      CSV (default: a new file in $TMPDIR, printed at the end), READ_TIMEOUT (default "60s";
 #      "default" leaves the gateway's own 300 s).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,11 +39,12 @@ cargo build --locked --release --bin switchyard --bin switchyard-loadgen >&2
 BIN=target/release/switchyard
 GEN=target/release/switchyard-loadgen
 work=$(mktemp -d)
-CSV=${CSV:-$work/soak.csv}
+CSV=${CSV:-$(mktemp -t switchyard-soak-XXXXXX.csv)}
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -rf "$work"   # the ledger grows to tens of MiB; the CSV is kept
 }
 trap cleanup EXIT
 provider_extra=""
