@@ -32,11 +32,17 @@ fn render(to: Dialect, stream: bool, a: &[u8], b: &[u8]) {
             .unwrap_or_else(|e| panic!("whole replay to {to:?} is not JSON ({e}): {text}"));
         assert!(v.is_object(), "whole replay to {to:?}: {text}");
     } else if to == Dialect::OpenAi {
-        assert!(out.ends_with(b"data: [DONE]\n\n"), "streamed replay to OpenAI: {text}");
+        assert!(
+            out.ends_with(b"data: [DONE]\n\n"),
+            "streamed replay to OpenAI: {text}"
+        );
     } else if to == Dialect::Anthropic {
         let t = text.trim_end();
         assert!(
-            t.ends_with("{\"type\":\"message_stop\"}") || t.rsplit("\n\n").next().is_some_and(|l| l.starts_with("event: error\n")),
+            t.ends_with("{\"type\":\"message_stop\"}")
+                || t.rsplit("\n\n")
+                    .next()
+                    .is_some_and(|l| l.starts_with("event: error\n")),
             "streamed replay to Anthropic: {text}"
         );
     }

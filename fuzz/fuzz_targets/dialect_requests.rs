@@ -12,11 +12,36 @@ const DIALECTS: [Dialect; 3] = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Ge
 /// Top-level names an operator may list in `translation.drop`: with them dropped, decoders
 /// and encoders go past the fields they would otherwise reject.
 const DROPPABLE: &[&str] = &[
-    "n", "logprobs", "top_logprobs", "logit_bias", "modalities", "audio", "prediction",
-    "web_search_options", "functions", "function_call", "seed", "presence_penalty",
-    "frequency_penalty", "top_k", "tools", "tool_choice", "toolConfig", "messages", "contents",
-    "system", "systemInstruction", "safetySettings", "generationConfig", "response_format",
-    "metadata", "thinking", "reasoning_effort", "service_tier", "store", "stop",
+    "n",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+    "modalities",
+    "audio",
+    "prediction",
+    "web_search_options",
+    "functions",
+    "function_call",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_k",
+    "tools",
+    "tool_choice",
+    "toolConfig",
+    "messages",
+    "contents",
+    "system",
+    "systemInstruction",
+    "safetySettings",
+    "generationConfig",
+    "response_format",
+    "metadata",
+    "thinking",
+    "reasoning_effort",
+    "service_tier",
+    "store",
+    "stop",
 ];
 
 fuzz_target!(|data: &[u8]| {
@@ -29,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
                 continue;
             };
             for to in DIALECTS {
-                let model = if req.model.is_empty() { "m" } else { req.model.as_str() };
+                let model = if req.model.is_empty() {
+                    "m"
+                } else {
+                    req.model.as_str()
+                };
                 if let Ok(body) = encode_request(to, &req, model, opts) {
                     // What an encoder writes is JSON.
                     json_object_check(&body);
@@ -42,5 +71,8 @@ fuzz_target!(|data: &[u8]| {
 fn json_object_check(body: &[u8]) {
     let v: serde_json::Value = serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("an encoded request is not JSON ({e}): {body:?}"));
-    assert!(v.is_object(), "an encoded request is not a JSON object: {v}");
+    assert!(
+        v.is_object(),
+        "an encoded request is not a JSON object: {v}"
+    );
 }

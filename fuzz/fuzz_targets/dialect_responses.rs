@@ -10,7 +10,9 @@ use switchyard::dialect::translate::{
 use switchyard::dialect::Dialect;
 
 const DIALECTS: [Dialect; 3] = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini];
-const STATUSES: [u16; 9] = [0, 200, 400, 401, 404, 429, 500, 529, u16::MAX];
+/// A few statuses (each dialect maps them to error types); kept short: every one re-parses
+/// the body.
+const STATUSES: [u16; 5] = [0, 200, 429, 529, u16::MAX];
 
 fn json_object(what: &str, body: &[u8]) {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_else(|e| {
@@ -36,7 +38,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         for to in DIALECTS {
-            for status in [200, 429] {
+            // 2xx: the answer is decoded; else the error is (the error path for one target).
+            let statuses: &[u16] = if to == from { &[200, 503] } else { &[200] };
+            for &status in statuses {
                 let mut t = ResponseTranslator::whole(from, to, status);
                 let (a, b) = data.split_at(data.len() / 2);
                 assert!(t.feed(a).is_empty());

@@ -24,7 +24,10 @@ fn events_of(to: Dialect, out: &[u8]) -> Vec<(Option<String>, String)> {
     for ev in events {
         if !(to == Dialect::OpenAi && ev.data == "[DONE]") {
             serde_json::from_str::<serde_json::Value>(&ev.data).unwrap_or_else(|e| {
-                panic!("{to:?} event data is not JSON ({e}): {:?}\nstream: {text}", ev.data)
+                panic!(
+                    "{to:?} event data is not JSON ({e}): {:?}\nstream: {text}",
+                    ev.data
+                )
             });
         }
         seen.push((ev.event, ev.data));
@@ -71,13 +74,20 @@ fuzz_target!(|input: &[u8]| {
                     );
                     let first = events.first().and_then(|(e, _)| e.as_deref());
                     if last == Some("message_stop") {
-                        assert_eq!(first, Some("message_start"), "{from:?} -> Anthropic: {text}");
+                        assert_eq!(
+                            first,
+                            Some("message_start"),
+                            "{from:?} -> Anthropic: {text}"
+                        );
                     }
                     let stops = events
                         .iter()
                         .filter(|(e, _)| e.as_deref() == Some("message_stop"))
                         .count();
-                    assert!(stops <= 1, "{from:?} -> Anthropic: {stops} message_stop: {text}");
+                    assert!(
+                        stops <= 1,
+                        "{from:?} -> Anthropic: {stops} message_stop: {text}"
+                    );
                 }
                 Dialect::Gemini => {}
             }
