@@ -1,5 +1,5 @@
-//! Dialect translation: a long streamed answer parsed and re-encoded event by event, and a
-//! request translated between dialects.
+//! Dialect translation: a long streamed answer parsed and re-encoded event by event, a
+//! request translated between dialects, and a request's cache key.
 //!
 //!   cargo bench --bench translate
 //!
@@ -138,5 +138,34 @@ fn requests(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, streams, requests);
+/// The cache key of a request: decode to the canonical form, then hash it.
+fn cache_key(c: &mut Criterion) {
+    let body = serde_json::json!({
+        "model": "chat",
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "x".repeat(4000)}
+        ],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}}}}],
+        "temperature": 0.2
+    })
+    .to_string();
+    let opts = TranslateOptions::default();
+    let mut g = c.benchmark_group("cache_key");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("decode_and_hash_4k_request", |b| {
+        b.iter(|| {
+            let req = switchyard::dialect::translate::decode_request(
+                Dialect::OpenAi,
+                black_box(body.as_bytes()),
+                &opts,
+            )
+            .unwrap();
+            black_box(switchyard::cache::key::request_key(&req, "chat"))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, streams, requests, cache_key);
 criterion_main!(benches);
