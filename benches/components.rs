@@ -9,7 +9,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use switchyard::config::Config;
-use switchyard::dialect::Dialect;
+use switchyard::dialect::Endpoint;
 use switchyard::pricing::{PriceBook, PriceDate};
 use switchyard::routing::Router;
 use switchyard::usage::{SseParser, StreamTally, Usage, Wire};
@@ -162,21 +162,21 @@ fn routes(c: &mut Criterion) {
     g.bench_function("route_name", |b| {
         b.iter(|| {
             router
-                .resolve(black_box("route42"), Dialect::OpenAi)
+                .resolve(black_box("route42"), Endpoint::ChatCompletions)
                 .expect("route")
         })
     });
     g.bench_function("provider/model", |b| {
         b.iter(|| {
             router
-                .resolve(black_box("openai/gpt-4o-mini"), Dialect::OpenAi)
+                .resolve(black_box("openai/gpt-4o-mini"), Endpoint::ChatCompletions)
                 .expect("direct")
         })
     });
     g.bench_function("unknown_model", |b| {
         b.iter(|| {
             router
-                .resolve(black_box("no-such-model"), Dialect::OpenAi)
+                .resolve(black_box("no-such-model"), Endpoint::ChatCompletions)
                 .is_err()
         })
     });
