@@ -13,11 +13,22 @@ pub const GW_KEY: &str = "sk-sy-test-key";
 pub const LIMITED_KEY: &str = "sk-sy-limited-key";
 pub const PROVIDER_KEY: &str = "sk-mock-provider";
 
+/// A free loopback port, never the same one twice in this test process: tests run in
+/// parallel, and two of them handed the same port would talk to each other's gateway (the
+/// second bind fails, but the first gateway answers on the port the harness waits for).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A child process killed on drop, with its stderr kept in a file for failure reports.
