@@ -51,8 +51,10 @@ fn block_text(block: &Value, out: &mut OutputText) {
     }
 }
 
-#[derive(Debug, Default)]
-struct Counts {
+/// Running Anthropic token counts (`None`: not reported yet); also used by the dialect's
+/// stream decoder, so translation and accounting read usage the same way.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Counts {
     input: Option<u64>,
     output: Option<u64>,
     cache_read: Option<u64>,
@@ -62,7 +64,7 @@ struct Counts {
 impl Counts {
     /// Merges a `usage` object; returns whether it had any count. `output` replaces; the
     /// input-side counts replace when `keep_max` is false, else keep the larger value.
-    fn merge(&mut self, u: &Value, keep_max: bool) -> bool {
+    pub(crate) fn merge(&mut self, u: &Value, keep_max: bool) -> bool {
         let mut any = false;
         let mut set = |slot: &mut Option<u64>, key: &str, max: bool| {
             if let Some(n) = count(u, key) {
@@ -84,7 +86,7 @@ impl Counts {
         any
     }
 
-    fn usage(&self) -> Usage {
+    pub(crate) fn usage(&self) -> Usage {
         Usage {
             input: self.input.unwrap_or(0),
             output: self.output.unwrap_or(0),

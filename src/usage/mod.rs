@@ -25,11 +25,11 @@
 
 use serde::{Deserialize, Serialize};
 
-mod anthropic;
+pub(crate) mod anthropic;
 pub mod estimate;
-mod gemini;
+pub(crate) mod gemini;
 mod json_array;
-mod openai;
+pub(crate) mod openai;
 pub mod sse;
 pub mod tally;
 

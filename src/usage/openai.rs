@@ -44,7 +44,7 @@ pub(crate) fn usage_from(u: &Value) -> Option<Usage> {
 }
 
 /// Usage carried by one response object or chunk: `usage`, else Groq's `x_groq.usage`.
-fn usage_of(v: &Value) -> Option<Usage> {
+pub(crate) fn usage_of(v: &Value) -> Option<Usage> {
     v.get("usage")
         .and_then(usage_from)
         .or_else(|| v.get("x_groq")?.get("usage").and_then(usage_from))

@@ -80,49 +80,9 @@ pub(crate) fn finish_reason(reason: &StopReason) -> &str {
     }
 }
 
-/// A token count as `/work/main/src/usage` reads it (a number, or a numeric string).
-fn count(obj: &Value, key: &str) -> Option<u64> {
-    match obj.get(key)? {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    }
-}
-
-/// One `usageMetadata` object -> canonical usage, exactly as the gateway's usage reader does
-/// (`usage/gemini.rs`): `input = promptTokenCount - cachedContentTokenCount +
-/// toolUsePromptTokenCount`, `cached_input = cachedContentTokenCount`, `output =
-/// candidatesTokenCount + thoughtsTokenCount`, `reasoning = thoughtsTokenCount`. `None` when
-/// it holds no token count at all (Vertex sends `{"trafficType": …}` alone).
-pub(crate) fn usage_from(u: &Value) -> Option<Usage> {
-    let prompt = count(u, "promptTokenCount");
-    let candidates = count(u, "candidatesTokenCount");
-    let cached = count(u, "cachedContentTokenCount");
-    let thoughts = count(u, "thoughtsTokenCount");
-    let tool_prompt = count(u, "toolUsePromptTokenCount");
-    if [prompt, candidates, cached, thoughts, tool_prompt]
-        .iter()
-        .all(Option::is_none)
-    {
-        return None;
-    }
-    let cached = cached.unwrap_or(0);
-    let thoughts = thoughts.unwrap_or(0);
-    Some(Usage {
-        input: prompt
-            .unwrap_or(0)
-            .saturating_sub(cached)
-            .saturating_add(tool_prompt.unwrap_or(0)),
-        output: candidates.unwrap_or(0).saturating_add(thoughts),
-        cached_input: cached,
-        cache_write: 0,
-        reasoning: thoughts,
-    })
-}
+/// One `usageMetadata` object -> canonical usage, read exactly as the gateway's usage
+/// accounting does (`usage/gemini.rs`). `None` when it holds no token count at all.
+pub(crate) use crate::usage::gemini::usage_from;
 
 /// Canonical usage -> `usageMetadata`. Gemini has no cache-write count: those tokens are
 /// folded into `promptTokenCount` (they were prompt tokens), so totals stay right.

@@ -207,51 +207,8 @@ pub(super) fn finish_reason(r: &StopReason) -> String {
     .to_owned()
 }
 
-/// A token count read leniently (integer, non-negative float, decimal string), as the usage
-/// reader does.
-fn count(obj: &Value, key: &str) -> Option<u64> {
-    match obj.get(key)? {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    }
-}
-
-/// One OpenAI `usage` object -> canonical; `None` unless it has a token count.
-fn usage_from(u: &Value) -> Option<Usage> {
-    let prompt = count(u, "prompt_tokens");
-    let completion = count(u, "completion_tokens");
-    if prompt.is_none() && completion.is_none() {
-        return None;
-    }
-    let cached = u
-        .get("prompt_tokens_details")
-        .and_then(|d| count(d, "cached_tokens"))
-        .or_else(|| count(u, "prompt_cache_hit_tokens"))
-        .unwrap_or(0);
-    let reasoning = u
-        .get("completion_tokens_details")
-        .and_then(|d| count(d, "reasoning_tokens"))
-        .unwrap_or(0);
-    Some(Usage {
-        input: prompt.unwrap_or(0).saturating_sub(cached),
-        output: completion.unwrap_or(0),
-        cached_input: cached,
-        cache_write: 0,
-        reasoning,
-    })
-}
-
-/// The usage a body or chunk carries: `usage`, else Groq's `x_groq.usage`.
-pub(super) fn usage_of(v: &Value) -> Option<Usage> {
-    v.get("usage")
-        .and_then(usage_from)
-        .or_else(|| v.get("x_groq")?.get("usage").and_then(usage_from))
-}
+/// The usage a body or chunk carries, read exactly as the gateway's usage accounting does.
+pub(super) use crate::usage::openai::usage_of;
 
 /// Canonical usage -> OpenAI `usage` object.
 pub(super) fn usage_json(u: &Usage) -> Value {
