@@ -416,6 +416,21 @@ pub struct StreamEncoderOptions {
     pub model: String,
 }
 
+/// `id` as a dialect's clients expect it: with `prefix` (`msg_`, `chatcmpl-`) added when
+/// missing, or made up from the clock when the provider gave none.
+pub fn prefixed_id(prefix: &str, id: &str) -> String {
+    if id.starts_with(prefix) {
+        id.to_owned()
+    } else if id.is_empty() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{prefix}{nanos:x}")
+    } else {
+        format!("{prefix}{id}")
+    }
+}
+
 /// Reads a JSON number field as `serde_json::Number`, for parameters kept as written.
 pub fn number(v: &Value) -> Option<serde_json::Number> {
     match v {

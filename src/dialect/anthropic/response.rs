@@ -136,16 +136,7 @@ pub(super) fn tool_input(arguments: &str) -> Value {
 
 /// The id as Anthropic clients expect it (`msg_...`).
 pub(super) fn message_id(id: &str) -> String {
-    if id.starts_with("msg_") {
-        id.to_owned()
-    } else if id.is_empty() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("msg_{nanos:x}")
-    } else {
-        format!("msg_{id}")
-    }
+    prefixed_id("msg_", id)
 }
 
 pub(super) fn stop_reason_from(s: &str) -> StopReason {

@@ -227,16 +227,7 @@ pub(super) fn usage_json(u: &Usage) -> Value {
 
 /// An id as OpenAI clients expect it: `chatcmpl-` prefixed (made up when there is none).
 pub(super) fn completion_id(id: &str) -> String {
-    if id.starts_with("chatcmpl-") {
-        id.to_owned()
-    } else if id.is_empty() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("chatcmpl-{nanos:x}")
-    } else {
-        format!("chatcmpl-{id}")
-    }
+    prefixed_id("chatcmpl-", id)
 }
 
 /// Unix seconds now.
