@@ -278,12 +278,7 @@ pub fn render_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream
     let mut out = body.take().map(|b| r.feed(&b)).unwrap_or_default();
     if end_of_stream {
         let rest = r.finish();
-        if !rest.is_empty() {
-            let mut joined = bytes::BytesMut::with_capacity(out.len() + rest.len());
-            joined.extend_from_slice(&out);
-            joined.extend_from_slice(&rest);
-            out = joined.freeze();
-        }
+        out = super::append(out, rest);
         if ctx.cache_hit {
             ctx.cached_usage = r.usage();
         }

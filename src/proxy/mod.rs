@@ -340,12 +340,7 @@ impl ProxyHttp for Gateway {
             let mut out = body.take().map(|b| tally.feed(b)).unwrap_or_default();
             if end_of_stream {
                 let rest = tally.finish();
-                if !rest.is_empty() {
-                    let mut joined = bytes::BytesMut::with_capacity(out.len() + rest.len());
-                    joined.extend_from_slice(&out);
-                    joined.extend_from_slice(&rest);
-                    out = joined.freeze();
-                }
+                out = append(out, rest);
             }
             *body = Some(out);
         }
@@ -557,6 +552,21 @@ impl ProxyHttp for Gateway {
         ) {
             // Queued for the batching writer thread; waits at most briefly, then spills.
             ledger.record(row).await;
+        }
+    }
+}
+
+/// A body chunk followed by what a filter still held at the end of the body (usage tally,
+/// translator, record renderer); no copy when either is empty.
+fn append(out: Bytes, rest: Bytes) -> Bytes {
+    match (out.is_empty(), rest.is_empty()) {
+        (_, true) => out,
+        (true, false) => rest,
+        (false, false) => {
+            let mut joined = bytes::BytesMut::with_capacity(out.len() + rest.len());
+            joined.extend_from_slice(&out);
+            joined.extend_from_slice(&rest);
+            joined.freeze()
         }
     }
 }

@@ -55,12 +55,7 @@ pub fn translate_body(
     let mut out = body.take().map(|b| t.feed(&b)).unwrap_or_default();
     if end_of_stream {
         let rest = t.finish();
-        if !rest.is_empty() {
-            let mut joined = bytes::BytesMut::with_capacity(out.len() + rest.len());
-            joined.extend_from_slice(&out);
-            joined.extend_from_slice(&rest);
-            out = joined.freeze();
-        }
+        out = super::append(out, rest);
         if let (Some(code), Some(Ok(mut c))) = (t.failed_status(), hold.map(|c| c.lock())) {
             c.status = Some(code);
         }
