@@ -23,9 +23,11 @@ use pingora_cache::{CacheOptionOverrides, HttpCache};
 
 use super::store::{BoundedStore, StoreStats};
 
-/// LRU shards used in production. Eviction across shards is approximate LRU (the manager
-/// evicts from the longer of two random shards); the weight limit is global.
-pub const DEFAULT_LRU_SHARDS: usize = 16;
+/// LRU shards used in production: one, so eviction is exact least-recently-used order. With
+/// several shards pingora's manager evicts from the longer of two random shards, which can
+/// evict the entry just stored when it is alone in its shard (seen in CI). The shard lock is
+/// taken once per cache lookup or fill, which a gateway's request rate does not contend.
+pub const DEFAULT_LRU_SHARDS: usize = 1;
 
 /// Average entry size assumed to pre-size the LRU shards (a hint only, not a limit).
 const ASSUMED_ENTRY_BYTES: usize = 16 * 1024;
