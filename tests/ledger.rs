@@ -291,6 +291,51 @@ async fn shutdown_writes_everything_queued_without_waiting_for_the_interval() {
     assert_eq!(count_rows(&path).expect("count"), 50);
 }
 
+/// The writer sleeps on its timer while gathering a batch (a send does not wake it), so what
+/// must wake it early is checked here: a flush request, and a queue more than half full.
+#[tokio::test]
+async fn a_flush_or_a_filling_queue_wakes_the_writer_before_its_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    let config = LedgerConfig {
+        flush_interval: Duration::from_secs(60),
+        queue_capacity: 100,
+        ..LedgerConfig::new(&path)
+    };
+    let (ledger, handle) = Ledger::open(config).expect("open");
+
+    handle.record(row("w-0", Some(dec("0.5")))).await;
+    let start = Instant::now();
+    handle.flush().await.expect("flush");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "flush waited {:?}",
+        start.elapsed()
+    );
+    assert_eq!(count_rows(&path).expect("count"), 1);
+
+    // A queue of 100: the 51st row queued nudges the writer; nothing waits for the 60 s.
+    handle.record(row("w-1", Some(dec("0.5")))).await;
+    tokio::time::sleep(Duration::from_millis(50)).await; // the writer now gathers, asleep
+    for i in 2..=60 {
+        handle
+            .record(row(&format!("w-{i}"), Some(dec("0.5"))))
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count_rows(&path).expect("count") < 52 {
+        assert!(
+            Instant::now() < deadline,
+            "the writer was not woken by a filling queue"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Below half full, rows wait for the timer (or a flush, or shutdown).
+    let stats = ledger.shutdown().expect("shutdown");
+    assert_eq!(stats.rows_written, 61);
+    assert_eq!(stats.producer_waits, 0);
+}
+
 #[tokio::test]
 async fn reopen_keeps_rows_and_schema_version() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -7,11 +7,16 @@
 //!
 //! The writer is a dedicated OS thread running a tiny current-thread tokio runtime (only for
 //! the channel and timers); all SQLite work happens there. Loop: wait for a first message,
-//! gather more until `batch_max` rows or `flush_interval` has passed (a flush request cuts the
-//! wait short), commit them in one transaction, then import spill files if the queue is empty
+//! gather more until `batch_max` rows or `flush_interval` has passed, commit them in one
+//! transaction, then import spill files if the queue is empty
 //! and something was spilled (or a flush asked for it). On shutdown it closes the channel
 //! (later `record` calls spill), drains what is buffered, and imports spill files one last
 //! time.
+//!
+//! While gathering, the writer sleeps on a timer, not on the channel: a producer's send does
+//! not wake it. Waking it per row cost every request a cross-thread wake-up (two futex calls
+//! and a context switch, on the proxy's core when they share one). It is woken early only by a
+//! flush request, a queue more than half full, or shutdown ([`Shared::nudge`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -78,6 +83,9 @@ struct Shared {
     spill: Spill,
     gate: Gate,
     max_wait: Duration,
+    /// Wakes a gathering writer before its deadline: a flush request, or a queue more than
+    /// half full. A nudge sent while the writer is busy is kept for its next wait.
+    nudge: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -147,6 +155,7 @@ impl Ledger {
             spill,
             gate: Gate::default(),
             max_wait: cfg.max_wait,
+            nudge: tokio::sync::Notify::new(),
         });
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -234,10 +243,11 @@ impl LedgerHandle {
     /// counted. If the future is dropped while waiting, the row is spilled (inline) on drop.
     pub async fn record(&self, row: LedgerRow) {
         let msg = match self.tx.try_send(Msg::Row(Box::new(row))) {
-            Ok(()) => return,
+            Ok(()) => return self.nudge_if_filling(),
             Err(TrySendError::Closed(msg)) => msg,
             Err(TrySendError::Full(msg)) => {
                 add(&self.shared.counters.producer_waits, 1);
+                self.shared.nudge.notify_one();
                 // If this future is dropped while waiting, dropping `unsent` spills the row.
                 let mut unsent = self.unsent(msg);
                 if let Ok(Ok(permit)) =
@@ -262,10 +272,11 @@ impl LedgerHandle {
     /// blocking bounded wait (polling) and an inline spill. Do not call it on a tokio worker.
     pub fn record_blocking(&self, row: LedgerRow) {
         let msg = match self.tx.try_send(Msg::Row(Box::new(row))) {
-            Ok(()) => return,
+            Ok(()) => return self.nudge_if_filling(),
             Err(TrySendError::Closed(msg)) => msg,
             Err(TrySendError::Full(msg)) => {
                 add(&self.shared.counters.producer_waits, 1);
+                self.shared.nudge.notify_one();
                 let deadline = Instant::now() + self.shared.max_wait;
                 let mut pause = Duration::from_micros(100);
                 let mut msg = msg;
@@ -285,6 +296,14 @@ impl LedgerHandle {
             }
         };
         drop(self.unsent(msg));
+    }
+
+    /// Wakes the writer early once the queue is more than half full, so a burst is written
+    /// before producers have to wait; below that, rows wait for the writer's timer.
+    fn nudge_if_filling(&self) {
+        if self.tx.capacity() * 2 < self.tx.max_capacity() {
+            self.shared.nudge.notify_one();
+        }
     }
 
     fn unsent(&self, msg: Msg) -> Unsent {
@@ -325,6 +344,7 @@ impl LedgerHandle {
             .send(Msg::Flush(reply))
             .await
             .map_err(|_| LedgerError::Closed)?;
+        self.shared.nudge.notify_one();
         match answer.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(msg)) => Err(LedgerError::Write(msg)),
@@ -394,25 +414,29 @@ impl Writer {
             let mut waiters = Vec::new();
             sort(first, &mut batch, &mut waiters);
             let deadline = tokio::time::Instant::now() + self.flush_interval;
+            let mut nudged = false;
             while batch.len() < self.batch_max && waiters.is_empty() {
-                let next = match self.rx.try_recv() {
-                    Ok(msg) => Some(msg),
-                    Err(TryRecvError::Disconnected) => None,
-                    Err(TryRecvError::Empty) if closing => None,
-                    Err(TryRecvError::Empty) => tokio::select! {
-                        biased;
-                        _ = &mut stop => {
-                            closing = true;
-                            self.rx.close();
-                            continue;
-                        }
-                        msg = self.rx.recv() => msg,
-                        _ = tokio::time::sleep_until(deadline) => None,
-                    },
-                };
-                match next {
-                    Some(msg) => sort(msg, &mut batch, &mut waiters),
-                    None => break,
+                match self.rx.try_recv() {
+                    Ok(msg) => {
+                        sort(msg, &mut batch, &mut waiters);
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) if closing => break,
+                    Err(TryRecvError::Empty) => {}
+                }
+                if nudged || tokio::time::Instant::now() >= deadline {
+                    break;
+                }
+                // Sleep on the timer, not on the channel (see the module doc).
+                tokio::select! {
+                    biased;
+                    _ = &mut stop, if !closing => {
+                        closing = true;
+                        self.rx.close();
+                    }
+                    _ = self.shared.nudge.notified() => nudged = true,
+                    _ = tokio::time::sleep_until(deadline) => {}
                 }
             }
             let written = self.write_batch(batch);
