@@ -12,7 +12,7 @@ use pingora_core::server::Server;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Process-level options for `serve` (pingora's daemon and upgrade modes).
+/// Process-level options for `serve`: run as a daemon, take over from a running instance.
 #[derive(Debug, Default, Clone)]
 pub struct ServeOptions {
     pub daemon: bool,
@@ -35,6 +35,11 @@ pub fn serve(
             .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     }
     check_trust_store(&config)?;
+    if opts.daemon {
+        // Before any thread starts: a fork keeps only the calling thread, so the ledger
+        // writer, the demo mock and the signal watchers must be started in the daemon.
+        daemonize(&config.server.pid_file)?;
+    }
     if let Some(m) = &config.mock {
         start_mock(m)?;
     }
@@ -46,10 +51,12 @@ pub fn serve(
         upgrade_sock: config.server.upgrade_sock.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
-    conf.daemon = opts.daemon;
+    // Already daemonized above if asked: pingora forks only in `run_forever`, after the
+    // threads this function starts, which the child would not have.
+    conf.daemon = false;
     let pingora_opt = Opt {
         upgrade: opts.upgrade,
-        daemon: opts.daemon,
+        daemon: false,
         nocapture: false,
         test: false,
         conf: None,
@@ -115,6 +122,29 @@ pub fn serve(
         server.add_service(svc);
     }
     server.run_forever()
+}
+
+/// Detaches into the background: the caller's process exits 0 once the daemon is forked; the
+/// daemon writes its pid to `pid_file` (locked, so a second daemon with the same file fails),
+/// keeps stdout and stderr, and stays in the current directory so relative paths in the
+/// config keep their meaning.
+fn daemonize(pid_file: &std::path::Path) -> Result<(), String> {
+    let cwd = std::env::current_dir().map_err(|e| format!("cannot daemonize: {e}"))?;
+    let daemon = daemonix::Daemonize::new()
+        .pid_file(pid_file)
+        .working_directory(cwd)
+        .umask(0o007)
+        .stdout(daemonix::Stdio::keep())
+        .stderr(daemonix::Stdio::keep());
+    match daemon.execute() {
+        daemonix::Outcome::Parent(Ok(_)) => std::process::exit(0),
+        daemonix::Outcome::Parent(Err(e)) => Err(format!("cannot daemonize: {e}")),
+        daemonix::Outcome::Child(Ok(_)) => Ok(()),
+        daemonix::Outcome::Child(Err(e)) => Err(format!(
+            "cannot daemonize (pid file {}): {e}",
+            pid_file.display()
+        )),
+    }
 }
 
 /// The client listener. pingora puts a 64 KiB read buffer in front of every accepted

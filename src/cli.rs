@@ -27,7 +27,7 @@ pub enum Command {
     Serve {
         #[arg(short, long)]
         config: Option<PathBuf>,
-        /// Run in the background (pingora daemon mode).
+        /// Run in the background; the process id goes to `[server] pid_file`.
         #[arg(short, long)]
         daemon: bool,
         /// Take over the listening sockets of a running instance (graceful upgrade).

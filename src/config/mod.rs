@@ -52,6 +52,8 @@ pub struct ServerSettings {
     pub grace_period: Duration,
     /// The graceful-upgrade socket (pingora's `upgrade_sock`).
     pub upgrade_sock: std::path::PathBuf,
+    /// Where `serve --daemon` writes and locks its process id.
+    pub pid_file: std::path::PathBuf,
 }
 
 /// How calls are priced (`[pricing]`).
@@ -168,6 +170,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
 pub const DEFAULT_UPGRADE_SOCK: &str = "/tmp/switchyard_upgrade.sock";
+pub const DEFAULT_PID_FILE: &str = "/tmp/switchyard.pid";
 
 impl Config {
     /// Reads and validates a config file, resolving `env:` secrets from the process environment.

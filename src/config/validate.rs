@@ -226,6 +226,15 @@ fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError
         "server.grace_period",
         DEFAULT_GRACE_PERIOD,
     )?;
+    let pid_file = match &s.pid_file {
+        None => std::path::PathBuf::from(DEFAULT_PID_FILE),
+        Some(p) if std::path::Path::new(p.get_ref()).is_absolute() => {
+            std::path::PathBuf::from(p.get_ref())
+        }
+        Some(p) => {
+            return Err(loc.error(p.span(), "server.pid_file", "must be an absolute path"));
+        }
+    };
     let upgrade_sock = match &s.upgrade_sock {
         None => std::path::PathBuf::from(DEFAULT_UPGRADE_SOCK),
         Some(p) => {
@@ -250,6 +259,7 @@ fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError
         max_body_size,
         grace_period,
         upgrade_sock,
+        pid_file,
     })
 }
 

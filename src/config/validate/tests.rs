@@ -192,3 +192,20 @@ fn upgrade_sock_defaults_and_must_be_absolute() {
     let e = err(&format!("[server]\nupgrade_sock = \"{long}\"\n"));
     assert_eq!(e.field, "server.upgrade_sock");
 }
+
+#[test]
+fn pid_file_defaults_and_must_be_absolute() {
+    let c = parse("").unwrap();
+    assert_eq!(
+        c.server.pid_file,
+        std::path::PathBuf::from(DEFAULT_PID_FILE)
+    );
+    let c = parse("[server]\npid_file = \"/run/switchyard/switchyard.pid\"\n").unwrap();
+    assert_eq!(
+        c.server.pid_file,
+        std::path::PathBuf::from("/run/switchyard/switchyard.pid")
+    );
+    let e = err("[server]\npid_file = \"switchyard.pid\"\n");
+    assert_eq!((e.line, e.field.as_str()), (2, "server.pid_file"));
+    assert!(e.message.contains("absolute"), "{}", e.message);
+}
