@@ -38,7 +38,7 @@ pub fn serve(
     if opts.daemon {
         // Before any thread starts: a fork keeps only the calling thread, so the ledger
         // writer, the demo mock and the signal watchers must be started in the daemon.
-        daemonize(&config.server.pid_file)?;
+        daemonize(&config.server.pid_file, opts.upgrade)?;
     }
     if let Some(m) = &config.mock {
         start_mock(m)?;
@@ -127,8 +127,24 @@ pub fn serve(
 /// Detaches into the background: the caller's process exits 0 once the daemon is forked; the
 /// daemon writes its pid to `pid_file` (locked, so a second daemon with the same file fails),
 /// keeps stdout and stderr, and stays in the current directory so relative paths in the
-/// config keep their meaning.
-fn daemonize(pid_file: &std::path::Path) -> Result<(), String> {
+/// config keep their meaning. When taking over from a running daemon (`upgrade`), that one
+/// still holds the lock on `pid_file`: its file is moved to `<pid_file>.old` first, so the
+/// new daemon writes a file of its own at the same path.
+fn daemonize(pid_file: &std::path::Path, upgrade: bool) -> Result<(), String> {
+    if upgrade {
+        let mut old = pid_file.as_os_str().to_owned();
+        old.push(".old");
+        match std::fs::rename(pid_file, &old) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(format!(
+                    "cannot move the running daemon's pid file {} aside: {e}",
+                    pid_file.display()
+                ))
+            }
+        }
+    }
     let cwd = std::env::current_dir().map_err(|e| format!("cannot daemonize: {e}"))?;
     let daemon = daemonix::Daemonize::new()
         .pid_file(pid_file)
