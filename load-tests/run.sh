@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Loopback comparison: the mock provider called directly, through a bare pingora passthrough
-# (load-tests/baseline.rs), and through switchyard.
+# (load-tests/baseline.rs), and through switchyard, for: non-streamed chat, streamed chat (time
+# to first token and the whole stream), 1 MiB request bodies, and a fallback path (the route's
+# first target answers 503 every time, so every request is tried there and then served by the
+# second target; the baseline cannot fall back, so its figure is the plain request).
 # Bounded: a fixed number of requests per case. Prints one JSON line per case and a summary.
 #
-#   load-tests/run.sh            # release build, ~1 minute
+#   load-tests/run.sh            # release build, ~2 minutes
 #
-# Env: REQUESTS (default 3000), CONCURRENCY_HIGH (default 32)
+# Env: REQUESTS (default 3000; a tenth of that for 1 MiB bodies), CONCURRENCY_HIGH (default 32)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --locked --release --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2
@@ -14,6 +17,7 @@ GEN=target/release/switchyard-loadgen
 REQUESTS=${REQUESTS:-3000}
 HIGH=${CONCURRENCY_HIGH:-32}
 MOCK_PORT=19100
+FLAKY_PORT=19101
 GW_PORT=19080
 BASE_PORT=19081
 work=$(mktemp -d)
@@ -28,6 +32,16 @@ name = "openai"
 kind = "openai"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 api_keys = ["sk-mock-load"]
+[[providers]]
+name = "flaky"
+kind = "openai"
+base_url = "http://127.0.0.1:$FLAKY_PORT/v1"
+api_keys = ["sk-mock-load"]
+[[routes]]
+name = "fallback"
+targets = ["flaky/gpt-4o-mini", "openai/gpt-4o-mini"]
+[resilience]
+breaker_failures = 1000000   # keep trying the failing target: measure the failover itself
 [[gateway_keys]]
 name = "load"
 key = "sk-sy-load-test"
@@ -37,6 +51,7 @@ TOML
 
 # One core for the mock, one for the gateway (the load generator shares them).
 taskset -c 0 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
+taskset -c 0 $BIN mock --listen 127.0.0.1:$FLAKY_PORT --fault 503 >/dev/null 2>&1 &
 SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" &
 taskset -c 1 target/release/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 >/dev/null 2>&1 &
 for _ in $(seq 100); do
@@ -47,11 +62,20 @@ done
 
 small='{"model":"MODEL","messages":[{"role":"user","content":"hello"}]}'
 stream='{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hello"}]}'
-run() { # name url auth body concurrency
-  local out
-  out=$($GEN --url "$2" --header "authorization: Bearer $3" --body "$4" --concurrency "$5" --requests "$REQUESTS" --warmup 200 --duration-secs 60)
+run() { # name url auth body|@file concurrency [requests]
+  local out n=${6:-$REQUESTS} body=(--body "$4")
+  [[ $4 == @* ]] && body=(--body-file "${4#@}")
+  out=$($GEN --url "$2" --header "authorization: Bearer $3" "${body[@]}" --concurrency "$5" --requests "$n" --warmup $(( n / 15 )) --duration-secs 120)
   echo "{\"case\":\"$1\",\"result\":$out}"
 }
+# A 1 MiB request: one user message of 1 MiB of text.
+python3 - "$work" <<'PY2'
+import json, sys
+text = ("The quick brown fox jumps over the lazy dog. " * 23302)[: 1 << 20]
+for name, model in (("large-direct.json", "gpt-4o-mini"), ("large-gw.json", "openai/gpt-4o-mini")):
+    with open(f"{sys.argv[1]}/{name}", "w") as f:
+        json.dump({"model": model, "messages": [{"role": "user", "content": text}]}, f)
+PY2
 direct="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
 base="http://127.0.0.1:$BASE_PORT/v1/chat/completions"
 gw="http://127.0.0.1:$GW_PORT/v1/chat/completions"
@@ -63,6 +87,15 @@ for c in 1 "$HIGH"; do
     run "baseline $kind c=$c" "$base"   sk-mock-load    "${body//MODEL/gpt-4o-mini}" "$c"
     run "gateway $kind c=$c"  "$gw"     sk-sy-load-test "${body//MODEL/openai\/gpt-4o-mini}" "$c"
   done
+  run "direct fallback c=$c"   "$direct" sk-mock-load    "${small//MODEL/gpt-4o-mini}" "$c"
+  run "baseline fallback c=$c" "$base"   sk-mock-load    "${small//MODEL/gpt-4o-mini}" "$c"
+  run "gateway fallback c=$c"  "$gw"     sk-sy-load-test "${small//MODEL/fallback}" "$c"
+done
+large=$(( REQUESTS / 10 ))
+for c in 1 8; do
+  run "direct 1MiB body c=$c"   "$direct" sk-mock-load    "@$work/large-direct.json" "$c" "$large"
+  run "baseline 1MiB body c=$c" "$base"   sk-mock-load    "@$work/large-direct.json" "$c" "$large"
+  run "gateway 1MiB body c=$c"  "$gw"     sk-sy-load-test "@$work/large-gw.json"     "$c" "$large"
 done
 } | tee "$work/results.jsonl"
 
