@@ -7,6 +7,7 @@
 mod common;
 use common::*;
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use switchyard::ledger;
@@ -32,96 +33,72 @@ fn running(pid: i32) -> bool {
 #[test]
 fn daemon_detaches_writes_its_pid_serves_and_records_calls() {
     let mock = start_mock(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("switchyard.pid");
-    let port = free_port();
-    let config = standard_config(
-        port,
-        mock.port,
-        &format!(
-            "pid_file = \"{}\"\ngrace_period = \"1s\"",
-            pid_file.display()
-        ),
-    );
-    let config_path = dir.path().join("switchyard.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let log = dir.path().join("daemon.log");
+    let (dir, config_path, pid_file, port) = daemon_config(mock.port);
 
-    let started = Instant::now();
-    let status = Command::new(BIN)
-        .args(["serve", "--daemon", "--config"])
-        .arg(&config_path)
-        .current_dir(dir.path())
-        .env("MOCK_KEY", PROVIDER_KEY)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(dir.path().join("daemon.out")).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .status()
-        .expect("run serve --daemon");
-    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(status.success(), "serve --daemon failed: {}", logged());
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "serve --daemon did not return promptly"
-    );
-
+    run_daemon(dir.path(), &config_path, &[], "daemon.log");
     // The pid file names a live process other than the one that returned.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let pid = loop {
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok())
-        {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "no pid file: {}", logged());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let pid = wait_pid(&pid_file, None);
     let mut guard = Daemon(Some(pid));
-    assert!(running(pid), "the daemon is not running: {}", logged());
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "never listened: {}", logged());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let r = roundtrip(
-        &mut s,
-        "POST",
-        "/v1/chat/completions",
-        &[
-            ("authorization", &bearer()),
-            ("content-type", "application/json"),
-        ],
-        chat_body("openai/gpt-4o-mini", false).as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = wait_served(port);
     let request_id = r
         .header("x-switchyard-request-id")
         .expect("request id")
         .to_owned();
-    drop(s);
 
     // The row reaches the ledger: the writer thread exists in the daemon. Relative paths keep
     // their meaning: the default ledger lands in the directory the daemon was started from.
     let ledger_path = dir.path().join("switchyard-ledger.db");
+    let deadline = Instant::now() + Duration::from_secs(30);
     let row = loop {
         if let Ok(Some(row)) = ledger::read_row(&ledger_path, &request_id) {
             break row;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no ledger row for {request_id}: {}",
-            logged()
-        );
+        assert!(Instant::now() < deadline, "no ledger row for {request_id}");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(row.status, 200);
     assert_eq!(row.model.as_deref(), Some("gpt-4o-mini"));
 
-    // SIGTERM stops it within the grace period.
+    stop(pid, "-TERM");
+    guard.0 = None;
+}
+
+/// A config in a new directory: the standard providers in front of `mock_port`, a pid file
+/// and an upgrade socket of its own, a 1 s grace period.
+fn daemon_config(mock_port: u16) -> (tempfile::TempDir, PathBuf, PathBuf, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("sy.pid");
+    let port = free_port();
+    let config = standard_config(
+        port,
+        mock_port,
+        &format!(
+            "pid_file = \"{}\"\nupgrade_sock = \"{}\"\ngrace_period = \"1s\"",
+            pid_file.display(),
+            dir.path().join("up.sock").display()
+        ),
+    );
+    let config_path = dir.path().join("switchyard.toml");
+    std::fs::write(&config_path, config).unwrap();
+    (dir, config_path, pid_file, port)
+}
+
+/// Retries a chat request until the daemon answers it with 200; returns that answer.
+fn wait_served(port: u16) -> RawResponse {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = chat(port).filter(|r| r.status == 200) {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "the daemon never served");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends `signal` to `pid` and waits (20 s at most) for it to exit.
+fn stop(pid: i32, signal: &str) {
     assert!(Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
+        .args([signal, &pid.to_string()])
         .status()
         .unwrap()
         .success());
@@ -129,12 +106,10 @@ fn daemon_detaches_writes_its_pid_serves_and_records_calls() {
     while running(pid) {
         assert!(
             Instant::now() < deadline,
-            "the daemon did not stop: {}",
-            logged()
+            "pid {pid} did not exit on {signal}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    guard.0 = None;
 }
 
 /// Runs `serve --daemon [extra]` in `dir`; the command itself must return promptly and 0.
@@ -175,11 +150,10 @@ fn wait_pid(pid_file: &std::path::Path, not: Option<i32>) -> i32 {
     }
 }
 
-fn chat_status(port: u16) -> u16 {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return 0;
-    };
-    roundtrip(
+/// One chat request on a new connection; `None` if the port refuses it.
+fn chat(port: u16) -> Option<RawResponse> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    Some(roundtrip(
         &mut s,
         "POST",
         "/v1/chat/completions",
@@ -188,36 +162,22 @@ fn chat_status(port: u16) -> u16 {
             ("content-type", "application/json"),
         ],
         chat_body("openai/gpt-4o-mini", false).as_bytes(),
-    )
-    .status
+    ))
+}
+
+fn chat_status(port: u16) -> u16 {
+    chat(port).map_or(0, |r| r.status)
 }
 
 #[test]
 fn a_daemon_hands_its_sockets_and_pid_file_to_an_upgraded_daemon() {
     let mock = start_mock(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("sy.pid");
-    let port = free_port();
-    let config = standard_config(
-        port,
-        mock.port,
-        &format!(
-            "pid_file = \"{}\"\nupgrade_sock = \"{}\"\ngrace_period = \"1s\"",
-            pid_file.display(),
-            dir.path().join("up.sock").display()
-        ),
-    );
-    let config_path = dir.path().join("switchyard.toml");
-    std::fs::write(&config_path, config).unwrap();
+    let (dir, config_path, pid_file, port) = daemon_config(mock.port);
 
     run_daemon(dir.path(), &config_path, &[], "old.log");
     let old = wait_pid(&pid_file, None);
     let mut old_guard = Daemon(Some(old));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while chat_status(port) != 200 {
-        assert!(Instant::now() < deadline, "the first daemon never served");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_served(port);
 
     // The new daemon moves the old pid file aside (the old daemon holds its lock), writes its
     // own, and waits for the sockets; SIGQUIT makes the old one hand them over.
@@ -250,15 +210,6 @@ fn a_daemon_hands_its_sockets_and_pid_file_to_an_upgraded_daemon() {
     assert!(running(new), "the new daemon is not running");
     assert_eq!(wait_pid(&pid_file, Some(old)), new);
 
-    assert!(Command::new("kill")
-        .args(["-TERM", &new.to_string()])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while running(new) {
-        assert!(Instant::now() < deadline, "the new daemon did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stop(new, "-TERM");
     new_guard.0 = None;
 }
