@@ -225,5 +225,24 @@ fn cost(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sse, routes, cost);
+/// A whole (non-streamed) answer: the usage read once the body is complete, as the proxy does
+/// for every plain chat call. The body is the mock's 20-token OpenAI answer (662 bytes).
+fn whole_answer(c: &mut Criterion) {
+    let body = Bytes::from_static(
+        br#"{"choices":[{"finish_reason":"stop","index":0,"logprobs":null,"message":{"annotations":[],"content":"Hello from gpt-4o-mini! tok1 tok2 tok3 tok4 tok5 tok6 tok7 tok8 tok9 tok10 tok11 tok12 tok13 tok14 tok15 tok16 tok17","refusal":null,"role":"assistant"}}],"created":1795620924,"id":"chatcmpl-mock-1","model":"gpt-4o-mini","object":"chat.completion","service_tier":"default","system_fingerprint":"mock","usage":{"completion_tokens":20,"completion_tokens_details":{"accepted_prediction_tokens":0,"audio_tokens":0,"reasoning_tokens":0,"rejected_prediction_tokens":0},"prompt_tokens":2,"prompt_tokens_details":{"audio_tokens":0,"cached_tokens":0},"total_tokens":22}}"#,
+    );
+    let mut g = c.benchmark_group("whole_answer");
+    g.throughput(Throughput::Bytes(body.len() as u64));
+    g.bench_function("tally/openai_662B", |b| {
+        b.iter(|| {
+            let mut t = StreamTally::new(Wire::OpenAiChat, false, false);
+            black_box(t.feed(body.clone()));
+            t.finish();
+            black_box(t.usage())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sse, whole_answer, routes, cost);
 criterion_main!(benches);
