@@ -23,6 +23,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request body is over the configured limit.
     PayloadTooLarge,
+    /// The client did not send its whole request body within the request's deadline.
+    RequestTimeout,
     /// Every target is rate limited for longer than the gateway will wait.
     RateLimited,
     /// Every target is unavailable for now (circuits open, keys resting).
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::ModelNotFound | ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::RateLimited => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::UpstreamUnavailable => 502,
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",

@@ -1,10 +1,13 @@
 //! Request bodies of any size up to the limit reach the provider byte-exact (only the model
 //! name renamed), on a kept-alive client connection, and survive a failed first target.
 //! This also guards the body-session wrapper that lifts pingora's 64 KiB replay buffer.
+//! A body that never finishes is bounded by the request deadline.
 
 mod common;
 use common::*;
 use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 fn body_of(size: usize, model: &str) -> Vec<u8> {
     let head = r#"{"messages":[{"role":"user","content":""#.to_string();
@@ -147,4 +150,63 @@ fn chunked_uploads_are_read_whole() {
         chat_body("chat", false).as_bytes(),
     );
     assert_eq!(r.status, 200);
+}
+
+/// A body that trickles in (each byte well inside pingora's 60 s per-read timeout) is bounded
+/// by the request's deadline: 408 in the client's dialect, and the connection is closed.
+#[test]
+fn a_body_that_never_finishes_gets_408_within_the_deadline() {
+    let mock = start_mock(&[]);
+    let config =
+        standard_config(free_port(), mock.port, "") + "\n[resilience]\ndeadline = \"2s\"\n";
+    let gw = start_gateway_with(&config);
+    for (path, auth, dialect_type) in [
+        (
+            "/v1/chat/completions",
+            "authorization",
+            "invalid_request_error",
+        ),
+        ("/v1/messages", "x-api-key", "invalid_request_error"),
+    ] {
+        let mut s = connect(&gw);
+        let key = if auth == "authorization" {
+            bearer()
+        } else {
+            GW_KEY.to_owned()
+        };
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+             {auth}: {key}\r\ncontent-length: 1000\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let started = Instant::now();
+        // One byte a second, never the whole body.
+        let mut writer = s.try_clone().unwrap();
+        let trickle = std::thread::spawn(move || {
+            for b in b"{\"model\":\"gpt-4o-mini\"" {
+                if writer.write_all(&[*b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let r = read_response(&mut s);
+        let waited = started.elapsed();
+        assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
+        assert!(
+            waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10),
+            "answered after {waited:?}"
+        );
+        assert_eq!(r.header("connection"), Some("close"));
+        let v = r.json();
+        assert_eq!(v["error"]["type"], dialect_type, "{v}");
+        if path == "/v1/chat/completions" {
+            assert_eq!(v["error"]["code"], "request_timeout", "{v}");
+        } else {
+            assert_eq!(v["type"], "error", "{v}");
+        }
+        drop(s);
+        let _ = trickle.join();
+    }
 }

@@ -206,6 +206,15 @@ impl Config {
         self.routes.iter().find(|r| r.name == name)
     }
 
+    /// The longest deadline any request may have: `[resilience] deadline` or a route's own.
+    /// Bounds a request body's upload, which ends before the route is known.
+    pub fn max_deadline(&self) -> Duration {
+        self.routes
+            .iter()
+            .filter_map(|r| r.deadline)
+            .fold(self.resilience.deadline, Duration::max)
+    }
+
     pub fn provider(&self, name: &str) -> Option<(usize, &ProviderConfig)> {
         self.providers
             .iter()

@@ -171,7 +171,28 @@ async fn prepare(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().chars().take(64).collect::<String>())
         .filter(|v| !v.is_empty());
-    read_body(gw, session, ctx).await?;
+    // The request's deadline runs from its arrival: the body's upload counts against it, and a
+    // body that trickles in (a few bytes just inside pingora's 60 s per-read timeout, for
+    // ever) gets 408 once the longest deadline any route could have is spent.
+    let policy = &gw.config.resilience;
+    let client = client_deadline(session.req_header());
+    let upload_budget = client.map_or(gw.config.max_deadline(), |c| {
+        c.min(gw.config.max_deadline())
+    });
+    match tokio::time::timeout(upload_budget, read_body(gw, session, ctx)).await {
+        Ok(read) => read?,
+        Err(_) => {
+            ctx.close_connection = true;
+            return Err(GatewayError::new(
+                ErrorKind::RequestTimeout,
+                format!(
+                    "The request body did not arrive within {} s",
+                    upload_budget.as_secs_f64()
+                ),
+            )
+            .into());
+        }
+    }
     let mut probe = probe_request(&ctx.body)?;
     if endpoint == Endpoint::ChatCompletions && probe.stream {
         // Every stream must report usage for its cost; the extra chunk is stripped again for
@@ -206,15 +227,14 @@ async fn prepare(
     ctx.model_span = probe.model_span;
     ctx.stream = probe.stream;
     let route = resolved.route.as_deref().and_then(|r| gw.config.route(r));
-    let policy = &gw.config.resilience;
     ctx.max_attempts = route
         .and_then(|r| r.max_attempts)
         .unwrap_or(policy.max_attempts);
     let mut budget = route.and_then(|r| r.deadline).unwrap_or(policy.deadline);
-    if let Some(client) = client_deadline(session.req_header()) {
+    if let Some(client) = client {
         budget = budget.min(client);
     }
-    ctx.deadline = tokio::time::Instant::now() + budget;
+    ctx.deadline = tokio::time::Instant::from_std(ctx.started) + budget;
     ctx.route = resolved.route;
     ctx.candidates = priced_candidates(gw, resolved.candidates, ctx.model.as_deref())?;
     translatable_candidates(gw, ctx)?;

@@ -18,6 +18,10 @@ async fn settle_body(session: &mut Session, ctx: &mut RequestCtx) -> bool {
     if ctx.body_read {
         return true;
     }
+    if ctx.close_connection {
+        // The connection closes anyway (e.g. a body that timed out): nothing to drain.
+        return false;
+    }
     if session.as_downstream_mut().is_body_empty() {
         ctx.body_read = true;
         return true;

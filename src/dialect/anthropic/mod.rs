@@ -43,7 +43,9 @@ pub use stream_encode::stream_encoder;
 /// Anthropic's error `type` for a gateway error kind (see its API's error reference).
 fn error_type(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::BadRequest | ErrorKind::MethodNotAllowed => "invalid_request_error",
+        ErrorKind::BadRequest | ErrorKind::MethodNotAllowed | ErrorKind::RequestTimeout => {
+            "invalid_request_error"
+        }
         ErrorKind::Unauthorized => "authentication_error",
         ErrorKind::Forbidden => "permission_error",
         ErrorKind::ModelNotFound | ErrorKind::NotFound => "not_found_error",

@@ -45,6 +45,7 @@ fn type_and_code(kind: ErrorKind) -> (&'static str, &'static str) {
         ErrorKind::NotFound => ("invalid_request_error", "unknown_url"),
         ErrorKind::MethodNotAllowed => ("invalid_request_error", "method_not_allowed"),
         ErrorKind::PayloadTooLarge => ("invalid_request_error", "request_too_large"),
+        ErrorKind::RequestTimeout => ("invalid_request_error", "request_timeout"),
         ErrorKind::RateLimited => ("rate_limit_error", "rate_limit_exceeded"),
         ErrorKind::Unavailable => ("api_error", "all_targets_unavailable"),
         ErrorKind::UpstreamUnavailable => ("api_error", "upstream_unavailable"),
