@@ -69,27 +69,45 @@ enum Inner {
 
 #[derive(Debug)]
 pub struct Breaker {
+    inner: Mutex<Guarded>,
+}
+
+/// The thresholds live beside the state, under one lock: a config reload changes them for a
+/// breaker that keeps its state ([`Breaker::set_config`]).
+#[derive(Debug)]
+struct Guarded {
     cfg: BreakerConfig,
-    inner: Mutex<Inner>,
+    phase: Inner,
 }
 
 impl Breaker {
     pub fn new(cfg: BreakerConfig) -> Breaker {
         Breaker {
-            cfg,
-            inner: Mutex::new(Inner::Closed { failures: 0 }),
+            inner: Mutex::new(Guarded {
+                cfg,
+                phase: Inner::Closed { failures: 0 },
+            }),
+        }
+    }
+
+    /// New thresholds from the next event on; the current state (an open circuit's end
+    /// included) is kept.
+    pub fn set_config(&self, cfg: BreakerConfig) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.cfg = cfg;
         }
     }
 
     /// Whether a request may go through now. In half-open, each `true` is a probe.
     pub fn allow(&self, now: Instant) -> bool {
-        let Ok(mut s) = self.inner.lock() else {
+        let Ok(mut g) = self.inner.lock() else {
             return true;
         };
-        match *s {
+        let cfg = g.cfg;
+        match g.phase {
             Inner::Closed { .. } => true,
             Inner::Open { until } if now >= until => {
-                *s = Inner::HalfOpen {
+                g.phase = Inner::HalfOpen {
                     probes: 1,
                     since: now,
                 };
@@ -97,8 +115,8 @@ impl Breaker {
             }
             Inner::Open { .. } => false,
             Inner::HalfOpen { probes, since } => {
-                if probes < self.cfg.half_open_probes || now >= since + self.cfg.open_for {
-                    *s = Inner::HalfOpen {
+                if probes < cfg.half_open_probes || now >= since + cfg.open_for {
+                    g.phase = Inner::HalfOpen {
                         probes: probes.saturating_add(1),
                         since: now,
                     };
@@ -114,40 +132,41 @@ impl Breaker {
     pub fn would_allow(&self, now: Instant) -> bool {
         self.inner
             .lock()
-            .map(|s| match *s {
+            .map(|g| match g.phase {
                 Inner::Closed { .. } => true,
                 Inner::Open { until } => now >= until,
                 Inner::HalfOpen { probes, since } => {
-                    probes < self.cfg.half_open_probes || now >= since + self.cfg.open_for
+                    probes < g.cfg.half_open_probes || now >= since + g.cfg.open_for
                 }
             })
             .unwrap_or(true)
     }
 
     pub fn record(&self, success: bool, now: Instant) {
-        let Ok(mut s) = self.inner.lock() else {
+        let Ok(mut g) = self.inner.lock() else {
             return;
         };
-        *s = match (&*s, success) {
+        let cfg = g.cfg;
+        g.phase = match (&g.phase, success) {
             (_, true) => Inner::Closed { failures: 0 },
             (Inner::Closed { failures }, false) => {
                 let failures = failures + 1;
-                if failures >= self.cfg.failure_threshold {
+                if failures >= cfg.failure_threshold {
                     Inner::Open {
-                        until: now + self.cfg.open_for,
+                        until: now + cfg.open_for,
                     }
                 } else {
                     Inner::Closed { failures }
                 }
             }
             (Inner::HalfOpen { .. }, false) | (Inner::Open { .. }, false) => Inner::Open {
-                until: now + self.cfg.open_for,
+                until: now + cfg.open_for,
             },
         };
     }
 
     pub fn state(&self, now: Instant) -> BreakerState {
-        match self.inner.lock().map(|s| match *s {
+        match self.inner.lock().map(|g| match g.phase {
             Inner::Closed { .. } => BreakerState::Closed,
             Inner::Open { until } if now >= until => BreakerState::HalfOpen,
             Inner::Open { .. } => BreakerState::Open,
@@ -208,6 +227,30 @@ mod tests {
         assert_eq!(b.state(t), BreakerState::Open);
         assert!(!b.would_allow(t + Duration::from_secs(9)));
         assert!(b.would_allow(t + Duration::from_secs(10)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn new_thresholds_apply_to_a_breaker_that_keeps_its_state() {
+        let b = breaker(); // opens after 3 failures
+        let t = Instant::now();
+        b.record(false, t);
+        b.record(false, t);
+        b.set_config(BreakerConfig {
+            failure_threshold: 10,
+            open_for: Duration::from_secs(5),
+            half_open_probes: 1,
+        });
+        b.record(false, t);
+        assert_eq!(b.state(t), BreakerState::Closed, "3 of 10: still closed");
+        for _ in 0..7 {
+            b.record(false, t);
+        }
+        assert_eq!(b.state(t), BreakerState::Open);
+        assert_eq!(
+            b.state(t + Duration::from_secs(5)),
+            BreakerState::HalfOpen,
+            "the new open_for"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -66,14 +66,19 @@ impl Health {
     }
 
     /// The breaker for `name` (a provider, or `provider/model`), created closed on first use.
+    /// An existing one keeps its state and takes `cfg` (the thresholds after a reload).
     pub fn breaker(&self, name: &str, cfg: BreakerConfig) -> Arc<Breaker> {
         let mut map = match self.breakers.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
-        map.entry(name.to_owned())
-            .or_insert_with(|| Arc::new(Breaker::new(cfg)))
-            .clone()
+        if let Some(b) = map.get(name) {
+            b.set_config(cfg);
+            return b.clone();
+        }
+        let b = Arc::new(Breaker::new(cfg));
+        map.insert(name.to_owned(), b.clone());
+        b
     }
 
     pub fn key(&self, provider: &str, origin: &str) -> Arc<KeyHealth> {
@@ -120,5 +125,42 @@ impl Health {
             })
             .unwrap_or_default();
         json!({"breakers": breakers, "keys": keys})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_gives_an_existing_breaker_the_new_thresholds_and_keeps_its_state() {
+        let health = Health::new();
+        let old = BreakerConfig {
+            failure_threshold: 2,
+            ..BreakerConfig::default()
+        };
+        let now = Instant::now();
+        let b = health.breaker("openai", old);
+        b.record(false, now);
+        // The reload: the same name asked for with new thresholds.
+        let new = BreakerConfig {
+            failure_threshold: 4,
+            ..BreakerConfig::default()
+        };
+        let again = health.breaker("openai", new);
+        assert!(
+            Arc::ptr_eq(&b, &again),
+            "the breaker (and its count) is kept"
+        );
+        again.record(false, now);
+        assert_eq!(again.state(now), breaker::BreakerState::Closed, "2 of 4");
+        again.record(false, now);
+        again.record(false, now);
+        assert_eq!(again.state(now), breaker::BreakerState::Open, "4 of 4");
+        assert_eq!(
+            again.state(now + Duration::from_secs(30)),
+            breaker::BreakerState::HalfOpen
+        );
     }
 }
