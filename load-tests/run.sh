@@ -8,7 +8,9 @@
 #
 #   load-tests/run.sh            # release build, ~2 minutes
 #
-# Env: REQUESTS (default 3000; a tenth of that for 1 MiB bodies), CONCURRENCY_HIGH (default 32)
+# Env: REQUESTS (default 3000; a tenth of that for 1 MiB bodies), CONCURRENCY_HIGH (default 32),
+#      RESULTS_FILE (default load-tests/RESULTS.md, where a section with the command, the machine
+#      and the table is appended; /dev/null to skip)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --locked --release --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2
@@ -16,6 +18,7 @@ BIN=target/release/switchyard
 GEN=target/release/switchyard-loadgen
 REQUESTS=${REQUESTS:-3000}
 HIGH=${CONCURRENCY_HIGH:-32}
+RESULTS_FILE=${RESULTS_FILE:-load-tests/RESULTS.md}
 MOCK_PORT=19100
 FLAKY_PORT=19101
 GW_PORT=19080
@@ -99,20 +102,42 @@ for c in 1 8; do
 done
 } | tee "$work/results.jsonl"
 
-python3 - "$work/results.jsonl" <<'PY'
-import json, sys
+python3 - "$work/results.jsonl" "$RESULTS_FILE" "$REQUESTS" "$HIGH" <<'PY'
+import datetime, json, os, platform, sys
+results, out_path, requests, high = sys.argv[1:5]
 r = {}
-for line in open(sys.argv[1]):
+for line in open(results):
     x = json.loads(line)
     r[x["case"]] = x["result"]
 kinds = [k[len("direct "):] for k in r if k.startswith("direct ")]
-print("\n| case | req/s direct | req/s baseline | req/s gateway | gateway/baseline | ttfb p50 baseline | ttfb p50 gateway | added p50 vs baseline | total p99 baseline | total p99 gateway |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+rows = ["| case | req/s direct | req/s baseline | req/s gateway | gateway/baseline | ttfb p50 baseline | ttfb p50 gateway | added p50 vs baseline | total p50 baseline | total p50 gateway | total p99 baseline | total p99 gateway |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 for k in kinds:
     d, b, g = r[f"direct {k}"], r[f"baseline {k}"], r[f"gateway {k}"]
     for name, x in (("direct", d), ("baseline", b), ("gateway", g)):
         assert x["errors"] == 0 and list(x["statuses"]) == ["200"], (k, name, x)
-    print(f"| {k} | {d['rps']:.0f} | {b['rps']:.0f} | {g['rps']:.0f} | {g['rps'] / b['rps']:.0%} | "
-          f"{b['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50'] - b['ttfb_us']['p50']:.0f} µs | "
-          f"{b['total_us']['p99']:.0f} µs | {g['total_us']['p99']:.0f} µs |")
+    rows.append(f"| {k} | {d['rps']:.0f} | {b['rps']:.0f} | {g['rps']:.0f} | {g['rps'] / b['rps']:.0%} | "
+                f"{b['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50'] - b['ttfb_us']['p50']:.0f} µs | "
+                f"{b['total_us']['p50']:.0f} µs | {g['total_us']['p50']:.0f} µs | "
+                f"{b['total_us']['p99']:.0f} µs | {g['total_us']['p99']:.0f} µs |")
+table = "\n".join(rows)
+print("\n" + table)
+if out_path and out_path != "/dev/null":
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    load = " ".join(open("/proc/loadavg").read().split()[:3])
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    section = (
+        f"\n## load-tests/run.sh, {now} (written by the script)\n\n"
+        f"Command: `REQUESTS={requests} CONCURRENCY_HIGH={high} load-tests/run.sh`. Machine: "
+        f"{os.cpu_count()} CPUs ({cpu}), {mem} MiB, Linux {platform.release()}; load average "
+        f"before the table was written {load}. The mock on core 0; the gateway and the bare "
+        "pingora baseline, one worker thread each, on core 1. fallback: the gateway's route tries "
+        "a target that always answers 503, then the working one; direct and baseline send the "
+        "plain request. total: the whole response (for a stream, its last byte).\n\n"
+        f"{table}\n"
+    )
+    with open(out_path, "a") as f:
+        f.write(section)
+    print(f"\nappended to {out_path}")
 PY
