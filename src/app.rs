@@ -35,11 +35,13 @@ pub fn serve(
             .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     }
     check_trust_store(&config)?;
-    if opts.daemon {
-        // Before any thread starts: a fork keeps only the calling thread, so the ledger
-        // writer, the demo mock and the signal watchers must be started in the daemon.
-        daemonize(&config.server.pid_file, opts.upgrade)?;
-    }
+    // Before any thread starts: a fork keeps only the calling thread, so the ledger writer,
+    // the demo mock and the signal watchers must be started in the daemon.
+    let mut daemon = if opts.daemon {
+        Some(crate::daemon::detach(&config.server.pid_file)?)
+    } else {
+        None
+    };
     if let Some(m) = &config.mock {
         start_mock(m)?;
     }
@@ -62,7 +64,14 @@ pub fn serve(
         conf: None,
     };
     let mut server = Server::new_with_opt_and_conf(Some(pingora_opt), conf);
+    if let (true, Some(d)) = (opts.upgrade, daemon.as_mut()) {
+        // The old daemon hands its sockets over only on SIGQUIT: let the command return now.
+        d.report_ready();
+    }
     server.bootstrap();
+    if let (true, Some(d)) = (opts.upgrade, daemon.as_ref()) {
+        d.write_pid_file()?;
+    }
 
     let listen = config.server.listen.clone();
     let admin = config.admin.clone();
@@ -121,46 +130,11 @@ pub fn serve(
         log::info!("admin port on {}", admin.listen);
         server.add_service(svc);
     }
+    if let (false, Some(d)) = (opts.upgrade, daemon.as_mut()) {
+        d.write_pid_file()?;
+        d.report_ready();
+    }
     server.run_forever()
-}
-
-/// Detaches into the background: the caller's process exits 0 once the daemon is forked; the
-/// daemon writes its pid to `pid_file` (locked, so a second daemon with the same file fails),
-/// keeps stdout and stderr, and stays in the current directory so relative paths in the
-/// config keep their meaning. When taking over from a running daemon (`upgrade`), that one
-/// still holds the lock on `pid_file`: its file is moved to `<pid_file>.old` first, so the
-/// new daemon writes a file of its own at the same path.
-fn daemonize(pid_file: &std::path::Path, upgrade: bool) -> Result<(), String> {
-    if upgrade {
-        let mut old = pid_file.as_os_str().to_owned();
-        old.push(".old");
-        match std::fs::rename(pid_file, &old) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(format!(
-                    "cannot move the running daemon's pid file {} aside: {e}",
-                    pid_file.display()
-                ))
-            }
-        }
-    }
-    let cwd = std::env::current_dir().map_err(|e| format!("cannot daemonize: {e}"))?;
-    let daemon = daemonix::Daemonize::new()
-        .pid_file(pid_file)
-        .working_directory(cwd)
-        .umask(0o007)
-        .stdout(daemonix::Stdio::keep())
-        .stderr(daemonix::Stdio::keep());
-    match daemon.execute() {
-        daemonix::Outcome::Parent(Ok(_)) => std::process::exit(0),
-        daemonix::Outcome::Parent(Err(e)) => Err(format!("cannot daemonize: {e}")),
-        daemonix::Outcome::Child(Ok(_)) => Ok(()),
-        daemonix::Outcome::Child(Err(e)) => Err(format!(
-            "cannot daemonize (pid file {}): {e}",
-            pid_file.display()
-        )),
-    }
 }
 
 /// The client listener. pingora puts a 64 KiB read buffer in front of every accepted

@@ -25,6 +25,7 @@ pub mod cache;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod dialect;
 pub mod error;
 pub mod ledger;

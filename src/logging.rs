@@ -4,13 +4,15 @@
 //! full a line is dropped and counted ([`access_lines_dropped`]). Everything else goes to
 //! stderr with a timestamp and level. The level comes from
 //! `SWITCHYARD_LOG` (error, warn, info, debug, trace; default info). Access lines can be turned
-//! off alone with `SWITCHYARD_ACCESS_LOG=off`.
+//! off alone with `SWITCHYARD_ACCESS_LOG=off`. The writer thread starts with the first access
+//! line, so a process that forks after `init` (`serve --daemon`) still has it.
 
 use crate::proxy::access_log_target;
 use log::{LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::OnceLock;
 
 /// Access lines queued for the writer thread before new ones are dropped.
 const ACCESS_QUEUE: usize = 16_384;
@@ -24,13 +26,15 @@ pub fn access_lines_dropped() -> u64 {
 
 struct Logger {
     level: LevelFilter,
-    access: Option<SyncSender<String>>,
+    access_on: bool,
+    /// The writer thread's queue, started by the first access line (`None`: it could not be).
+    access: OnceLock<Option<SyncSender<String>>>,
 }
 
 impl Log for Logger {
     fn enabled(&self, m: &Metadata<'_>) -> bool {
         if m.target() == access_log_target() {
-            return self.access.is_some();
+            return self.access_on;
         }
         // pingora's per-request info chatter is noise next to the access log.
         let floor = if m.target().starts_with("pingora") {
@@ -46,7 +50,7 @@ impl Log for Logger {
             return;
         }
         if r.target() == access_log_target() {
-            if let Some(tx) = &self.access {
+            if let Some(tx) = self.access.get_or_init(access_writer) {
                 if let Err(TrySendError::Full(_)) = tx.try_send(r.args().to_string()) {
                     DROPPED.fetch_add(1, Ordering::Relaxed);
                 }
@@ -79,11 +83,13 @@ pub fn init() {
         _ => LevelFilter::Info,
     };
     let access_on = !matches!(std::env::var("SWITCHYARD_ACCESS_LOG").as_deref(), Ok("off"));
-    let access = if access_on { access_writer() } else { None };
-    let on = access.is_some();
-    let logger = Logger { level, access };
+    let logger = Logger {
+        level,
+        access_on,
+        access: OnceLock::new(),
+    };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
-        log::set_max_level(if on {
+        log::set_max_level(if access_on {
             level.max(LevelFilter::Info)
         } else {
             level

@@ -1,8 +1,9 @@
 //! `serve --daemon`: the command returns at once, the daemon writes its pid file, serves, and
 //! records every call in the ledger. A fork keeps only the forking thread, so this also checks
 //! that the ledger writer (started on its own thread) runs in the daemon: it did not when
-//! pingora forked after start-up, and every row was lost. Then a binary upgrade between two
-//! daemons: `serve --upgrade --daemon` takes the sockets over and the pid file.
+//! pingora forked after start-up, and every row was lost. A daemon that fails to start makes the
+//! command fail. Then a binary upgrade between two daemons: `serve --upgrade --daemon` takes
+//! the sockets over and the pid file.
 
 mod common;
 use common::*;
@@ -58,6 +59,15 @@ fn daemon_detaches_writes_its_pid_serves_and_records_calls() {
     };
     assert_eq!(row.status, 200);
     assert_eq!(row.model.as_deref(), Some("gpt-4o-mini"));
+    // The access line reaches the daemon's stdout: its writer thread, too, runs in the daemon.
+    let access = dir.path().join("daemon.out");
+    while !std::fs::read_to_string(&access)
+        .unwrap_or_default()
+        .contains(&request_id)
+    {
+        assert!(Instant::now() < deadline, "no access line for {request_id}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     stop(pid, "-TERM");
     guard.0 = None;
@@ -123,7 +133,7 @@ fn run_daemon(dir: &std::path::Path, config: &std::path::Path, extra: &[&str], l
         .current_dir(dir)
         .env("MOCK_KEY", PROVIDER_KEY)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(log.with_extension("out")).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .status()
         .expect("run serve --daemon");
@@ -179,16 +189,19 @@ fn a_daemon_hands_its_sockets_and_pid_file_to_an_upgraded_daemon() {
     let mut old_guard = Daemon(Some(old));
     wait_served(port);
 
-    // The new daemon moves the old pid file aside (the old daemon holds its lock), writes its
-    // own, and waits for the sockets; SIGQUIT makes the old one hand them over.
+    // The new daemon's command returns at once: the new daemon waits for the sockets, which
+    // the old one hands over on SIGQUIT. Until then the pid file names the old one, the
+    // process to send that SIGQUIT to.
     run_daemon(dir.path(), &config_path, &["--upgrade"], "new.log");
-    let new = wait_pid(&pid_file, Some(old));
-    let mut new_guard = Daemon(Some(new));
+    let named = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(named.trim(), old.to_string());
     assert!(Command::new("kill")
         .args(["-QUIT", &old.to_string()])
         .status()
         .unwrap()
         .success());
+    let new = wait_pid(&pid_file, Some(old));
+    let mut new_guard = Daemon(Some(new));
 
     // Requests keep being answered while the old daemon drains and exits.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -208,8 +221,35 @@ fn a_daemon_hands_its_sockets_and_pid_file_to_an_upgraded_daemon() {
         assert_eq!(chat_status(port), 200);
     }
     assert!(running(new), "the new daemon is not running");
-    assert_eq!(wait_pid(&pid_file, Some(old)), new);
 
     stop(new, "-TERM");
     new_guard.0 = None;
+}
+
+#[test]
+fn a_daemon_that_fails_after_the_fork_makes_the_command_fail() {
+    let mock = start_mock(&[]);
+    let (dir, config_path, pid_file, _port) = daemon_config(mock.port);
+    // The ledger is opened in the daemon, after the fork: a file where its directory should be
+    // makes that fail.
+    std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
+    let mut config = std::fs::read_to_string(&config_path).unwrap();
+    config.push_str("\n[ledger]\npath = \"not-a-dir/ledger.db\"\n");
+    std::fs::write(&config_path, config).unwrap();
+    let log = dir.path().join("failed.log");
+    let status = Command::new(BIN)
+        .args(["serve", "--daemon", "--config"])
+        .arg(&config_path)
+        .current_dir(dir.path())
+        .env("MOCK_KEY", PROVIDER_KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .expect("run serve --daemon");
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!status.success(), "exit 0 for a daemon that died: {logged}");
+    assert!(logged.contains("cannot open the ledger"), "{logged}");
+    assert!(logged.contains("the daemon did not start"), "{logged}");
+    assert!(!pid_file.exists(), "a pid file for a daemon that never ran");
 }

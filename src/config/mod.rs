@@ -52,7 +52,7 @@ pub struct ServerSettings {
     pub grace_period: Duration,
     /// The graceful-upgrade socket (pingora's `upgrade_sock`).
     pub upgrade_sock: std::path::PathBuf,
-    /// Where `serve --daemon` writes and locks its process id.
+    /// Where `serve --daemon` writes its process id once it is up.
     pub pid_file: std::path::PathBuf,
 }
 

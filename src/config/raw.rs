@@ -38,7 +38,7 @@ pub struct RawServer {
     /// Unix socket through which a new process (`serve --upgrade`) takes over the listening
     /// sockets of the running one; both must name the same path. Absolute.
     pub upgrade_sock: Option<Spanned<String>>,
-    /// Where `serve --daemon` writes (and locks) its process id. Absolute.
+    /// Where `serve --daemon` writes its process id once it is up. Absolute.
     pub pid_file: Option<Spanned<String>>,
 }
 
