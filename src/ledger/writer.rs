@@ -410,6 +410,9 @@ impl Writer {
                 }
             };
             let Some(first) = first else { break };
+            // A nudge stored while the writer was busy is stale: everything queued is about
+            // to be read anyway. Left in place it would end this batch at once.
+            let _ = futures::FutureExt::now_or_never(self.shared.nudge.notified());
             let mut batch = Vec::new();
             let mut waiters = Vec::new();
             sort(first, &mut batch, &mut waiters);
