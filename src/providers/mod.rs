@@ -25,6 +25,8 @@ pub struct Upstream {
     /// Health of each key, by index into `cfg.keys`.
     pub key_health: Vec<Arc<KeyHealth>>,
     breaker_cfg: BreakerConfig,
+    /// The config generation this upstream was built from (see [`Health::breaker`]).
+    generation: u64,
     health: Arc<Health>,
     /// This provider's model breakers by model name: looked up per attempt without building
     /// the `provider/model` name or taking the process-wide lock.
@@ -38,9 +40,14 @@ pub struct KeyChoice<'a> {
 }
 
 impl Upstream {
-    pub fn new(cfg: ProviderConfig, health: &Arc<Health>, breaker_cfg: BreakerConfig) -> Upstream {
+    pub fn new(
+        cfg: ProviderConfig,
+        health: &Arc<Health>,
+        breaker_cfg: BreakerConfig,
+        generation: u64,
+    ) -> Upstream {
         Upstream {
-            breaker: health.breaker(&cfg.name, breaker_cfg),
+            breaker: health.breaker(&cfg.name, breaker_cfg, generation),
             key_health: cfg
                 .keys
                 .iter()
@@ -48,6 +55,7 @@ impl Upstream {
                 .collect(),
             next_key: AtomicUsize::new(0),
             breaker_cfg,
+            generation,
             health: health.clone(),
             model_breakers: std::sync::RwLock::new(std::collections::HashMap::new()),
             cfg,
@@ -61,9 +69,11 @@ impl Upstream {
                 return b.clone();
             }
         }
-        let b = self
-            .health
-            .breaker(&format!("{}/{model}", self.cfg.name), self.breaker_cfg);
+        let b = self.health.breaker(
+            &format!("{}/{model}", self.cfg.name),
+            self.breaker_cfg,
+            self.generation,
+        );
         if let Ok(mut map) = self.model_breakers.write() {
             // Bounded by the models this provider is asked for (a route's, or a client's
             // `provider/model`): at most this many are remembered here.
@@ -180,7 +190,7 @@ base_url = "http://127.0.0.1:1/v1"
         let health = Health::new();
         cfg.providers
             .into_iter()
-            .map(|p| Upstream::new(p, &health, BreakerConfig::default()))
+            .map(|p| Upstream::new(p, &health, BreakerConfig::default(), 1))
             .collect()
     }
 

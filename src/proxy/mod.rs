@@ -85,6 +85,7 @@ pub struct GatewayState {
 impl GatewayState {
     pub fn new(config: Config, resolver: Arc<Resolver>, health: Arc<Health>) -> GatewayState {
         let breaker = config.resilience.breaker;
+        let generation = health.next_generation();
         GatewayState {
             router: Router::new(&config),
             keys: KeyRing::new(&config.gateway_keys),
@@ -92,7 +93,7 @@ impl GatewayState {
                 .providers
                 .iter()
                 .cloned()
-                .map(|p| Upstream::new(p, &health, breaker))
+                .map(|p| Upstream::new(p, &health, breaker, generation))
                 .collect(),
             resolver,
             health,

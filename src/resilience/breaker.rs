@@ -77,6 +77,8 @@ pub struct Breaker {
 #[derive(Debug)]
 struct Guarded {
     cfg: BreakerConfig,
+    /// The config generation `cfg` came from: an older one never replaces it.
+    generation: u64,
     phase: Inner,
 }
 
@@ -85,16 +87,21 @@ impl Breaker {
         Breaker {
             inner: Mutex::new(Guarded {
                 cfg,
+                generation: 0,
                 phase: Inner::Closed { failures: 0 },
             }),
         }
     }
 
-    /// New thresholds from the next event on; the current state (an open circuit's end
-    /// included) is kept.
-    pub fn set_config(&self, cfg: BreakerConfig) {
+    /// New thresholds from the next event on, if `generation` is not older than the config
+    /// in force (a request still running on an old config must not put old thresholds
+    /// back); the current state (an open circuit's end included) is kept.
+    pub fn set_config(&self, cfg: BreakerConfig, generation: u64) {
         if let Ok(mut g) = self.inner.lock() {
-            g.cfg = cfg;
+            if generation >= g.generation {
+                g.cfg = cfg;
+                g.generation = generation;
+            }
         }
     }
 
@@ -235,11 +242,22 @@ mod tests {
         let t = Instant::now();
         b.record(false, t);
         b.record(false, t);
-        b.set_config(BreakerConfig {
-            failure_threshold: 10,
-            open_for: Duration::from_secs(5),
-            half_open_probes: 1,
-        });
+        b.set_config(
+            BreakerConfig {
+                failure_threshold: 10,
+                open_for: Duration::from_secs(5),
+                half_open_probes: 1,
+            },
+            1,
+        );
+        // A request still on the first config asks for its thresholds: ignored.
+        b.set_config(
+            BreakerConfig {
+                failure_threshold: 1,
+                ..BreakerConfig::default()
+            },
+            0,
+        );
         b.record(false, t);
         assert_eq!(b.state(t), BreakerState::Closed, "3 of 10: still closed");
         for _ in 0..7 {

@@ -58,6 +58,8 @@ impl Default for Policy {
 pub struct Health {
     breakers: Mutex<BTreeMap<String, Arc<Breaker>>>,
     keys: Mutex<BTreeMap<(String, String), Arc<KeyHealth>>>,
+    /// Config generations handed out ([`Health::next_generation`]).
+    generations: std::sync::atomic::AtomicU64,
 }
 
 impl Health {
@@ -65,18 +67,27 @@ impl Health {
         Arc::new(Health::default())
     }
 
+    /// A number for a newly loaded config, larger than every earlier one.
+    pub fn next_generation(&self) -> u64 {
+        self.generations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(1)
+    }
+
     /// The breaker for `name` (a provider, or `provider/model`), created closed on first use.
-    /// An existing one keeps its state and takes `cfg` (the thresholds after a reload).
-    pub fn breaker(&self, name: &str, cfg: BreakerConfig) -> Arc<Breaker> {
+    /// An existing one keeps its state and takes `cfg` (the thresholds after a reload) unless
+    /// `generation` is older than the config it has.
+    pub fn breaker(&self, name: &str, cfg: BreakerConfig, generation: u64) -> Arc<Breaker> {
         let mut map = match self.breakers.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
         if let Some(b) = map.get(name) {
-            b.set_config(cfg);
+            b.set_config(cfg, generation);
             return b.clone();
         }
         let b = Arc::new(Breaker::new(cfg));
+        b.set_config(cfg, generation);
         map.insert(name.to_owned(), b.clone());
         b
     }
@@ -141,18 +152,21 @@ mod tests {
             ..BreakerConfig::default()
         };
         let now = Instant::now();
-        let b = health.breaker("openai", old);
+        let b = health.breaker("openai", old, health.next_generation());
         b.record(false, now);
         // The reload: the same name asked for with new thresholds.
         let new = BreakerConfig {
             failure_threshold: 4,
             ..BreakerConfig::default()
         };
-        let again = health.breaker("openai", new);
+        let reloaded = health.next_generation();
+        let again = health.breaker("openai", new, reloaded);
         assert!(
             Arc::ptr_eq(&b, &again),
             "the breaker (and its count) is kept"
         );
+        // A request still running on the old config asks for the breaker: no change.
+        health.breaker("openai", old, reloaded - 1);
         again.record(false, now);
         assert_eq!(again.state(now), breaker::BreakerState::Closed, "2 of 4");
         again.record(false, now);
