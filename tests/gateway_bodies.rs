@@ -210,3 +210,42 @@ fn a_body_that_never_finishes_gets_408_within_the_deadline() {
         let _ = trickle.join();
     }
 }
+
+/// The deadline runs from the request's arrival: an upload slower than its route's deadline
+/// (but within the longest one, which bounds every upload) is answered 408 too.
+#[test]
+fn an_upload_slower_than_its_routes_deadline_gets_408() {
+    let mock = start_mock(&[]);
+    let config = standard_config(free_port(), mock.port, "")
+        + "\n[[routes]]\nname = \"quick\"\ntargets = [\"openai/gpt-4o-mini\"]\ndeadline = \"1s\"\n";
+    let gw = start_gateway_with(&config);
+    let body = chat_body("quick", false);
+    let (first, rest) = body.as_bytes().split_at(10);
+    let mut s = connect(&gw);
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         authorization: {}\r\ncontent-length: {}\r\n\r\n",
+        bearer(),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(first).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    s.write_all(rest).unwrap();
+    let r = read_response(&mut s);
+    assert_eq!(r.status, 408, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "request_timeout");
+    // The same request sent at once is served.
+    let mut s = connect(&gw);
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[
+            ("authorization", &bearer()),
+            ("content-type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}

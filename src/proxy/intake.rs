@@ -183,14 +183,7 @@ async fn prepare(
         Ok(read) => read?,
         Err(_) => {
             ctx.close_connection = true;
-            return Err(GatewayError::new(
-                ErrorKind::RequestTimeout,
-                format!(
-                    "The request body did not arrive within {} s",
-                    upload_budget.as_secs_f64()
-                ),
-            )
-            .into());
+            return Err(body_timeout(upload_budget).into());
         }
     }
     let mut probe = probe_request(&ctx.body)?;
@@ -235,6 +228,11 @@ async fn prepare(
         budget = budget.min(client);
     }
     ctx.deadline = tokio::time::Instant::from_std(ctx.started) + budget;
+    if tokio::time::Instant::now() >= ctx.deadline {
+        // The upload alone used up this route's (shorter) deadline: the client's doing.
+        ctx.close_connection = true;
+        return Err(body_timeout(budget).into());
+    }
     ctx.route = resolved.route;
     ctx.candidates = priced_candidates(gw, resolved.candidates, ctx.model.as_deref())?;
     translatable_candidates(gw, ctx)?;
@@ -342,6 +340,16 @@ fn client_deadline(req: &pingora_http::RequestHeader) -> Option<Duration> {
         })?;
     let margin = (asked / 10).min(Duration::from_millis(250));
     Some(asked.saturating_sub(margin))
+}
+
+fn body_timeout(budget: Duration) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::RequestTimeout,
+        format!(
+            "The request body did not arrive within the request's deadline ({} s)",
+            budget.as_secs_f64()
+        ),
+    )
 }
 
 /// Reads the whole request body, bounded by `server.max_body_size`.
