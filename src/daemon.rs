@@ -64,6 +64,17 @@ fn wait_for_report(mut from_daemon: UnixStream) -> i32 {
     }
 }
 
+impl Drop for Daemon {
+    /// A daemon that fails to start returns its error, which is printed after this value is
+    /// gone: the report socket stays open until the process exits, so the starting command
+    /// sees its end close only after that error is on the shared stderr.
+    fn drop(&mut self) {
+        if let Some(s) = self.report.take() {
+            std::mem::forget(s);
+        }
+    }
+}
+
 impl Daemon {
     /// Tells the starting command that the daemon is up; it exits 0. Once only.
     pub fn report_ready(&mut self) {
