@@ -18,6 +18,14 @@ use super::estimate::OutputText;
 use super::sse::SseEvent;
 use super::{count, Usage};
 
+/// An Anthropic stream event's kind: its data's `type`, else the SSE `event:` name.
+pub(crate) fn event_kind<'a>(data: &'a Value, ev: &'a SseEvent) -> &'a str {
+    data.get("type")
+        .and_then(Value::as_str)
+        .or(ev.event.as_deref())
+        .unwrap_or_default()
+}
+
 /// Normalises one Anthropic `usage` object; `None` unless it has a token count.
 pub(crate) fn usage_from(u: &Value) -> Option<Usage> {
     let mut s = Counts::default();
@@ -113,12 +121,7 @@ impl AnthropicStream {
         let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
             return;
         };
-        let kind = v
-            .get("type")
-            .and_then(Value::as_str)
-            .or(ev.event.as_deref())
-            .unwrap_or_default();
-        match kind {
+        match event_kind(&v, ev) {
             "message_start" => {
                 if let Some(u) = v.get("message").and_then(|m| m.get("usage")) {
                     self.seen |= self.counts.merge(u, false);

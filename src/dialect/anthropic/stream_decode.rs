@@ -45,12 +45,7 @@ impl StreamDecoder for Decoder {
         let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
             return;
         };
-        let kind = v
-            .get("type")
-            .and_then(Value::as_str)
-            .or(ev.event.as_deref())
-            .unwrap_or_default();
-        match kind {
+        match crate::usage::anthropic::event_kind(&v, ev) {
             "message_start" => self.message_start(&v, out),
             "content_block_start" => self.block_start(&v, out),
             "content_block_delta" => self.block_delta(&v, out),
