@@ -106,6 +106,19 @@ pub(super) async fn start_fill<const N: usize>(
     cache
 }
 
+/// A second lookup of `name` while a fill holds its lock: it must wait as a reader.
+pub(super) async fn locked_reader<const N: usize>(layer: &CacheLayer<N>, name: &str) -> HttpCache {
+    let mut cache = HttpCache::new();
+    layer.enable(&mut cache);
+    cache.set_cache_key(key(name));
+    assert!(cache.cache_lookup().await.unwrap().is_none());
+    assert!(
+        cache.is_cache_locked(),
+        "a lookup during a fill must wait as reader"
+    );
+    cache
+}
+
 pub(super) async fn write(
     cache: &mut HttpCache,
     data: &[u8],

@@ -7,23 +7,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pingora_cache::lock::LockWaitOutcome;
-use pingora_cache::{HitStatus, HttpCache, NoCacheReason, PurgeTarget, PurgeType, Storage};
+use pingora_cache::{HitStatus, NoCacheReason, PurgeTarget, PurgeType, Storage};
 
 use super::layer::CacheLayer;
 use super::tests::{
-    body_of, compact, fresh_meta, key, leak_store, lookup, read_all, small_layer, span, start_fill,
-    weight, write, SECS,
+    body_of, compact, fresh_meta, key, leak_store, locked_reader, lookup, read_all, small_layer,
+    span, start_fill, weight, write, SECS,
 };
 
 #[tokio::test]
 async fn writer_abort_wakes_reader_to_compete() {
     let layer = small_layer(1 << 20, 1 << 16);
     let mut writer = start_fill(layer, "k", fresh_meta()).await;
-    let mut reader = HttpCache::new();
-    layer.enable(&mut reader);
-    reader.set_cache_key(key("k"));
-    assert!(reader.cache_lookup().await.unwrap().is_none());
-    assert!(reader.is_cache_locked());
+    let mut reader = locked_reader(layer, "k").await;
 
     let abort = async {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -43,14 +39,7 @@ async fn writer_abort_wakes_reader_to_compete() {
 async fn concurrent_lookup_waits_for_the_writer_then_hits() {
     let layer = small_layer(1 << 20, 1 << 16);
     let mut writer = start_fill(layer, "k", fresh_meta()).await;
-    let mut reader = HttpCache::new();
-    layer.enable(&mut reader);
-    reader.set_cache_key(key("k"));
-    assert!(reader.cache_lookup().await.unwrap().is_none());
-    assert!(
-        reader.is_cache_locked(),
-        "second lookup must wait as reader"
-    );
+    let mut reader = locked_reader(layer, "k").await;
 
     let finished = AtomicBool::new(false);
     let write_all = async {
@@ -81,11 +70,7 @@ async fn concurrent_lookup_waits_for_the_writer_then_hits() {
 async fn reader_gives_up_after_lock_wait() {
     let layer = CacheLayer::<1>::with_shards(1 << 20, 1 << 16, 5 * SECS, Duration::from_millis(50));
     let mut writer = start_fill(layer, "k", fresh_meta()).await;
-    let mut reader = HttpCache::new();
-    layer.enable(&mut reader);
-    reader.set_cache_key(key("k"));
-    assert!(reader.cache_lookup().await.unwrap().is_none());
-    assert!(reader.is_cache_locked());
+    let mut reader = locked_reader(layer, "k").await;
     assert_eq!(reader.cache_lock_wait().await, LockWaitOutcome::WaitTimeout);
     // pingora-proxy then serves this reader from upstream without caching
     reader.disable(NoCacheReason::CacheLockTimeout);
@@ -96,11 +81,7 @@ async fn reader_gives_up_after_lock_wait() {
 async fn lock_age_timeout_lets_a_second_writer_in() {
     let layer = CacheLayer::<1>::with_shards(1 << 20, 1 << 16, Duration::from_millis(50), 5 * SECS);
     let mut slow = start_fill(layer, "k", fresh_meta()).await;
-    let mut reader = HttpCache::new();
-    layer.enable(&mut reader);
-    reader.set_cache_key(key("k"));
-    assert!(reader.cache_lookup().await.unwrap().is_none());
-    assert!(reader.is_cache_locked());
+    let mut reader = locked_reader(layer, "k").await;
     assert_eq!(reader.cache_lock_wait().await, LockWaitOutcome::AgeTimeout);
     // the proxy retries: the expired lock is replaced and the reader becomes a writer too
     assert!(reader.cache_lookup().await.unwrap().is_none());
