@@ -108,6 +108,23 @@ pub struct Message {
     pub content: Vec<Part>,
 }
 
+#[cfg(test)]
+impl Message {
+    pub(crate) fn user(content: Vec<Part>) -> Message {
+        Message {
+            role: Role::User,
+            content,
+        }
+    }
+
+    pub(crate) fn assistant(content: Vec<Part>) -> Message {
+        Message {
+            role: Role::Assistant,
+            content,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Part {
     Text(Text),

@@ -5,15 +5,15 @@ use serde_json::{json, Value};
 use super::*;
 use crate::dialect::canonical::*;
 
-fn opts() -> TranslateOptions {
+pub(super) fn opts() -> TranslateOptions {
     TranslateOptions::default()
 }
 
-fn decode(v: Value) -> Result<ChatRequest, GatewayError> {
+pub(super) fn decode(v: Value) -> Result<ChatRequest, GatewayError> {
     decode_request(v.to_string().as_bytes(), &opts())
 }
 
-fn decode_ok(v: Value) -> ChatRequest {
+pub(super) fn decode_ok(v: Value) -> ChatRequest {
     match decode(v) {
         Ok(r) => r,
         Err(e) => panic!("decode failed: {e}"),

@@ -2,23 +2,9 @@
 
 use serde_json::{json, Value};
 
+use super::tests_request::{decode_ok, opts};
 use super::*;
 use crate::dialect::canonical::*;
-
-fn opts() -> TranslateOptions {
-    TranslateOptions::default()
-}
-
-fn decode(v: Value) -> Result<ChatRequest, GatewayError> {
-    decode_request(v.to_string().as_bytes(), &opts())
-}
-
-fn decode_ok(v: Value) -> ChatRequest {
-    match decode(v) {
-        Ok(r) => r,
-        Err(e) => panic!("decode failed: {e}"),
-    }
-}
 
 fn encode(req: &ChatRequest) -> Value {
     let body = encode_request(req, "claude-target", &opts()).expect("encodes");

@@ -20,20 +20,6 @@ fn dropping(field: &str) -> TranslateOptions {
     }
 }
 
-fn user(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        content: parts,
-    }
-}
-
-fn assistant(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::Assistant,
-        content: parts,
-    }
-}
-
 fn text(s: &str) -> Part {
     Part::Text(Text::plain(s))
 }
@@ -88,9 +74,9 @@ fn system_history_and_roles() {
         model: "ignored".into(),
         system: vec![text("be brief"), text(""), text("be kind")],
         messages: vec![
-            user(vec![text("hi")]),
-            assistant(vec![text("hello")]),
-            user(vec![text(""), text("bye")]),
+            Message::user(vec![text("hi")]),
+            Message::assistant(vec![text("hello")]),
+            Message::user(vec![text(""), text("bye")]),
         ],
         stream: true,
         include_usage: true,
@@ -114,16 +100,16 @@ fn system_history_and_roles() {
 fn empty_and_thinking_only_messages_are_dropped() {
     let req = ChatRequest {
         messages: vec![
-            user(vec![text("q")]),
-            assistant(vec![
+            Message::user(vec![text("q")]),
+            Message::assistant(vec![
                 Part::Thinking {
                     text: "hmm".into(),
                     signature: Some("sig".into()),
                 },
                 Part::RedactedThinking { data: "x".into() },
             ]),
-            assistant(vec![]),
-            user(vec![text("again")]),
+            Message::assistant(vec![]),
+            Message::user(vec![text("again")]),
         ],
         ..Default::default()
     };
@@ -148,7 +134,7 @@ fn images_inline_and_url() {
         detail: None,
     });
     let req = ChatRequest {
-        messages: vec![user(vec![text("see"), b64.clone()])],
+        messages: vec![Message::user(vec![text("see"), b64.clone()])],
         ..Default::default()
     };
     assert_eq!(
@@ -156,7 +142,10 @@ fn images_inline_and_url() {
         json!({"inlineData": {"mimeType": "image/png", "data": "iVBOR"}})
     );
     let req = ChatRequest {
-        messages: vec![user(vec![text("a")]), user(vec![text("see"), url])],
+        messages: vec![
+            Message::user(vec![text("a")]),
+            Message::user(vec![text("see"), url]),
+        ],
         ..Default::default()
     };
     let e = enc_err(&req);
@@ -173,18 +162,18 @@ fn images_inline_and_url() {
 fn tool_calls_and_results() {
     let req = ChatRequest {
         messages: vec![
-            user(vec![text("weather?")]),
-            assistant(vec![
+            Message::user(vec![text("weather?")]),
+            Message::assistant(vec![
                 text("checking"),
                 call("c1", "get_weather", r#"{"city":"Paris"}"#),
                 call("c2", "get_time", ""),
             ]),
-            user(vec![
+            Message::user(vec![
                 result("c1", "sunny", false),
                 result("c2", r#"{"h": 12}"#, false),
             ]),
-            assistant(vec![call("c3", "get_weather", r#"{"city":"X"}"#)]),
-            user(vec![result("c3", "no such city", true)]),
+            Message::assistant(vec![call("c3", "get_weather", r#"{"city":"X"}"#)]),
+            Message::user(vec![result("c3", "no such city", true)]),
         ],
         ..Default::default()
     };
@@ -214,7 +203,7 @@ fn tool_calls_and_results() {
 fn tool_result_errors() {
     // Unknown call id.
     let req = ChatRequest {
-        messages: vec![user(vec![text("x"), result("nope", "r", false)])],
+        messages: vec![Message::user(vec![text("x"), result("nope", "r", false)])],
         ..Default::default()
     };
     assert_eq!(
@@ -223,22 +212,22 @@ fn tool_result_errors() {
     );
     // Bad arguments JSON.
     let req = ChatRequest {
-        messages: vec![assistant(vec![call("c", "f", "{oops")])],
+        messages: vec![Message::assistant(vec![call("c", "f", "{oops")])],
         ..Default::default()
     };
     let e = enc_err(&req);
     assert_eq!(e.status(), 400);
     assert_eq!(e.param.as_deref(), Some("messages[0].content[0].arguments"));
     let req = ChatRequest {
-        messages: vec![assistant(vec![call("c", "f", "[1]")])],
+        messages: vec![Message::assistant(vec![call("c", "f", "[1]")])],
         ..Default::default()
     };
     assert_eq!(enc_err(&req).status(), 400);
     // An image in a tool result.
     let req = ChatRequest {
         messages: vec![
-            assistant(vec![call("c", "f", "{}")]),
-            user(vec![Part::ToolResult(ToolResult {
+            Message::assistant(vec![call("c", "f", "{}")]),
+            Message::user(vec![Part::ToolResult(ToolResult {
                 call_id: "c".into(),
                 content: vec![
                     text("a"),
@@ -287,7 +276,7 @@ fn tools_and_tool_choice() {
         },
     ];
     let mut req = ChatRequest {
-        messages: vec![user(vec![text("hi")])],
+        messages: vec![Message::user(vec![text("hi")])],
         tools,
         tool_choice: Some(ToolChoice::Auto),
         parallel_tool_calls: Some(true),
@@ -325,7 +314,7 @@ fn tools_and_tool_choice() {
 fn generation_config() {
     let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}}});
     let mut req = ChatRequest {
-        messages: vec![user(vec![text("hi")])],
+        messages: vec![Message::user(vec![text("hi")])],
         max_tokens: Some(100),
         temperature: number(&json!(0.5)),
         top_p: number(&json!(0.9)),

@@ -42,20 +42,6 @@ fn text(s: &str) -> Part {
     Part::Text(Text::plain(s))
 }
 
-fn user(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        content: parts,
-    }
-}
-
-fn assistant(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::Assistant,
-        content: parts,
-    }
-}
-
 fn result(id: &str, t: &str) -> Part {
     Part::ToolResult(ToolResult {
         call_id: id.into(),
@@ -78,7 +64,7 @@ fn call(id: &str, name: &str, args: &str) -> Part {
 fn decodes_a_minimal_request() {
     let r = decode_ok(with(json!({})));
     assert_eq!(r.model, "gpt-4o");
-    assert_eq!(r.messages, vec![user(vec![text("hi")])]);
+    assert_eq!(r.messages, vec![Message::user(vec![text("hi")])]);
     assert!(!r.stream);
 }
 
@@ -114,7 +100,10 @@ fn hoists_system_and_developer_messages_in_order() {
     assert_eq!(r.system, vec![text("a"), text("b"), text("c")]);
     assert_eq!(
         r.messages,
-        vec![user(vec![text("hi")]), assistant(vec![text("ok")])]
+        vec![
+            Message::user(vec![text("hi")]),
+            Message::assistant(vec![text("ok")])
+        ]
     );
 }
 
@@ -250,12 +239,12 @@ fn merges_consecutive_tool_messages_only() {
     assert_eq!(r.messages.len(), 5);
     assert_eq!(
         r.messages[2],
-        user(vec![result("a", "ra"), result("b", "rb")])
+        Message::user(vec![result("a", "ra"), result("b", "rb")])
     );
-    assert_eq!(r.messages[3], user(vec![text("more")]));
+    assert_eq!(r.messages[3], Message::user(vec![text("more")]));
     assert_eq!(
         r.messages[4],
-        user(vec![Part::ToolResult(ToolResult {
+        Message::user(vec![Part::ToolResult(ToolResult {
             call_id: "c".into(),
             content: vec![],
             is_error: false
@@ -497,7 +486,7 @@ fn decodes_response_formats() {
 fn base_req() -> ChatRequest {
     ChatRequest {
         model: "client-model".into(),
-        messages: vec![user(vec![text("hi")])],
+        messages: vec![Message::user(vec![text("hi")])],
         ..Default::default()
     }
 }
@@ -535,7 +524,7 @@ fn encodes_system_as_one_message() {
 #[test]
 fn encodes_user_images_and_drops_cache_control() {
     let mut req = base_req();
-    req.messages = vec![user(vec![
+    req.messages = vec![Message::user(vec![
         Part::Text(Text {
             text: "see".into(),
             cache_control: Some(json!({"type": "ephemeral"})),
@@ -565,7 +554,7 @@ fn encodes_user_images_and_drops_cache_control() {
 #[test]
 fn encodes_assistant_turns_and_drops_thinking() {
     let mut req = base_req();
-    req.messages.push(assistant(vec![
+    req.messages.push(Message::assistant(vec![
         Part::Thinking {
             text: "hmm".into(),
             signature: Some("sig".into()),
@@ -576,8 +565,9 @@ fn encodes_assistant_turns_and_drops_thinking() {
         call("c1", "f", "{\"a\":  1}"),
         call("c2", "g", ""),
     ]));
-    req.messages.push(assistant(vec![call("c3", "f", "{}")]));
-    req.messages.push(assistant(vec![]));
+    req.messages
+        .push(Message::assistant(vec![call("c3", "f", "{}")]));
+    req.messages.push(Message::assistant(vec![]));
     let v = encode(&req);
     assert_eq!(
         v["messages"][1],
@@ -596,7 +586,7 @@ fn encodes_assistant_turns_and_drops_thinking() {
 #[test]
 fn encodes_tool_results_before_the_rest_of_the_user_turn() {
     let mut req = base_req();
-    req.messages = vec![user(vec![
+    req.messages = vec![Message::user(vec![
         text("first text"),
         result("a", "ra"),
         Part::ToolResult(ToolResult {
@@ -621,8 +611,8 @@ fn encodes_tool_results_before_the_rest_of_the_user_turn() {
 fn images_in_tool_results_are_dropped_or_rejected() {
     let mut req = base_req();
     req.messages = vec![
-        user(vec![text("q")]),
-        user(vec![Part::ToolResult(ToolResult {
+        Message::user(vec![text("q")]),
+        Message::user(vec![Part::ToolResult(ToolResult {
             call_id: "a".into(),
             content: vec![
                 text("r"),
@@ -746,7 +736,7 @@ fn top_k_is_dropped_or_rejected() {
 #[test]
 fn misplaced_parts_are_rejected() {
     let mut req = base_req();
-    req.messages = vec![user(vec![call("c", "f", "{}")])];
+    req.messages = vec![Message::user(vec![call("c", "f", "{}")])];
     assert_eq!(
         encode_request(&req, "m", &TranslateOptions::default())
             .unwrap_err()
@@ -754,7 +744,7 @@ fn misplaced_parts_are_rejected() {
             .as_deref(),
         Some("messages[0].content[0]")
     );
-    req.messages = vec![assistant(vec![Part::Image(Image {
+    req.messages = vec![Message::assistant(vec![Part::Image(Image {
         source: ImageSource::Url("https://x".into()),
         detail: None,
     })])];
@@ -767,15 +757,15 @@ fn decoding_an_encoded_history_gives_it_back() {
     req.model = "target-model".into();
     req.system = vec![text("sys")];
     req.messages = vec![
-        user(vec![text("q")]),
-        assistant(vec![
+        Message::user(vec![text("q")]),
+        Message::assistant(vec![
             text("calling"),
             call("a", "f", "{\"x\":1}"),
             call("b", "f", "{}"),
         ]),
-        user(vec![result("a", "1"), result("b", "2")]),
-        user(vec![text("and?")]),
-        assistant(vec![text("done")]),
+        Message::user(vec![result("a", "1"), result("b", "2")]),
+        Message::user(vec![text("and?")]),
+        Message::assistant(vec![text("done")]),
     ];
     let body = encode_request(&req, "target-model", &TranslateOptions::default()).unwrap();
     assert_eq!(
