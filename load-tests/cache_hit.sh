@@ -6,6 +6,7 @@
 #   load-tests/cache_hit.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. load-tests/lib.sh
 cargo build --locked --release --bin switchyard --bin switchyard-loadgen >&2
 BIN=target/release/switchyard
 GEN=target/release/switchyard-loadgen
@@ -38,10 +39,7 @@ path = "$work/ledger.db"
 TOML
 taskset -c 0 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
 SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" &
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$MOCK_PORT) 2>/dev/null && break
-  sleep 0.05
-done
+wait_ports "$GW_PORT" "$MOCK_PORT"
 body() { echo "{\"model\":\"$1\",\"stream\":$2,\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}"; }
 run() { # name url model stream concurrency
   local out

@@ -13,6 +13,7 @@
 #      and the table is appended; /dev/null to skip)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. load-tests/lib.sh
 cargo build --locked --release --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2
 BIN=target/release/switchyard
 GEN=target/release/switchyard-loadgen
@@ -57,11 +58,7 @@ taskset -c 0 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1
 taskset -c 0 $BIN mock --listen 127.0.0.1:$FLAKY_PORT --fault 503 >/dev/null 2>&1 &
 SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" &
 taskset -c 1 target/release/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 >/dev/null 2>&1 &
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/$GW_PORT) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$MOCK_PORT) 2>/dev/null \
-    && (exec 3<>/dev/tcp/127.0.0.1/$BASE_PORT) 2>/dev/null && break
-  sleep 0.05
-done
+wait_ports "$GW_PORT" "$MOCK_PORT" "$FLAKY_PORT" "$BASE_PORT"
 
 small='{"model":"MODEL","messages":[{"role":"user","content":"hello"}]}'
 stream='{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hello"}]}'

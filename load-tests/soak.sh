@@ -29,6 +29,7 @@
 #      "default" leaves the gateway's own 300 s).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. load-tests/lib.sh
 DURATION=${DURATION:-600}
 INTERVAL=${INTERVAL:-10}
 CONCURRENCY=${CONCURRENCY:-16}
@@ -49,7 +50,6 @@ cleanup() {
 trap cleanup EXIT
 provider_extra=""
 [ "$READ_TIMEOUT" != default ] && provider_extra="read_timeout = \"$READ_TIMEOUT\""
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MOCK_PORT=$(free_port); FLAKY_PORT=$(free_port); GW_PORT=$(free_port)
 
 cat > "$work/gw.toml" <<TOML
@@ -147,11 +147,7 @@ $BIN mock --listen "127.0.0.1:$MOCK_PORT" --tokens 20 >/dev/null 2>"$work/mock.e
 $BIN mock --listen "127.0.0.1:$FLAKY_PORT" --fault p=0.5,503 >/dev/null 2>"$work/flaky.err" & pids+=($!)
 # Access log on (to /dev/null): its writer thread is part of what is soaked.
 SWITCHYARD_LOG=warn $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" & GW_PID=$!; pids+=($GW_PID)
-for _ in $(seq 600); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$MOCK_PORT") 2>/dev/null \
-    && (exec 3<>"/dev/tcp/127.0.0.1/$FLAKY_PORT") 2>/dev/null && break
-  sleep 0.1
-done
+wait_ports "$GW_PORT" "$MOCK_PORT" "$FLAKY_PORT"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$GW_PID/status"; }
 # RSS split: anonymous (heap), file-backed (binary, mapped files), shared memory.

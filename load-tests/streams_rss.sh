@@ -11,6 +11,7 @@
 # Env: STREAMS (default 1000), HOLD (seconds, default 20), KIND (openai | anthropic).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. load-tests/lib.sh
 STREAMS=${STREAMS:-1000}
 HOLD=${HOLD:-20}
 KIND=${KIND:-openai}
@@ -28,7 +29,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MOCK_PORT=$(free_port); GW_PORT=$(free_port)
 
 cat > "$work/gw.toml" <<TOML
@@ -55,10 +55,7 @@ TOML
 
 $BIN mock --listen "127.0.0.1:$MOCK_PORT" >/dev/null 2>"$work/mock.err" & pids+=($!)
 SWITCHYARD_LOG=warn $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" & GW_PID=$!; pids+=($GW_PID)
-for _ in $(seq 600); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$MOCK_PORT") 2>/dev/null && break
-  sleep 0.1
-done
+wait_ports "$GW_PORT" "$MOCK_PORT"
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$GW_PID/status"; }
 fds() { ls "/proc/$GW_PID/fd" | wc -l; }
 
