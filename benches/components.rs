@@ -9,7 +9,6 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use switchyard::config::Config;
-use switchyard::dialect::Endpoint;
 use switchyard::pricing::{PriceBook, PriceDate};
 use switchyard::routing::Router;
 use switchyard::usage::{SseParser, StreamTally, Usage, Wire};
@@ -160,25 +159,17 @@ fn routes(c: &mut Criterion) {
     let router = Router::new(&cfg);
     let mut g = c.benchmark_group("route_resolve_50_routes");
     g.bench_function("route_name", |b| {
-        b.iter(|| {
-            router
-                .resolve(black_box("route42"), Endpoint::ChatCompletions)
-                .expect("route")
-        })
+        b.iter(|| router.resolve(&cfg, black_box("route42")).expect("route"))
     });
     g.bench_function("provider/model", |b| {
         b.iter(|| {
             router
-                .resolve(black_box("openai/gpt-4o-mini"), Endpoint::ChatCompletions)
+                .resolve(&cfg, black_box("openai/gpt-4o-mini"))
                 .expect("direct")
         })
     });
     g.bench_function("unknown_model", |b| {
-        b.iter(|| {
-            router
-                .resolve(black_box("no-such-model"), Endpoint::ChatCompletions)
-                .is_err()
-        })
+        b.iter(|| router.resolve(&cfg, black_box("no-such-model")).is_err())
     });
     g.finish();
 }

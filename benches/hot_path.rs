@@ -9,7 +9,7 @@ use std::hint::black_box;
 use switchyard::auth::KeyRing;
 use switchyard::config::Config;
 use switchyard::dialect::probe::rewrite_model;
-use switchyard::dialect::{probe_request, Endpoint};
+use switchyard::dialect::probe_request;
 use switchyard::routing::Router;
 
 fn body(content_bytes: usize) -> Vec<u8> {
@@ -60,11 +60,7 @@ fn auth_and_route(c: &mut Criterion) {
         })
     });
     c.bench_function("route resolve (50 routes)", |b| {
-        b.iter(|| {
-            router
-                .resolve(black_box("route42"), Endpoint::ChatCompletions)
-                .unwrap()
-        })
+        b.iter(|| router.resolve(&cfg, black_box("route42")).unwrap())
     });
 }
 

@@ -49,6 +49,11 @@ impl KeyRing {
             .map(|k| k.cache_namespace.as_str())
     }
 
+    /// The key named `name` (names are unique).
+    pub fn by_name(&self, name: &str) -> Option<&GatewayKey> {
+        self.keys.iter().find(|k| k.name == name)
+    }
+
     pub fn authenticate(&self, presented: &str) -> Option<&GatewayKey> {
         let d = digest(presented);
         let mut found = None;

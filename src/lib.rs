@@ -18,6 +18,7 @@
 //! - [`net`]: non-blocking, cached DNS for upstream peers.
 //! - [`mock`]: a built-in mock provider (OpenAI, Anthropic, Gemini) with fault injection.
 //! - [`error`]: the one error type the gateway answers with.
+pub mod access_log;
 pub mod admin;
 pub mod app;
 pub mod auth;
@@ -38,4 +39,5 @@ pub mod providers;
 pub mod proxy;
 pub mod resilience;
 pub mod routing;
+pub mod summary;
 pub mod usage;

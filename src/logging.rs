@@ -7,7 +7,7 @@
 //! off alone with `SWITCHYARD_ACCESS_LOG=off`. The writer thread starts with the first access
 //! line, so a process that forks after `init` (`serve --daemon`) still has it.
 
-use crate::proxy::access_log_target;
+use crate::access_log::TARGET as ACCESS_TARGET;
 use log::{LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +33,7 @@ struct Logger {
 
 impl Log for Logger {
     fn enabled(&self, m: &Metadata<'_>) -> bool {
-        if m.target() == access_log_target() {
+        if m.target() == ACCESS_TARGET {
             return self.access_on;
         }
         // pingora's per-request info chatter is noise next to the access log.
@@ -49,7 +49,7 @@ impl Log for Logger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        if r.target() == access_log_target() {
+        if r.target() == ACCESS_TARGET {
             if let Some(tx) = self.access.get_or_init(access_writer) {
                 if let Err(TrySendError::Full(_)) = tx.try_send(r.args().to_string()) {
                     DROPPED.fetch_add(1, Ordering::Relaxed);

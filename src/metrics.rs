@@ -199,50 +199,38 @@ pub fn render(
     out
 }
 
-/// Records one finished request (called from the proxy's `logging` hook).
-pub fn record_request(
-    ctx: &crate::proxy::ctx::RequestCtx,
-    account: &crate::proxy::accounting::Account,
-) {
+/// Records one finished request.
+pub fn record_request(s: &crate::summary::Summary<'_>) {
     let m = metrics();
-    let endpoint = ctx.endpoint.map_or("other", |e| e.name());
-    let route = ctx.route.as_deref().unwrap_or("");
-    let last = ctx.served_attempt();
-    let (provider, model) = match (&ctx.cached_from, last) {
-        (Some((p, m)), _) => (p.as_str(), m.as_str()),
-        (None, Some(a)) => (a.provider.as_str(), a.model.as_str()),
-        (None, None) => ("", ""),
-    };
-    let status = ctx.status.to_string();
+    let endpoint = s.endpoint.map_or("other", |e| e.name());
+    let route = s.route.unwrap_or("");
+    let (provider, model) = s.served.unwrap_or(("", ""));
+    let account = s.account;
+    let status = s.status.to_string();
+    let key = s.key_name.unwrap_or("");
     m.requests
-        .with_label_values(&[
-            endpoint,
-            route,
-            provider,
-            model,
-            &status,
-            ctx.key_name.as_deref().unwrap_or(""),
-        ])
+        .with_label_values(&[endpoint, route, provider, model, &status, key])
         .inc();
-    for a in &ctx.attempts {
+    for a in s.attempts {
         m.attempts
-            .with_label_values(&[&a.provider, &a.model, &a.outcome()])
+            .with_label_values(&[&a.provider, &a.model, &a.outcome_label()])
             .inc();
     }
-    if let Some(outcome) = ctx.cache_outcome() {
-        m.cache_requests.with_label_values(&[outcome]).inc();
+    if let Some(outcome) = s.cache {
+        m.cache_requests
+            .with_label_values(&[outcome.as_str()])
+            .inc();
     }
     if let Some(saved) = account.saved_usd {
         use rust_decimal::prelude::ToPrimitive;
         m.cache_saved_usd.inc_by(saved.to_f64().unwrap_or(0.0));
     }
-    let failed_before = ctx.attempts.len() > 1;
-    if failed_before && (200..300).contains(&ctx.status) {
+    let failed_before = s.attempts.len() > 1;
+    if failed_before && (200..300).contains(&s.status) {
         m.fallbacks
             .with_label_values(&[route, provider, model])
             .inc();
     }
-    let key = ctx.key_name.as_deref().unwrap_or("");
     let u = &account.usage;
     for (kind, n) in [
         ("input", u.input),
@@ -276,14 +264,14 @@ pub fn record_request(
             .with_label_values(&[provider, model, "estimated"])
             .inc();
     }
-    if ctx.endpoint.is_some() {
+    if s.endpoint.is_some() {
         m.request_seconds
             .with_label_values(&[endpoint, route])
-            .observe(ctx.started.elapsed().as_secs_f64());
-        if let Some(t) = ctx.first_byte {
+            .observe(s.total.as_secs_f64());
+        if let Some(t) = s.ttfb {
             m.ttfb_seconds
                 .with_label_values(&[endpoint, route])
-                .observe((t - ctx.started).as_secs_f64());
+                .observe(t.as_secs_f64());
         }
     }
 }

@@ -126,6 +126,12 @@ fn hits_replay_to_any_client_streamed_or_not_and_cost_nothing() {
     assert_eq!(text_of(&again), text);
     assert_eq!(again.header("x-switchyard-cost-usd"), Some("0"));
     assert_eq!(again.header("x-switchyard-provider"), Some("anthropic"));
+    assert_eq!(first.header("x-switchyard-route-reason"), Some("fallback"));
+    assert_eq!(
+        again.header("x-switchyard-route-reason"),
+        None,
+        "a hit was not routed"
+    );
     assert_eq!(upstream_calls(&st), calls, "a hit makes no upstream call");
 
     // The same question streamed: served from the non-streamed entry, as SSE.

@@ -122,6 +122,8 @@ fn connect_failures_fall_over_to_the_next_target() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(attempts(&r).len(), 2, "{:?}", attempts(&r));
     assert_eq!(r.header("x-switchyard-provider"), Some("openai"));
+    // Routing says why the candidates came in this order, on answers and on errors alike.
+    assert_eq!(r.header("x-switchyard-route-reason"), Some("fallback"));
     // A target that is down, with nothing behind it: one clean error in the client's dialect.
     let r = roundtrip(
         &mut s,
@@ -132,6 +134,7 @@ fn connect_failures_fall_over_to_the_next_target() {
     );
     assert_eq!(r.status, 502, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(r.header("x-switchyard-route-reason"), Some("fallback"));
     let v = r.json();
     assert_eq!(v["error"]["code"], "upstream_unavailable");
     assert!(

@@ -14,6 +14,22 @@ pub mod record;
 pub mod store;
 
 pub use layer::{CacheLayer, DEFAULT_LRU_SHARDS};
+
+/// What the cache does for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Caching was not asked for.
+    Off,
+    /// Asked to skip the cache (or the request cannot be keyed).
+    Bypass,
+    On {
+        ttl: std::time::Duration,
+        tool_calls: bool,
+        /// Namespace-framed canonical request hash.
+        key: String,
+    },
+}
+
 pub use store::{BoundedStore, StoreStats};
 
 #[cfg(test)]

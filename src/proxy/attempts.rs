@@ -1,24 +1,21 @@
 //! Walking the candidate list: each outcome feeds the breakers and key health, and decides
 //! whether another attempt is possible before the request's deadline and attempt budget run out.
 
-use super::ctx::{Attempt, RequestCtx};
+use super::ctx::{Attempt, AttemptOutcome, Dropped, RequestCtx, Skip};
 use super::GatewayState;
 use crate::config::Target;
 use crate::error::{ErrorKind, GatewayError};
-use crate::resilience::classify::{classify_status, status_class, Verdict};
+use crate::resilience::classify::{classify_status, Verdict};
 use crate::resilience::ratelimit;
+use crate::routing::filter;
 use pingora_http::ResponseHeader;
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// When `target` could next be tried (now, if it can): its breakers and keys allowing.
 fn available_at(gw: &GatewayState, t: &Target, now: Instant) -> Instant {
-    let up = &gw.upstreams[t.provider];
-    let mut at = up.keys_available_at(now);
-    if !up.breaker.would_allow(now) || !up.model_breaker(&t.model).would_allow(now) {
-        at = at.max(now + gw.config.resilience.breaker.open_for);
-    }
-    at
+    let open_for = gw.config.resilience.breaker.open_for;
+    filter::available_at(&gw.upstreams[t.provider], &t.model, open_for, now)
 }
 
 /// How long to wait before walking the chain again, or `None` when nothing will be available
@@ -26,27 +23,29 @@ fn available_at(gw: &GatewayState, t: &Target, now: Instant) -> Instant {
 pub fn wrap_delay(gw: &GatewayState, ctx: &RequestCtx, now: Instant) -> Option<Duration> {
     let policy = &gw.config.resilience;
     let earliest = ctx
+        .plan
         .candidates
         .iter()
         .map(|t| available_at(gw, t, now))
         .min()?;
-    let jitter = policy.backoff.delay(ctx.round, rand::random::<f64>());
+    let jitter = policy.backoff.delay(ctx.walk.round, rand::random::<f64>());
     let wait = jitter.max(earliest.saturating_duration_since(now));
-    (wait <= policy.backoff.max && now + wait < ctx.deadline).then_some(wait)
+    (wait <= policy.backoff.max && now + wait < ctx.plan.deadline).then_some(wait)
 }
 
 /// Whether the request may make another upstream attempt after the current one failed.
 pub fn can_retry(gw: &GatewayState, ctx: &RequestCtx, now: Instant) -> bool {
-    if ctx.upstream_attempts() >= ctx.max_attempts as usize || now >= ctx.deadline {
+    let plan = &ctx.plan;
+    if ctx.walk.upstream_attempts() >= plan.max_attempts as usize || now >= plan.deadline {
         return false;
     }
-    let rest = &ctx.candidates[ctx.next_candidate.min(ctx.candidates.len())..];
+    let rest = &plan.candidates[ctx.walk.next.min(plan.candidates.len())..];
     rest.iter().any(|t| available_at(gw, t, now) <= now) || wrap_delay(gw, ctx, now).is_some()
 }
 
 /// The error when no further attempt is possible, shaped by what the attempts ran into.
 pub fn exhausted(gw: &GatewayState, ctx: &RequestCtx, now: Instant) -> GatewayError {
-    if now >= ctx.deadline {
+    if now >= ctx.plan.deadline {
         return GatewayError::new(
             ErrorKind::UpstreamTimeout,
             format!(
@@ -55,11 +54,9 @@ pub fn exhausted(gw: &GatewayState, ctx: &RequestCtx, now: Instant) -> GatewayEr
             ),
         );
     }
-    let rate_limited = ctx
-        .attempts
-        .iter()
-        .any(|a| a.status == Some(429) || a.error.as_deref() == Some("keys_resting"));
+    let rate_limited = ctx.walk.attempts.iter().any(Attempt::rate_limited);
     let earliest = ctx
+        .plan
         .candidates
         .iter()
         .map(|t| available_at(gw, t, now))
@@ -82,12 +79,13 @@ pub fn exhausted(gw: &GatewayState, ctx: &RequestCtx, now: Instant) -> GatewayEr
 }
 
 fn summary(ctx: &RequestCtx) -> String {
-    if ctx.attempts.is_empty() {
+    if ctx.walk.attempts.is_empty() {
         return "no attempt was possible".to_owned();
     }
-    ctx.attempts
+    ctx.walk
+        .attempts
         .iter()
-        .map(|a| format!("{}/{}: {}", a.provider, a.model, a.outcome()))
+        .map(|a| format!("{}/{}: {}", a.provider, a.model, a.outcome_label()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -98,60 +96,41 @@ fn summary(ctx: &RequestCtx) -> String {
 pub fn precheck(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
     let now = Instant::now();
     let any_now = ctx
+        .plan
         .candidates
         .iter()
         .any(|t| available_at(gw, t, now) <= now);
     if any_now || wrap_delay(gw, ctx, now).is_some() {
         return Ok(());
     }
-    for t in ctx.candidates.clone() {
+    for t in &ctx.plan.candidates {
         let up = &gw.upstreams[t.provider];
-        let why = if !up.usable() {
-            "no_key"
-        } else if !up.breaker.would_allow(now) || !up.model_breaker(&t.model).would_allow(now) {
-            "circuit_open"
-        } else {
-            "keys_resting"
-        };
-        skip(ctx, t.provider, up.name(), &t.model, why);
+        let why = filter::unavailable(up, &t.model, now).unwrap_or(Skip::KeysResting);
+        ctx.walk
+            .attempts
+            .push(Attempt::skipped(t.provider, up.name(), &t.model, why));
     }
     Err(exhausted(gw, ctx, now))
 }
 
-/// A candidate passed over without an attempt (why: `circuit_open`, `keys_resting`, ...).
-pub fn skip(ctx: &mut RequestCtx, provider_index: usize, provider: &str, model: &str, why: &str) {
-    ctx.attempts.push(Attempt {
-        provider_index,
-        provider: provider.to_owned(),
-        model: model.to_owned(),
-        key_index: None,
-        started: std::time::Instant::now(),
-        elapsed: Some(Duration::ZERO),
-        status: None,
-        error: Some(why.to_owned()),
-        skipped: true,
-    });
+/// A candidate passed over without an attempt.
+pub fn skip(ctx: &mut RequestCtx, provider_index: usize, provider: &str, model: &str, why: Skip) {
+    ctx.walk
+        .attempts
+        .push(Attempt::skipped(provider_index, provider, model, why));
 }
 
-/// What to do with a provider's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Next {
-    /// Send it to the client.
-    Pass,
-    /// Drop it and make another attempt.
-    Retry,
-    /// Drop it and answer with the gateway's own error (`ctx.error`).
-    Fail,
-}
-
-/// What a provider's response status means for this request.
-pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeader) -> Next {
+/// What a provider's response status means for this request: `None` serves the answer;
+/// otherwise it is dropped, for another attempt or for the gateway's own error.
+pub fn on_response(
+    gw: &GatewayState,
+    ctx: &mut RequestCtx,
+    resp: &ResponseHeader,
+) -> Option<Dropped> {
     let now = Instant::now();
     let status = resp.status.as_u16();
-    let Some(a) = ctx.attempts.last_mut() else {
-        return Next::Pass;
-    };
-    a.status = Some(status);
+    let a = ctx.walk.attempts.last_mut()?;
+    a.outcome = AttemptOutcome::Answered(status);
     a.elapsed = Some(a.started.elapsed());
     let up = &gw.upstreams[a.provider_index];
     let key = a.key_index.and_then(|i| up.key_health.get(i));
@@ -168,7 +147,7 @@ pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeade
             if let Some(k) = key {
                 k.succeeded();
             }
-            return Next::Pass;
+            return None;
         }
         Verdict::Retry if status == 429 => {
             if let Some(k) = key {
@@ -198,42 +177,41 @@ pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeade
             );
         }
     }
-    a.error = Some(status_class(status).to_owned());
     let provider = a.provider.clone();
     if verdict == Verdict::BadKey {
         // The same target again, with another key if it has one.
-        ctx.next_candidate = ctx.next_candidate.saturating_sub(1);
+        ctx.walk.next = ctx.walk.next.saturating_sub(1);
     }
     if can_retry(gw, ctx, now) {
-        Next::Retry
+        Some(Dropped::Retry)
     } else if verdict == Verdict::BadKey {
         // Passing the provider's 401 on would tell the client its gateway key is bad.
-        ctx.error = Some(GatewayError::new(
+        ctx.outcome.error = Some(GatewayError::new(
             ErrorKind::UpstreamUnavailable,
             format!("provider `{provider}` rejected the gateway's API key(s)"),
         ));
-        Next::Fail
+        Some(Dropped::Fail)
     } else {
-        Next::Pass
+        None
     }
 }
 
 /// Takes the target of the attempt in flight out of this request's candidates (it cannot work,
 /// e.g. its certificate is not trusted), keeping the walk position on the next one.
 pub fn exclude_current_target(ctx: &mut RequestCtx) {
-    if ctx.next_candidate == 0 || ctx.next_candidate > ctx.candidates.len() {
+    if ctx.walk.next == 0 || ctx.walk.next > ctx.plan.candidates.len() {
         return;
     }
-    ctx.candidates.remove(ctx.next_candidate - 1);
-    ctx.next_candidate -= 1;
+    ctx.plan.candidates.remove(ctx.walk.next - 1);
+    ctx.walk.next -= 1;
 }
 
 /// The answer arrived whole: the breakers of its provider and model hear of a success.
 pub fn on_complete(gw: &GatewayState, ctx: &RequestCtx) {
     let now = Instant::now();
-    let served = ctx.served_attempt();
+    let served = ctx.walk.served();
     // A passed-through 429/5xx is a failure already recorded, not a success.
-    if let Some(a) = served.filter(|a| a.status.is_some_and(|s| s < 400)) {
+    if let Some(a) = served.filter(|a| a.status().is_some_and(|s| s < 400)) {
         let up = &gw.upstreams[a.provider_index];
         up.breaker.record(true, now);
         up.model_breaker(&a.model).record(true, now);
@@ -241,10 +219,10 @@ pub fn on_complete(gw: &GatewayState, ctx: &RequestCtx) {
 }
 
 /// A connection, TLS, timeout or protocol failure before the response started.
-pub fn on_transport_failure(gw: &GatewayState, ctx: &mut RequestCtx, class: &str) {
+pub fn on_transport_failure(gw: &GatewayState, ctx: &mut RequestCtx, class: &'static str) {
     let now = Instant::now();
-    if let Some(a) = ctx.attempts.last_mut() {
-        a.error = Some(class.to_owned());
+    if let Some(a) = ctx.walk.attempts.last_mut() {
+        a.outcome = AttemptOutcome::Transport(class);
         a.elapsed = Some(a.started.elapsed());
         let up = &gw.upstreams[a.provider_index];
         up.breaker.record(false, now);

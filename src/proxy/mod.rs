@@ -1,56 +1,37 @@
-//! The gateway's Pingora `ProxyHttp` implementation. Each hook is thin and hands its work to a
-//! module with one job. A request passes these layers, in order:
+//! The gateway's Pingora `ProxyHttp` implementation: a thin list of steps. A request passes
+//! the layers of [`layers`] (their order is written there, once):
 //!
-//! 1. `request_filter` -> [`intake`]: classify the endpoint (`/v1/chat/completions`,
-//!    `/v1/messages`, `/v1/embeddings`; `/v1/models` and `/healthz` are answered here),
-//!    authenticate the gateway key, read the whole body (bounded; 413 past the limit), find the
-//!    model, check the key may use it, and resolve it into an ordered candidate list
-//!    ([`crate::routing`]). Errors are answered in the client's dialect. Then the client session
-//!    is wrapped ([`downstream`]): the body is replayed whole to each attempt, and the response
-//!    header is held until the first body bytes (streams) or the end (non-streamed answers).
-//!    The cache plan is decided here too ([`cache::plan`]): off, bypass, or on with a TTL.
-//! 2. Cache (only when the plan is on): `request_cache_filter` enables pingora-cache with the
-//!    gateway's bounded store and lock, `cache_key_callback` gives the namespaced canonical
-//!    request hash. A hit skips every upstream layer: `response_filter` and
-//!    `response_body_filter` render the stored canonical record in the client's dialect.
-//!    A miss holds the lock while it fills; identical requests wait, then hit.
-//! 3. `upstream_peer` -> [`upstream::next_peer`]: the next candidate with a usable key, its
-//!    address from the non-blocking DNS cache ([`crate::net`]), timeouts from config.
-//! 4. `upstream_request_filter` -> [`upstream::shape_request`]: provider path, host, the
-//!    provider's key in place of the client's, framing for the rewritten body.
-//! 5. `request_body_filter`: the body for this attempt (the model renamed for its target, or
-//!    the request translated into the target's dialect: [`crate::dialect::translate`]).
-//! 6. `fail_to_connect` / `error_while_proxy`: before any byte reached the client, move on to
-//!    the next candidate (or retry a stale pooled connection); after, give up.
-//! 7. `upstream_response_filter`: 408/429/5xx/529 and 401/403 answers are dropped for another
-//!    attempt while the budget and deadline allow; key rests and breakers learn from each answer.
-//!    `response_cache_filter`: a 200 to a cached request is stored (TTL from the plan).
-//!    `upstream_response_body_filter`: for a cached request, usage is tallied from the
-//!    provider's bytes, which become a canonical record ([`crate::cache::record`]); an answer
-//!    that is cut, errored or excluded disables the cache before pingora commits it.
-//!    `response_filter`: add `x-switchyard-request-id`, `-provider`, `-model`, `-attempts`.
-//!    `response_body_filter`: bodies (SSE included) stream through chunk by chunk while usage is
-//!    tallied ([`crate::usage`]); at the end of a non-streamed body its exact cost goes into
-//!    `x-switchyard-cost-usd`. When the provider speaks another dialect than the client, the
-//!    body is then translated back ([`translation`]): streams event by event, whole answers and
-//!    errors at their end. A canonical record (fresh or a hit) is rendered instead.
-//! 8. `fail_to_proxy`: an error in the client's dialect if nothing was sent yet.
-//! 9. `logging`: restore the real client session; settle usage and cost ([`accounting`]);
-//!    metrics, one JSON access-log line, and one ledger row (queued, never written here).
+//! 1. auth -> 2. request -> 3. limits -> 4. routing -> 5. translation -> 6. cache ->
+//!    7. accounting -> 8. outputs, each hook top to bottom on the request and bottom to top
+//!    on the response.
+//!
+//! Between the request and the response sits the attempt walk, which is the proxy's own job
+//! and not a layer: `upstream_peer` picks the next candidate ([`upstream::next_peer`]),
+//! `upstream_request_filter` shapes its request, `request_body_filter` sends this attempt's
+//! body, `upstream_response_filter` decides whether an answer is served or dropped for another
+//! attempt ([`attempts::on_response`]), and `fail_to_connect` / `error_while_proxy` decide
+//! whether a failure is retried. Once a request is read and routed, the client session is
+//! wrapped ([`downstream`]): the body is replayed whole to each attempt, and the response
+//! header is held until the first body bytes (streams) or the end (whole answers), so a failed
+//! attempt never reaches the client.
+//!
+//! pingora-cache sits between the provider side and the client side of the response: a hit
+//! skips the walk and the provider-side hooks. `fail_to_proxy` answers in the client's dialect
+//! when nothing was sent yet; `logging` restores the real client session and runs the finish
+//! hooks (accounting settles, outputs record).
 
-mod access_log;
-pub mod accounting;
 mod attempts;
-pub mod cache;
 pub mod ctx;
 pub mod downstream;
 pub mod drain;
-mod intake;
+mod layers;
 mod models;
 mod respond;
 mod stream_error;
-mod translation;
 mod upstream;
+
+pub use layers::cache;
+pub use layers::outputs::ledger_row;
 
 use crate::auth::KeyRing;
 use crate::config::Config;
@@ -61,7 +42,7 @@ use crate::resilience::Health;
 use crate::routing::Router;
 use async_trait::async_trait;
 use bytes::Bytes;
-use ctx::RequestCtx;
+use ctx::{Dropped, RequestCtx};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, RetryType};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -227,7 +208,36 @@ impl ProxyHttp for Gateway {
             session.set_keepalive(None);
         }
         let gw = ctx.state.clone();
-        intake::intake(&gw, session, ctx).await
+        let mut cx = layers::Cx {
+            gw: &gw,
+            session,
+            ctx,
+        };
+        let failure = match layers::on_request(&mut cx).await {
+            Ok(layers::Flow::Answered) => return Ok(true),
+            Ok(layers::Flow::Continue) => match walk_ready(&gw, cx.ctx) {
+                Ok(()) => None,
+                Err(e) => Some(layers::Failure::Gateway(e)),
+            },
+            Err(f) => Some(f),
+        };
+        match failure {
+            None => {
+                // From here on the client session is wrapped: the body is replayed whole to
+                // every attempt (past pingora's 64 KiB buffer) and the response header is
+                // held as `downstream` explains.
+                let (home, control) =
+                    downstream::install(&mut session.downstream_session, ctx.request.body.clone());
+                ctx.downstream.home = Some(home);
+                ctx.downstream.hold = Some(control);
+                Ok(false)
+            }
+            Some(layers::Failure::Gateway(e)) => {
+                respond::error(session, ctx, e).await?;
+                Ok(true)
+            }
+            Some(layers::Failure::Io(e)) => Err(e),
+        }
     }
 
     async fn upstream_peer(
@@ -240,7 +250,7 @@ impl ProxyHttp for Gateway {
             Ok(peer) => Ok(Box::new(peer)),
             Err(e) => {
                 let msg = e.message.clone();
-                ctx.error = Some(e);
+                ctx.outcome.error = Some(e);
                 Error::e_explain(ErrorType::ConnectNoRoute, msg)
             }
         }
@@ -265,7 +275,7 @@ impl ProxyHttp for Gateway {
         // The client's body was read whole in `request_filter`; each attempt sends its own
         // rewritten copy, once, at the end of the (replayed) stream.
         *body = Some(if end_of_stream {
-            ctx.upstream_body.clone()
+            ctx.walk.body.clone()
         } else {
             Bytes::new()
         });
@@ -279,110 +289,26 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
         let gw = ctx.state.clone();
-        let next = attempts::on_response(&gw, ctx, upstream_response);
-        if next != attempts::Next::Pass {
+        if let Some(dropped) = attempts::on_response(&gw, ctx, upstream_response) {
             // Drop this answer (429, 5xx, 401). To retry, pingora calls `error_while_proxy`,
             // then `upstream_peer` for the next attempt; otherwise `fail_to_proxy` answers
-            // with `ctx.error`.
+            // with the gateway's error.
             let status = upstream_response.status.as_u16();
-            let retry = next == attempts::Next::Retry;
             let mut e = Error::explain(ErrorType::HTTPStatus(status), "provider answer dropped");
-            e.set_retry(retry);
-            ctx.status_retry = retry;
-            ctx.status_fail = !retry;
+            e.set_retry(dropped == Dropped::Retry);
+            ctx.walk.dropped = Some(dropped);
             return Err(e);
         }
-        ctx.first_byte.get_or_insert_with(Instant::now);
-        ctx.tally = if upstream_response.status.is_success() {
-            accounting::tally_for(ctx)
-        } else {
-            None
-        };
-        if accounting::strips_usage_chunk(ctx) {
-            // The body will be shorter than the provider framed it: let pingora re-frame it.
-            upstream_response.remove_header(&http::header::CONTENT_LENGTH);
-        }
-        cache::on_upstream_header(ctx, upstream_response)?;
-        ctx.response_translator = if ctx.tap.is_some() {
-            // A cacheable answer is recorded canonically and rendered for the client from
-            // the record (fresh or stored): no direct translation.
-            None
-        } else {
-            translation::response_translator(ctx, upstream_response)?
-        };
-        if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
-            c.hold = if ctx.stream {
+        ctx.outcome.first_byte.get_or_insert_with(Instant::now);
+        if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
+            c.hold = if ctx.request.stream {
                 downstream::Hold::UntilFirstBody
             } else {
                 downstream::Hold::UntilEnd
             };
             c.extra_headers.clear();
         }
-        Ok(())
-    }
-
-    fn response_body_filter(
-        &self,
-        _session: &mut Session,
-        body: &mut Option<Bytes>,
-        end_of_stream: bool,
-        ctx: &mut RequestCtx,
-    ) -> pingora_error::Result<Option<std::time::Duration>> {
-        if let Some(b) = body.as_ref() {
-            if !b.is_empty() {
-                ctx.first_token.get_or_insert_with(Instant::now);
-            }
-        }
-        if ctx.renderer.is_some() {
-            // A canonical record (tapped from the provider, or a cache hit): usage was read
-            // upstream of the cache; the record is rendered in the client's dialect.
-            cache::render_body(ctx, body, end_of_stream);
-        } else if let Some(tally) = ctx.tally.as_mut() {
-            let mut out = body.take().map(|b| tally.feed(b)).unwrap_or_default();
-            if end_of_stream {
-                let rest = tally.finish();
-                out = append(out, rest);
-            }
-            *body = Some(out);
-        }
-        if let Some(t) = ctx.response_translator.as_mut() {
-            translation::translate_body(t, body, end_of_stream, ctx.hold.as_ref());
-            if let Some(code) = t.failed_status() {
-                ctx.status = code;
-            }
-        }
-        if end_of_stream && !ctx.cache_hit {
-            attempts::on_complete(&ctx.state, ctx);
-        }
-        if end_of_stream && !ctx.stream && !ctx.cache_hit {
-            // The held header goes out after this: it can carry the exact cost.
-            let cost = accounting::cost_header(ctx);
-            if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
-                c.extra_headers.push(("x-switchyard-cost-usd", cost));
-            }
-        }
-        Ok(None)
-    }
-
-    async fn response_filter(
-        &self,
-        _session: &mut Session,
-        resp: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
-    ) -> pingora_error::Result<()> {
-        ctx.status = resp.status.as_u16();
-        cache::on_response_header(_session.cache.phase(), ctx, resp)?;
-        if ctx.cache_hit && !ctx.stream {
-            // pingora writes a hit's header at once (no hold): its cost is known, nothing.
-            resp.insert_header("x-switchyard-cost-usd", "0")?;
-        }
-        resp.insert_header(respond::REQUEST_ID_HEADER, ctx.id.as_str())?;
-        if let (false, Some(a)) = (ctx.cache_hit, ctx.attempts.last()) {
-            resp.insert_header("x-switchyard-provider", a.provider.as_str())?;
-            resp.insert_header("x-switchyard-model", a.model.as_str())?;
-        }
-        resp.insert_header("x-switchyard-attempts", ctx.attempts_header())?;
-        Ok(())
+        layers::on_upstream_header(ctx, upstream_response)
     }
 
     fn upstream_response_body_filter(
@@ -392,7 +318,41 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<Option<std::time::Duration>> {
-        cache::on_upstream_body(&mut session.cache, ctx, body, end_of_stream);
+        layers::on_upstream_body(&mut session.cache, ctx, body, end_of_stream);
+        Ok(None)
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<()> {
+        ctx.outcome.status = resp.status.as_u16();
+        if session.cache.phase() == pingora_cache::CachePhase::Hit && !ctx.response.is_hit() {
+            ctx.response = ctx::Response::Hit {
+                renderer: None,
+                from: None,
+                usage: None,
+            };
+        }
+        layers::on_response_header(ctx, resp)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<Option<std::time::Duration>> {
+        if body.as_ref().is_some_and(|b| !b.is_empty()) {
+            ctx.outcome.first_token.get_or_insert_with(Instant::now);
+        }
+        layers::on_body(ctx, body, end_of_stream);
+        if end_of_stream && !ctx.response.is_hit() {
+            attempts::on_complete(&ctx.state, ctx);
+        }
         Ok(None)
     }
 
@@ -401,7 +361,7 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
-        if matches!(ctx.cache_plan, cache::Plan::On { .. }) {
+        if matches!(ctx.cache, cache::Plan::On { .. }) {
             if let Some(layer) = self.shared.cache {
                 layer.enable(&mut session.cache);
             }
@@ -456,17 +416,13 @@ impl ProxyHttp for Gateway {
         let mut e = e.more_context(format!("peer: {peer}"));
         if matches!(e.esource(), ErrorSource::Downstream) || client_went_away(&e) {
             // The client went away or failed: not the provider's fault, and nobody to answer.
-            ctx.status_retry = false;
+            ctx.walk.dropped = None;
             e.set_retry(false);
             return e;
         }
-        if std::mem::take(&mut ctx.status_retry) {
-            // Our own status-based retry from `upstream_response_filter`: already decided.
-            e.set_retry(true);
-            return e;
-        }
-        if std::mem::take(&mut ctx.status_fail) {
-            e.set_retry(false);
+        if let Some(dropped) = ctx.walk.dropped.take() {
+            // Our own status-based verdict from `upstream_response_filter`: already decided.
+            e.set_retry(dropped == Dropped::Retry);
             return e;
         }
         let gw = ctx.state.clone();
@@ -474,10 +430,10 @@ impl ProxyHttp for Gateway {
         let stale_pooled_conn = client_reused && matches!(e.retry, RetryType::ReusedOnly);
         if nothing_sent && stale_pooled_conn {
             // The provider closed an idle pooled connection: the same target on a fresh one.
-            if let Some(a) = ctx.attempts.pop() {
+            if let Some(a) = ctx.walk.attempts.pop() {
                 log::debug!("retrying {}/{} on a fresh connection", a.provider, a.model);
             }
-            ctx.next_candidate = ctx.next_candidate.saturating_sub(1);
+            ctx.walk.next = ctx.walk.next.saturating_sub(1);
             e.set_retry(true);
             return e;
         }
@@ -498,11 +454,15 @@ impl ProxyHttp for Gateway {
                 can_reuse_downstream: false,
             };
         }
-        let err = ctx.error.take().unwrap_or_else(|| classify_failure(e, ctx));
+        let err = ctx
+            .outcome
+            .error
+            .take()
+            .unwrap_or_else(|| classify_failure(e, ctx));
         if session.response_written().is_some() {
             // Mid-stream: end the stream with an error event the client's SDK understands.
             stream_error::finish_with_error(session, ctx, &err).await;
-            ctx.error = Some(err);
+            ctx.outcome.error = Some(err);
             return FailToProxy {
                 error_code: 0,
                 can_reuse_downstream: false,
@@ -510,7 +470,7 @@ impl ProxyHttp for Gateway {
         }
         let code = err.status();
         // pingora does not reuse a client connection after a proxy failure.
-        ctx.close_connection = true;
+        ctx.downstream.close = true;
         if let Err(write_err) = respond::error(session, ctx, err).await {
             log::debug!("could not send the error response: {write_err}");
         }
@@ -537,24 +497,31 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        if let Some(home) = ctx.body_home.take() {
+        if let Some(home) = ctx.downstream.home.take() {
             downstream::restore(&mut session.downstream_session, &home);
         }
-        if ctx.status == 0 {
-            ctx.status = session.response_written().map_or(0, |r| r.status.as_u16());
+        if ctx.outcome.status == 0 {
+            ctx.outcome.status = session.response_written().map_or(0, |r| r.status.as_u16());
         }
-        let account = accounting::settle(ctx).await;
-        crate::metrics::record_request(ctx, &account);
-        access_log::write(session, e, ctx, &account);
-        let client_gone = e.is_some_and(client_went_away);
-        if let (Some(ledger), Some(row)) = (
-            self.shared.ledger.as_ref(),
-            accounting::ledger_row(ctx, &account, client_gone),
-        ) {
-            // Queued for the batching writer thread; waits at most briefly, then spills.
-            ledger.record(row).await;
-        }
+        let mut fin = layers::Finish {
+            shared: &self.shared,
+            session,
+            error: e,
+            account: Default::default(),
+        };
+        layers::on_finish(ctx, &mut fin).await;
     }
+}
+
+/// After the layers: the walk can start. Unless a cached answer may serve, the chain must be
+/// walkable now or after a short wait (every key resting or every circuit open means the
+/// answer is known without calling anyone; answering from `request_filter` keeps the client
+/// connection alive).
+fn walk_ready(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
+    if matches!(ctx.cache, cache::Plan::On { .. }) {
+        return Ok(());
+    }
+    attempts::precheck(gw, ctx)
 }
 
 /// A body chunk followed by what a filter still held at the end of the body (usage tally,
@@ -580,12 +547,15 @@ fn is_certificate_failure(e: &Error) -> bool {
 }
 
 fn peer_name(ctx: &RequestCtx) -> String {
-    ctx.attempts.last().map_or("the provider".to_owned(), |a| {
-        format!("provider `{}`", a.provider)
-    })
+    ctx.walk
+        .attempts
+        .last()
+        .map_or("the provider".to_owned(), |a| {
+            format!("provider `{}`", a.provider)
+        })
 }
 
-fn client_went_away(e: &Error) -> bool {
+pub fn client_went_away(e: &Error) -> bool {
     matches!(e.esource(), ErrorSource::Downstream)
         && matches!(
             e.etype(),
@@ -598,9 +568,13 @@ fn client_went_away(e: &Error) -> bool {
 
 /// A proxy failure the gateway did not classify itself, in client terms.
 fn classify_failure(e: &Error, ctx: &RequestCtx) -> GatewayError {
-    let provider = ctx.attempts.last().map_or("the provider".to_owned(), |a| {
-        format!("provider `{}`", a.provider)
-    });
+    let provider = ctx
+        .walk
+        .attempts
+        .last()
+        .map_or("the provider".to_owned(), |a| {
+            format!("provider `{}`", a.provider)
+        });
     if matches!(e.esource(), ErrorSource::Downstream) {
         return GatewayError::bad_request("the request could not be read from the client");
     }
@@ -622,9 +596,4 @@ fn classify_failure(e: &Error, ctx: &RequestCtx) -> GatewayError {
             format!("{provider} failed: {}", e.etype().as_str()),
         ),
     }
-}
-
-/// The log target of the per-request access lines.
-pub fn access_log_target() -> &'static str {
-    access_log::TARGET
 }

@@ -15,15 +15,15 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 /// Makes sure an unread body cannot be mistaken for the next request: reads it away when it is
 /// small (or empty), and reports whether that worked.
 async fn settle_body(session: &mut Session, ctx: &mut RequestCtx) -> bool {
-    if ctx.body_read {
+    if ctx.downstream.body_read {
         return true;
     }
-    if ctx.close_connection {
+    if ctx.downstream.close {
         // The connection closes anyway (e.g. a body that timed out): nothing to drain.
         return false;
     }
     if session.as_downstream_mut().is_body_empty() {
-        ctx.body_read = true;
+        ctx.downstream.body_read = true;
         return true;
     }
     let declared = session
@@ -33,9 +33,9 @@ async fn settle_body(session: &mut Session, ctx: &mut RequestCtx) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok());
     if declared.is_some_and(|n| n <= DRAIN_LIMIT) && session.drain_request_body().await.is_ok() {
-        ctx.body_read = true;
+        ctx.downstream.body_read = true;
     }
-    ctx.body_read
+    ctx.downstream.body_read
 }
 
 /// Writes a complete JSON response. `close` drops the client connection afterwards; use it
@@ -47,12 +47,12 @@ pub async fn json(
     body: Vec<u8>,
     extra: &[(&'static str, String)],
 ) -> pingora_error::Result<()> {
-    if let Some(home) = ctx.body_home.take() {
+    if let Some(home) = ctx.downstream.home.take() {
         // The gateway answers itself: unwrap the client session first (dropping anything held
         // from a failed attempt), so connection handling is the real session's.
         super::downstream::restore(&mut session.downstream_session, &home);
     }
-    let close = !settle_body(session, ctx).await || ctx.close_connection;
+    let close = !settle_body(session, ctx).await || ctx.downstream.close;
     let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
     resp.insert_header("content-type", "application/json")?;
     resp.insert_header("content-length", body.len().to_string())?;
@@ -60,14 +60,17 @@ pub async fn json(
     for (k, v) in extra {
         resp.insert_header(*k, v.as_str())?;
     }
-    if !ctx.attempts.is_empty() {
+    if !ctx.walk.attempts.is_empty() {
         resp.insert_header("x-switchyard-attempts", ctx.attempts_header())?;
+    }
+    if let Some(reason) = &ctx.plan.reason {
+        resp.insert_header(super::layers::routing::ROUTE_REASON_HEADER, reason.as_str())?;
     }
     if close {
         resp.insert_header("connection", "close")?;
         session.set_keepalive(None);
     }
-    ctx.status = status;
+    ctx.outcome.status = status;
     session.write_response_header(Box::new(resp), false).await?;
     session
         .write_response_body(Some(Bytes::from(body)), true)
@@ -81,7 +84,7 @@ pub async fn error(
     ctx: &mut RequestCtx,
     err: GatewayError,
 ) -> pingora_error::Result<()> {
-    let body = ctx.dialect.error_body(&err);
+    let body = ctx.client.dialect.error_body(&err);
     let status = err.status();
     let mut extra = Vec::new();
     if status == 405 {
@@ -94,7 +97,7 @@ pub async fn error(
         ));
     }
     log::debug!("request {} answered by the gateway: {err}", ctx.id);
-    ctx.error = Some(err);
+    ctx.outcome.error = Some(err);
     json(session, ctx, status, body, &extra).await
 }
 

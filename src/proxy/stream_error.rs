@@ -34,7 +34,7 @@ pub async fn finish_with_error(session: &mut Session, ctx: &RequestCtx, err: &Ga
     if !sse_chunked {
         return;
     }
-    let event = error_event(ctx.dialect, err);
+    let event = error_event(ctx.client.dialect, err);
     if let Err(e) = session.write_response_body(Some(event), true).await {
         log::debug!("could not end the broken stream: {e}");
     }

@@ -1,7 +1,7 @@
 //! Choosing the peer for the next attempt and shaping the request it receives.
 
 use super::attempts;
-use super::ctx::{Attempt, RequestCtx};
+use super::ctx::{Attempt, AttemptOutcome, RequestCtx, Skip};
 use super::GatewayState;
 use crate::dialect::probe::rewrite_model;
 use crate::error::GatewayError;
@@ -46,33 +46,35 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPeer, GatewayError> {
     loop {
         let now = Instant::now();
-        if ctx.upstream_attempts() >= ctx.max_attempts as usize || now >= ctx.deadline {
+        if ctx.walk.upstream_attempts() >= ctx.plan.max_attempts as usize
+            || now >= ctx.plan.deadline
+        {
             return Err(attempts::exhausted(gw, ctx, now));
         }
-        let Some(target) = ctx.candidates.get(ctx.next_candidate).cloned() else {
+        let Some(target) = ctx.plan.candidates.get(ctx.walk.next).cloned() else {
             let Some(wait) = attempts::wrap_delay(gw, ctx, now) else {
                 return Err(attempts::exhausted(gw, ctx, now));
             };
-            if ctx.round >= ctx.max_attempts {
+            if ctx.walk.round >= ctx.plan.max_attempts {
                 return Err(attempts::exhausted(gw, ctx, now));
             }
             tokio::time::sleep(wait).await;
-            ctx.round += 1;
-            ctx.next_candidate = 0;
+            ctx.walk.round += 1;
+            ctx.walk.next = 0;
             continue;
         };
-        ctx.next_candidate += 1;
+        ctx.walk.next += 1;
         let up = &gw.upstreams[target.provider];
-        let skip = |ctx: &mut RequestCtx, why: &str| {
+        let skip = |ctx: &mut RequestCtx, why: Skip| {
             attempts::skip(ctx, target.provider, up.name(), &target.model, why)
         };
         if !up.usable() {
-            skip(ctx, "no_key");
+            skip(ctx, Skip::NoKey);
             continue;
         }
         let model_breaker = up.model_breaker(&target.model);
         if !up.breaker.would_allow(now) || !model_breaker.would_allow(now) {
-            skip(ctx, "circuit_open");
+            skip(ctx, Skip::CircuitOpen);
             continue;
         }
         let key_index = if up.cfg.keys.is_empty() {
@@ -81,7 +83,7 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
             match up.choose_key(now) {
                 Some(k) => Some(k.index),
                 None => {
-                    skip(ctx, "keys_resting");
+                    skip(ctx, Skip::KeysResting);
                     continue;
                 }
             }
@@ -91,16 +93,16 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
             Ok(a) => a,
             Err(e) => {
                 log::warn!("provider `{}`: {e}", up.name());
-                skip(ctx, "dns");
+                skip(ctx, Skip::Dns);
                 continue;
             }
         };
         // Take the probe slots now that the attempt is certain to happen.
         if !up.breaker.allow(now) || !model_breaker.allow(now) {
-            skip(ctx, "circuit_open");
+            skip(ctx, Skip::CircuitOpen);
             continue;
         }
-        let remaining = ctx.deadline.saturating_duration_since(now);
+        let remaining = ctx.plan.deadline.saturating_duration_since(now);
         let mut peer = HttpPeer::new(addr, base.tls, base.host.clone());
         let o = &mut peer.options;
         o.connection_timeout = Some(up.cfg.connect_timeout.min(remaining));
@@ -108,30 +110,28 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
         o.read_timeout = Some(up.cfg.read_timeout.min(remaining));
         o.write_timeout = Some(UPSTREAM_WRITE_TIMEOUT.min(remaining));
         o.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
-        ctx.upstream_body = match &ctx.translator {
-            Some(t) if up.cfg.dialect != ctx.dialect => {
+        ctx.walk.body = match &ctx.request.translator {
+            Some(t) if up.cfg.dialect != ctx.client.dialect => {
                 match t.body_for(up.cfg.dialect, &target.model, &gw.config.translation) {
                     Ok(body) => body,
                     Err(e) => {
                         // Checked at intake for each dialect; a failure here is a bug.
                         log::error!("translation for {}: {e}", up.name());
-                        skip(ctx, "untranslatable");
+                        skip(ctx, Skip::Untranslatable);
                         continue;
                     }
                 }
             }
-            _ => rewrite_model(&ctx.body, &ctx.model_span, &target.model),
+            _ => rewrite_model(&ctx.request.body, &ctx.request.model_span, &target.model),
         };
-        ctx.attempts.push(Attempt {
+        ctx.walk.attempts.push(Attempt {
             provider_index: target.provider,
             provider: up.name().to_owned(),
             model: target.model.clone(),
             key_index,
             started: std::time::Instant::now(),
             elapsed: None,
-            status: None,
-            error: None,
-            skipped: false,
+            outcome: AttemptOutcome::Pending,
         });
         return Ok(peer);
     }
@@ -143,14 +143,14 @@ pub fn shape_request(
     ctx: &RequestCtx,
     req: &mut RequestHeader,
 ) -> pingora_error::Result<()> {
-    let (Some(attempt), Some(endpoint)) = (ctx.attempts.last(), ctx.endpoint) else {
+    let (Some(attempt), Some(endpoint)) = (ctx.walk.attempts.last(), ctx.client.endpoint) else {
         return pingora_error::Error::e_explain(
             pingora_error::ErrorType::InternalError,
             "upstream request without an attempt",
         );
     };
     let up = &gw.upstreams[attempt.provider_index];
-    let path = up.path_for(endpoint, &attempt.model, ctx.stream);
+    let path = up.path_for(endpoint, &attempt.model, ctx.request.stream);
     req.set_uri(
         http::Uri::builder()
             .path_and_query(path.as_str())
@@ -177,7 +177,7 @@ pub fn shape_request(
         req.remove_header(&h);
     }
     let target = up.cfg.dialect;
-    if target != ctx.dialect {
+    if target != ctx.client.dialect {
         // The client's dialect-specific headers mean nothing (or something wrong) to a provider
         // of another dialect; the translated body is JSON whatever the client sent.
         for h in [
@@ -191,7 +191,7 @@ pub fn shape_request(
         req.insert_header("content-type", "application/json")?;
     }
     req.insert_header("host", up.cfg.base_url.host_header())?;
-    req.insert_header("content-length", ctx.upstream_body.len().to_string())?;
+    req.insert_header("content-length", ctx.walk.body.len().to_string())?;
     let key = attempt.key_index.and_then(|i| up.cfg.keys.get(i));
     up.apply_auth(req, key)?;
     Ok(())

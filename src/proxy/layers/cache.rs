@@ -1,21 +1,23 @@
-//! The proxy's side of response caching: deciding per request whether the cache is used
-//! ([`plan`]), the pingora-cache hooks' work (key, cacheability), the upstream tap that turns a
-//! provider's answer into a canonical record, and the renderer that turns a record (fresh or
-//! from the cache) into the client's dialect.
+//! Layer 6: response caching. Decides per request whether the cache is used ([`plan`]), does
+//! the pingora-cache hooks' work (key, cacheability), turns a provider's answer into a
+//! canonical record before storage (the tap), and renders a record (fresh or a hit) into the
+//! client's dialect.
 //!
 //! Opt-in only: a route's `cache = { ttl = "10m" }`, or a request's `x-switchyard-cache:
 //! ttl=600`. `x-switchyard-cache: off` or `Cache-Control: no-cache` bypasses. Answers carry
 //! `x-switchyard-cache: hit|miss|bypass` whenever caching was asked for.
 
-use super::ctx::RequestCtx;
-use super::GatewayState;
+use super::{Cx, Failure, Flow, Layer};
 use crate::cache::key::request_key;
 use crate::cache::record::{Renderer, Tap};
+pub use crate::cache::Plan;
 use crate::dialect::canonical::StreamEncoderOptions;
 use crate::dialect::translate::decode_request;
 use crate::dialect::Endpoint;
+use crate::proxy::ctx::{RequestCtx, Response};
+use crate::proxy::GatewayState;
 use bytes::Bytes;
-use pingora_cache::{CacheKey, CacheMeta, CachePhase, NoCacheReason, RespCacheable};
+use pingora_cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::time::{Duration, SystemTime};
 
@@ -26,21 +28,6 @@ const CACHED_PROVIDER: &str = "x-switchyard-cached-provider";
 const CACHED_MODEL: &str = "x-switchyard-cached-model";
 /// Marks a body that is a canonical record.
 const RECORD_TYPE: &str = "application/x-switchyard-record";
-
-/// What the cache does for one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
-    /// Caching was not asked for.
-    Off,
-    /// Asked to skip the cache (or the request cannot be keyed).
-    Bypass,
-    On {
-        ttl: Duration,
-        tool_calls: bool,
-        /// Namespace-framed canonical request hash.
-        key: String,
-    },
-}
 
 /// How the client asked, from its headers: `None` = no opinion.
 enum Ask {
@@ -75,15 +62,58 @@ fn asked(req: &RequestHeader) -> Option<Ask> {
     None
 }
 
+#[derive(Default)]
+pub struct Cache;
+
+impl Layer for Cache {
+    async fn on_request(&self, cx: &mut Cx<'_>) -> Result<Flow, Failure> {
+        if cx.ctx.request.model.is_some() {
+            cx.ctx.cache = plan(cx.gw, cx.session.req_header(), cx.ctx);
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn on_upstream_header(
+        &self,
+        ctx: &mut RequestCtx,
+        resp: &mut ResponseHeader,
+    ) -> pingora_error::Result<()> {
+        on_upstream_header(ctx, resp)
+    }
+
+    fn on_upstream_body(
+        &self,
+        cache: &mut pingora_cache::HttpCache,
+        ctx: &mut RequestCtx,
+        body: &mut Option<Bytes>,
+        end: bool,
+    ) {
+        on_upstream_body(cache, ctx, body, end);
+    }
+
+    fn on_response_header(
+        &self,
+        ctx: &mut RequestCtx,
+        resp: &mut ResponseHeader,
+    ) -> pingora_error::Result<()> {
+        on_response_header(ctx, resp)
+    }
+
+    fn on_body(&self, ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) {
+        render_body(ctx, body, end);
+    }
+}
+
 /// Decides the plan once the request is resolved (route, key name and body known).
 pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
     if !matches!(
-        ctx.endpoint,
+        ctx.client.endpoint,
         Some(Endpoint::ChatCompletions | Endpoint::Messages)
     ) {
         return Plan::Off;
     }
     let route = ctx
+        .plan
         .route
         .as_deref()
         .and_then(|r| gw.config.route(r))
@@ -95,16 +125,22 @@ pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
         (None, None) => return Plan::Off,
     };
     let ttl = ttl.min(gw.config.cache.max_ttl);
-    let canonical = match &ctx.translator {
+    let canonical = match &ctx.request.translator {
         Some(t) => Some(t.request.clone()),
-        None => decode_request(ctx.dialect, &ctx.body, &gw.config.translation).ok(),
+        None => decode_request(
+            ctx.client.dialect,
+            &ctx.request.body,
+            &gw.config.translation,
+        )
+        .ok(),
     };
     let Some(canonical) = canonical else {
         log::debug!("request {}: not cacheable (no canonical form)", ctx.id);
         return Plan::Bypass;
     };
-    let model = ctx.model.as_deref().unwrap_or_default();
+    let model = ctx.request.model.as_deref().unwrap_or_default();
     let namespace = ctx
+        .client
         .key_name
         .as_deref()
         .and_then(|k| gw.keys.namespace_of(k))
@@ -122,7 +158,7 @@ pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
 }
 
 pub fn cache_key(ctx: &RequestCtx) -> CacheKey {
-    match &ctx.cache_plan {
+    match &ctx.cache {
         Plan::On { key, .. } => CacheKey::new(key.as_bytes().to_vec(), ""),
         _ => CacheKey::new(ctx.id.as_bytes().to_vec(), ""),
     }
@@ -130,7 +166,8 @@ pub fn cache_key(ctx: &RequestCtx) -> CacheKey {
 
 /// Only complete 200 answers are stored; the TTL is the plan's.
 pub fn cacheable(ctx: &RequestCtx, resp: &ResponseHeader) -> RespCacheable {
-    match (&ctx.cache_plan, ctx.tap.is_some()) {
+    let recorded = matches!(ctx.response, Response::Recorded { .. });
+    match (&ctx.cache, recorded) {
         (Plan::On { ttl, .. }, true) if resp.status.as_u16() == 200 => {
             let now = SystemTime::now();
             RespCacheable::Cacheable(CacheMeta::new(now + *ttl, now, 0, 0, resp.clone()))
@@ -139,51 +176,55 @@ pub fn cacheable(ctx: &RequestCtx, resp: &ResponseHeader) -> RespCacheable {
     }
 }
 
-/// `upstream_response_filter`: a 2xx answer to a cached request is recorded canonically.
-pub fn on_upstream_header(
+/// `upstream_response_filter`: a 2xx answer to a cached request is recorded canonically
+/// (accounting, below this layer, has already given it a usage tally).
+fn on_upstream_header(
     ctx: &mut RequestCtx,
     resp: &mut ResponseHeader,
 ) -> pingora_error::Result<()> {
-    if !matches!(ctx.cache_plan, Plan::On { .. }) || !resp.status.is_success() {
-        ctx.tap = None;
+    if !matches!(ctx.cache, Plan::On { .. }) || !resp.status.is_success() {
         return Ok(());
     }
-    ctx.tap = Some(Tap::new(ctx.upstream_dialect(), ctx.stream));
+    let Response::Proxied {
+        tally: Some(tally), ..
+    } = std::mem::take(&mut ctx.response)
+    else {
+        return Ok(());
+    };
+    ctx.response = Response::Recorded {
+        tally,
+        tap: Tap::new(ctx.upstream_dialect(), ctx.request.stream),
+        renderer: None,
+    };
     // The record replaces the provider's body: its framing and type no longer apply.
     resp.remove_header(&http::header::CONTENT_LENGTH);
     resp.remove_header(&http::header::CONTENT_ENCODING);
     resp.insert_header(http::header::CONTENT_TYPE, RECORD_TYPE)?;
-    if let Some(a) = ctx.attempts.last() {
+    if let Some(a) = ctx.walk.attempts.last() {
         resp.insert_header(CACHED_PROVIDER, a.provider.as_str())?;
         resp.insert_header(CACHED_MODEL, a.model.as_str())?;
     }
     Ok(())
 }
 
-/// `upstream_response_body_filter`: usage is read from the provider's own bytes, then the
-/// bytes become record lines. At the end, an answer not worth storing (cut, errored, or with
-/// tool calls the route excludes) disables the cache before pingora commits the entry.
-pub fn on_upstream_body(
+/// `upstream_response_body_filter`: the provider's bytes (usage already read from them)
+/// become record lines. At the end, an answer not worth storing (cut, errored, or with tool
+/// calls the route excludes) disables the cache before pingora commits the entry.
+fn on_upstream_body(
     cache: &mut pingora_cache::HttpCache,
     ctx: &mut RequestCtx,
     body: &mut Option<Bytes>,
     end_of_stream: bool,
 ) {
-    let Some(tap) = ctx.tap.as_mut() else {
+    let Response::Recorded { tap, .. } = &mut ctx.response else {
         return;
     };
     let chunk = body.take().unwrap_or_default();
-    if let Some(tally) = ctx.tally.as_mut() {
-        tally.feed(chunk.clone());
-    }
     let mut out = tap.feed(&chunk).to_vec();
     if end_of_stream {
-        if let Some(tally) = ctx.tally.as_mut() {
-            tally.finish();
-        }
         out.extend_from_slice(&tap.finish());
         let tool_calls = matches!(
-            ctx.cache_plan,
+            ctx.cache,
             Plan::On {
                 tool_calls: true,
                 ..
@@ -194,8 +235,8 @@ pub fn on_upstream_body(
         }
         if tap.failed() {
             // An unreadable whole answer: the client gets a 502 in its dialect.
-            ctx.status = 502;
-            if let Some(Ok(mut c)) = ctx.hold.as_ref().map(|c| c.lock()) {
+            ctx.outcome.status = 502;
+            if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
                 c.status = Some(502);
             }
         }
@@ -204,21 +245,13 @@ pub fn on_upstream_body(
 }
 
 /// `response_filter`: the outcome header, and a renderer for a record (a fresh one from the
-/// tap, or a stored one on a hit).
-pub fn on_response_header(
-    phase: CachePhase,
+/// tap, or a stored one on a hit; the proxy marks a hit before the layers run).
+fn on_response_header(
     ctx: &mut RequestCtx,
     resp: &mut ResponseHeader,
 ) -> pingora_error::Result<()> {
-    let outcome = match (&ctx.cache_plan, phase) {
-        (Plan::Off, _) => None,
-        (Plan::Bypass, _) => Some("bypass"),
-        (Plan::On { .. }, CachePhase::Hit) => Some("hit"),
-        (Plan::On { .. }, _) => Some("miss"),
-    };
-    ctx.cache_hit = outcome == Some("hit");
-    if let Some(o) = outcome {
-        resp.insert_header(CACHE_HEADER, o)?;
+    if let Some(o) = ctx.cache_outcome() {
+        resp.insert_header(CACHE_HEADER, o.as_str())?;
     }
     let is_record = resp
         .headers
@@ -233,54 +266,67 @@ pub fn on_response_header(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    if ctx.cache_hit {
-        ctx.cached_from = text(CACHED_PROVIDER).zip(text(CACHED_MODEL));
-        if let Some((p, m)) = &ctx.cached_from {
-            resp.insert_header("x-switchyard-provider", p.as_str())?;
-            resp.insert_header("x-switchyard-model", m.as_str())?;
-        }
-    }
+    let stored_from = text(CACHED_PROVIDER).zip(text(CACHED_MODEL));
     resp.remove_header(CACHED_PROVIDER);
     resp.remove_header(CACHED_MODEL);
     resp.remove_header(&http::header::CONTENT_LENGTH);
     resp.remove_header(&http::header::AGE);
-    let content_type = if ctx.stream {
+    let content_type = if ctx.request.stream {
         "text/event-stream"
     } else {
         "application/json"
     };
     resp.insert_header(http::header::CONTENT_TYPE, content_type)?;
-    let model = ctx.cached_from.as_ref().map_or_else(
-        || {
-            ctx.attempts
-                .last()
-                .map(|a| a.model.clone())
-                .unwrap_or_default()
-        },
-        |(_, m)| m.clone(),
-    );
-    ctx.renderer = Some(Renderer::new(
-        ctx.dialect,
-        ctx.stream,
+    let model = match (&ctx.response, &stored_from) {
+        (Response::Hit { .. }, Some((_, m))) => m.clone(),
+        _ => ctx
+            .walk
+            .attempts
+            .last()
+            .map(|a| a.model.clone())
+            .unwrap_or_default(),
+    };
+    let new = Renderer::new(
+        ctx.client.dialect,
+        ctx.request.stream,
         StreamEncoderOptions {
-            include_usage: ctx.client_wants_usage,
+            include_usage: ctx.client.wants_usage,
             model,
         },
-    ));
+    );
+    match &mut ctx.response {
+        Response::Hit { renderer, from, .. } => {
+            if let Some((p, m)) = &stored_from {
+                resp.insert_header("x-switchyard-provider", p.as_str())?;
+                resp.insert_header("x-switchyard-model", m.as_str())?;
+            }
+            *from = stored_from;
+            *renderer = Some(new);
+        }
+        Response::Recorded { renderer, .. } => *renderer = Some(new),
+        _ => {}
+    }
     Ok(())
 }
 
 /// `response_body_filter` for a record: rendered into the client's dialect.
-pub fn render_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bool) {
-    let Some(r) = ctx.renderer.as_mut() else {
-        return;
+fn render_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bool) {
+    let (r, hit_usage) = match &mut ctx.response {
+        Response::Recorded {
+            renderer: Some(r), ..
+        } => (r, None),
+        Response::Hit {
+            renderer: Some(r),
+            usage,
+            ..
+        } => (r, Some(usage)),
+        _ => return,
     };
     let mut out = body.take().map(|b| r.feed(&b)).unwrap_or_default();
     if end_of_stream {
-        let rest = r.finish();
-        out = super::append(out, rest);
-        if ctx.cache_hit {
-            ctx.cached_usage = r.usage();
+        out = crate::proxy::append(out, r.finish());
+        if let Some(usage) = hit_usage {
+            *usage = r.usage();
         }
     }
     *body = Some(out);

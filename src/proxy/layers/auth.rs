@@ -1,0 +1,134 @@
+//! Layer 1: what is being asked, and by whom. Classifies the path (answering `/healthz`,
+//! unknown paths and wrong methods at once), authenticates the gateway key, answers
+//! `GET /v1/models`, and reads the caller's feature tag.
+
+use super::{Cx, Failure, Flow, Layer};
+use crate::auth::presented_key;
+use crate::dialect::{Dialect, Endpoint};
+use crate::error::{ErrorKind, GatewayError};
+use crate::proxy::{models, respond};
+use http::Method;
+use pingora_proxy::Session;
+
+#[derive(Default)]
+pub struct Auth;
+
+/// What a request path is.
+enum Path {
+    Api(Endpoint),
+    Models,
+    Health,
+    WrongMethod,
+    Unknown,
+}
+
+fn classify(method: &Method, path: &str) -> Path {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let (endpoint, wants) = match path {
+        "/v1/chat/completions" | "/chat/completions" => {
+            (Some(Endpoint::ChatCompletions), Method::POST)
+        }
+        "/v1/messages" => (Some(Endpoint::Messages), Method::POST),
+        "/v1/embeddings" | "/embeddings" => (Some(Endpoint::Embeddings), Method::POST),
+        "/v1/models" | "/models" => (None, Method::GET),
+        "/healthz" => {
+            return if method == Method::GET || method == Method::HEAD {
+                Path::Health
+            } else {
+                Path::WrongMethod
+            }
+        }
+        _ => return Path::Unknown,
+    };
+    if *method != wants {
+        return Path::WrongMethod;
+    }
+    match endpoint {
+        Some(e) => Path::Api(e),
+        None => Path::Models,
+    }
+}
+
+/// The dialect to answer in before the endpoint is known: Anthropic's SDK sends
+/// `anthropic-version` on every request.
+fn guess_dialect(session: &Session) -> Dialect {
+    let req = session.req_header();
+    if req.uri.path().starts_with("/v1/messages") || req.headers.contains_key("anthropic-version") {
+        Dialect::Anthropic
+    } else {
+        Dialect::OpenAi
+    }
+}
+
+impl Layer for Auth {
+    async fn on_request(&self, cx: &mut Cx<'_>) -> Result<Flow, Failure> {
+        let Cx { gw, session, ctx } = cx;
+        ctx.client.dialect = guess_dialect(session);
+        let method = session.req_header().method.clone();
+        let endpoint = match classify(&method, session.req_header().uri.path()) {
+            Path::Health => {
+                ctx.downstream.body_read = true;
+                respond::json(session, ctx, 200, br#"{"status":"ok"}"#.to_vec(), &[])
+                    .await
+                    .map_err(Failure::Io)?;
+                return Ok(Flow::Answered);
+            }
+            Path::Unknown => {
+                return Err(GatewayError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "Unknown request URL: {} {}. Endpoints: POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings, GET /v1/models",
+                        method,
+                        session.req_header().uri.path()
+                    ),
+                )
+                .into())
+            }
+            Path::WrongMethod => {
+                return Err(GatewayError::new(
+                    ErrorKind::MethodNotAllowed,
+                    format!(
+                        "Method {method} is not allowed on {}",
+                        session.req_header().uri.path()
+                    ),
+                )
+                .into())
+            }
+            Path::Models => None,
+            Path::Api(e) => Some(e),
+        };
+        // Known from the path: a rejected call to a model endpoint is still a recorded call.
+        ctx.client.endpoint = endpoint;
+
+        let key =
+            match presented_key(session.req_header()) {
+                None => return Err(GatewayError::new(
+                    ErrorKind::Unauthorized,
+                    "Missing gateway key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+                )
+                .into()),
+                Some(k) => gw.keys.authenticate(k).ok_or_else(|| {
+                    GatewayError::new(ErrorKind::Unauthorized, "Invalid gateway key")
+                })?,
+            };
+        ctx.client.key_name = Some(key.name.clone());
+
+        let Some(endpoint) = endpoint else {
+            ctx.downstream.body_read = true; // GET: no body expected
+            let body = models::list(gw, key);
+            respond::json(session, ctx, 200, body, &[])
+                .await
+                .map_err(Failure::Io)?;
+            return Ok(Flow::Answered);
+        };
+        ctx.client.dialect = endpoint.dialect();
+        ctx.client.feature = session
+            .req_header()
+            .headers
+            .get("x-switchyard-feature")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().chars().take(64).collect::<String>())
+            .filter(|v| !v.is_empty());
+        Ok(Flow::Continue)
+    }
+}

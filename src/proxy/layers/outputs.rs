@@ -1,0 +1,142 @@
+//! Layer 8: what the world sees of a request. The `x-switchyard-*` headers on the way out; when
+//! the request is over, one [`Summary`] feeds the metrics, the access log and the ledger row
+//! (queued for the ledger's writer thread, never written here).
+
+use super::{Finish, Layer};
+use crate::ledger::LedgerRow;
+use crate::proxy::ctx::{RequestCtx, Response};
+use crate::proxy::respond::REQUEST_ID_HEADER;
+use crate::summary::Summary;
+use pingora_http::ResponseHeader;
+
+#[derive(Default)]
+pub struct Outputs;
+
+impl Layer for Outputs {
+    fn on_response_header(
+        &self,
+        ctx: &mut RequestCtx,
+        resp: &mut ResponseHeader,
+    ) -> pingora_error::Result<()> {
+        resp.insert_header(REQUEST_ID_HEADER, ctx.id.as_str())?;
+        if let (false, Some(a)) = (ctx.response.is_hit(), ctx.walk.attempts.last()) {
+            resp.insert_header("x-switchyard-provider", a.provider.as_str())?;
+            resp.insert_header("x-switchyard-model", a.model.as_str())?;
+        }
+        resp.insert_header("x-switchyard-attempts", ctx.attempts_header())?;
+        Ok(())
+    }
+
+    async fn on_finish(&self, ctx: &mut RequestCtx, fin: &mut Finish<'_>) {
+        let client_gone = fin.error.is_some_and(crate::proxy::client_went_away);
+        let req = fin.session.req_header();
+        let summary = summary(ctx, fin, req.method.as_str(), req.uri.path(), client_gone);
+        crate::metrics::record_request(&summary);
+        crate::access_log::write(&summary);
+        if let (Some(ledger), Some(row)) = (fin.shared.ledger.as_ref(), ledger_row(&summary)) {
+            // Queued for the batching writer thread; waits at most briefly, then spills.
+            ledger.record(row).await;
+        }
+    }
+}
+
+fn summary<'a>(
+    ctx: &'a RequestCtx,
+    fin: &'a Finish<'_>,
+    method: &'a str,
+    path: &'a str,
+    client_gone: bool,
+) -> Summary<'a> {
+    let served = match &ctx.response {
+        Response::Hit { from, .. } => from.as_ref().map(|(p, m)| (p.as_str(), m.as_str())),
+        _ => ctx
+            .walk
+            .served()
+            .map(|a| (a.provider.as_str(), a.model.as_str())),
+    };
+    let since = |t: std::time::Instant| t.saturating_duration_since(ctx.started);
+    Summary {
+        id: &ctx.id,
+        method,
+        path,
+        endpoint: ctx.client.endpoint,
+        route: ctx.plan.route.as_deref(),
+        route_reason: ctx.plan.reason.as_deref(),
+        key_name: ctx.client.key_name.as_deref(),
+        feature: ctx.client.feature.as_deref(),
+        requested_model: ctx.request.model.as_deref(),
+        stream: ctx.request.stream,
+        request_bytes: ctx.request.body.len(),
+        attempts: &ctx.walk.attempts,
+        served,
+        status: ctx.outcome.status,
+        cache: ctx.cache_outcome(),
+        translated_from: ctx.translating().then(|| ctx.upstream_dialect()),
+        account: &fin.account,
+        error: ctx
+            .outcome
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .or_else(|| fin.error.map(|e| e.etype().as_str().to_owned())),
+        error_kind: ctx.outcome.error.as_ref().map(|e| e.kind.name()),
+        client_gone,
+        started_at: ctx.started_at,
+        ttfb: ctx.outcome.first_byte.map(since),
+        ttft: ctx.outcome.first_token.map(since),
+        total: ctx.started.elapsed(),
+    }
+}
+
+/// The ledger row for a finished request (none for paths that are not model endpoints).
+pub fn ledger_row(s: &Summary<'_>) -> Option<LedgerRow> {
+    let endpoint = s.endpoint?;
+    #[derive(serde::Serialize)]
+    struct AttemptRow<'a> {
+        provider: &'a str,
+        model: &'a str,
+        key: Option<usize>,
+        outcome: String,
+        ms: Option<f64>,
+    }
+    let attempts: Vec<AttemptRow<'_>> = s
+        .attempts
+        .iter()
+        .map(|a| AttemptRow {
+            provider: &a.provider,
+            model: &a.model,
+            key: a.key_index,
+            outcome: a.outcome_label(),
+            ms: a.elapsed.map(|d| d.as_secs_f64() * 1000.0),
+        })
+        .collect();
+    let ts_ms = s
+        .started_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let account = s.account;
+    Some(LedgerRow {
+        request_id: s.id.to_owned(),
+        ts_ms,
+        gateway_key: s.key_name.map(str::to_owned),
+        feature: s.feature.map(str::to_owned),
+        route: s.route.map(str::to_owned),
+        endpoint: endpoint.name().to_owned(),
+        requested_model: s.requested_model.map(str::to_owned),
+        provider: account.provider.clone(),
+        model: account.model.clone(),
+        attempts_json: serde_json::to_string(&attempts).unwrap_or_else(|_| "[]".to_owned()),
+        attempt_count: s.upstream_attempts() as u32,
+        status: s.status,
+        error_class: s.error_class(),
+        cache_hit: s.cache == Some(crate::summary::CacheOutcome::Hit),
+        stream: s.stream,
+        usage: account.usage,
+        cost_usd: account.cost_usd,
+        cost_unknown: account.cost_unknown,
+        saved_usd: account.saved_usd,
+        estimated: account.estimated,
+        ttft_ms: s.ttft.map(|d| d.as_secs_f64() * 1000.0),
+        total_ms: s.total.as_secs_f64() * 1000.0,
+    })
+}
