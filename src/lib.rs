@@ -40,4 +40,5 @@ pub mod proxy;
 pub mod resilience;
 pub mod routing;
 pub mod summary;
+pub mod transform;
 pub mod usage;

@@ -16,7 +16,7 @@ use super::downstream::{Control, Home};
 use super::GatewayState;
 use crate::cache::record::{Renderer, Tap};
 use crate::config::Target;
-use crate::dialect::translate::{RequestTranslator, ResponseTranslator};
+use crate::dialect::translate::RequestTranslator;
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::GatewayError;
 pub use crate::summary::{Attempt, CacheOutcome, Outcome as AttemptOutcome, Skip};
@@ -134,10 +134,7 @@ pub enum Response {
     Pass,
     /// A provider's answer streams to the client: usage is read from its bytes, then it is
     /// translated when the provider speaks another dialect.
-    Proxied {
-        tally: Option<StreamTally>,
-        translator: Option<ResponseTranslator>,
-    },
+    Proxied(crate::transform::Transform),
     /// A provider's answer recorded for the cache: usage is read and the bytes become a
     /// canonical record before storage; the record is rendered for the client.
     Recorded {
@@ -163,7 +160,7 @@ impl Response {
     /// The usage tally of a provider's answer (none for a hit or a pass-through).
     pub fn tally(&self) -> Option<&StreamTally> {
         match self {
-            Response::Proxied { tally, .. } => tally.as_ref(),
+            Response::Proxied(t) => t.tally.as_ref(),
             Response::Recorded { tally, .. } => Some(tally),
             _ => None,
         }
@@ -171,7 +168,7 @@ impl Response {
 
     pub fn take_tally(&mut self) -> Option<StreamTally> {
         match std::mem::take(self) {
-            Response::Proxied { tally, .. } => tally,
+            Response::Proxied(t) => t.tally,
             Response::Recorded { tally, .. } => Some(tally),
             _ => None,
         }

@@ -524,21 +524,6 @@ fn walk_ready(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<(), GatewayErro
     attempts::precheck(gw, ctx)
 }
 
-/// A body chunk followed by what a filter still held at the end of the body (usage tally,
-/// translator, record renderer); no copy when either is empty.
-fn append(out: Bytes, rest: Bytes) -> Bytes {
-    match (out.is_empty(), rest.is_empty()) {
-        (_, true) => out,
-        (true, false) => rest,
-        (false, false) => {
-            let mut joined = bytes::BytesMut::with_capacity(out.len() + rest.len());
-            joined.extend_from_slice(&out);
-            joined.extend_from_slice(&rest);
-            joined.freeze()
-        }
-    }
-}
-
 fn is_certificate_failure(e: &Error) -> bool {
     matches!(
         e.etype(),

@@ -5,10 +5,10 @@
 //! until the end of the body, see `downstream`).
 
 use super::{Finish, Layer};
-use crate::dialect::{Dialect, Endpoint};
+use crate::cache::Plan;
 use crate::proxy::ctx::{RequestCtx, Response};
 use crate::summary::Account;
-use crate::usage::tally::{StreamTally, Wire};
+use crate::transform::{append, Spec, Transform};
 use crate::usage::Usage;
 use bytes::Bytes;
 use pingora_http::ResponseHeader;
@@ -25,17 +25,18 @@ impl Layer for Accounting {
         ctx: &mut RequestCtx,
         resp: &mut ResponseHeader,
     ) -> pingora_error::Result<()> {
-        let success = resp.status.is_success();
-        let strip = strips_usage_chunk(ctx, success);
+        let Some(spec) = spec(ctx, resp.status.as_u16()) else {
+            ctx.response = Response::Pass;
+            return Ok(());
+        };
+        // A recorded answer keeps its usage chunk: the cache's renderer decides for the client.
+        let recorded = resp.status.is_success() && matches!(ctx.cache, Plan::On { .. });
+        let strip = spec.strips_usage_chunk() && !recorded;
         if strip {
             // The body will be shorter than the provider framed it: let pingora re-frame it.
             resp.remove_header(&http::header::CONTENT_LENGTH);
         }
-        let tally = if success { tally_for(ctx, strip) } else { None };
-        ctx.response = Response::Proxied {
-            tally,
-            translator: None,
-        };
+        ctx.response = Response::Proxied(Transform::usage_only(&spec, strip));
         Ok(())
     }
 
@@ -46,14 +47,21 @@ impl Layer for Accounting {
         body: &mut Option<Bytes>,
         end: bool,
     ) {
-        let tally = match &mut ctx.response {
-            Response::Proxied { tally: Some(t), .. } => t,
-            Response::Recorded { tally, .. } => tally,
-            _ => return,
-        };
-        let mut out = body.take().map(|b| tally.feed(b)).unwrap_or_default();
-        if end {
-            out = crate::proxy::append(out, tally.finish());
+        let mut out = body.take().unwrap_or_default();
+        match &mut ctx.response {
+            Response::Proxied(t) => {
+                out = t.read_usage(out);
+                if end {
+                    out = append(out, t.finish_usage());
+                }
+            }
+            Response::Recorded { tally, .. } => {
+                out = tally.feed(out);
+                if end {
+                    out = append(out, tally.finish());
+                }
+            }
+            _ => {}
         }
         *body = Some(out);
     }
@@ -85,28 +93,22 @@ impl Layer for Accounting {
     }
 }
 
-/// A tally for a final 2xx answer: how to read usage out of this endpoint's responses.
-fn tally_for(ctx: &RequestCtx, strip: bool) -> Option<StreamTally> {
-    ctx.client.endpoint?;
-    // Usage is read from the provider's own wire format, before any translation.
-    let wire = match ctx.upstream_dialect() {
-        Dialect::OpenAi => Wire::OpenAiChat,
-        Dialect::Anthropic => Wire::AnthropicMessages,
-        Dialect::Gemini => Wire::GeminiGenerate,
-    };
-    Some(StreamTally::new(wire, ctx.request.stream, strip))
-}
-
-/// Whether the usage-only chunk is removed from this stream (the gateway asked for it, the
-/// client did not). A translated stream gets its usage chunk from the translator, and a
-/// recorded one from the cache's renderer.
-fn strips_usage_chunk(ctx: &RequestCtx, success: bool) -> bool {
-    let recorded = success && matches!(ctx.cache, super::cache::Plan::On { .. });
-    ctx.request.stream
-        && ctx.client.endpoint == Some(Endpoint::ChatCompletions)
-        && !ctx.client.wants_usage
-        && !ctx.translating()
-        && !recorded
+/// The transform's view of the answer in flight (none outside model endpoints).
+pub fn spec(ctx: &RequestCtx, status: u16) -> Option<Spec> {
+    Some(Spec {
+        provider: ctx.upstream_dialect(),
+        client: ctx.client.dialect,
+        endpoint: ctx.client.endpoint?,
+        status,
+        stream: ctx.request.stream,
+        wants_usage: ctx.client.wants_usage,
+        model: ctx
+            .walk
+            .attempts
+            .last()
+            .map(|a| a.model.clone())
+            .unwrap_or_default(),
+    })
 }
 
 /// A cache hit: nothing was generated or billed; the saving is what the stored answer cost

@@ -185,10 +185,11 @@ fn on_upstream_header(
     if !matches!(ctx.cache, Plan::On { .. }) || !resp.status.is_success() {
         return Ok(());
     }
-    let Response::Proxied {
-        tally: Some(tally), ..
-    } = std::mem::take(&mut ctx.response)
-    else {
+    let tally = match &mut ctx.response {
+        Response::Proxied(t) => t.tally.take(),
+        _ => None,
+    };
+    let Some(tally) = tally else {
         return Ok(());
     };
     ctx.response = Response::Recorded {
@@ -324,7 +325,7 @@ fn render_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bo
     };
     let mut out = body.take().map(|b| r.feed(&b)).unwrap_or_default();
     if end_of_stream {
-        out = crate::proxy::append(out, r.finish());
+        out = crate::transform::append(out, r.finish());
         if let Some(usage) = hit_usage {
             *usage = r.usage();
         }

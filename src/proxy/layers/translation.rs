@@ -7,9 +7,8 @@
 //! from the record instead, by the cache layer.
 
 use super::Layer;
-use crate::dialect::canonical::StreamEncoderOptions;
-use crate::dialect::translate::ResponseTranslator;
 use crate::proxy::ctx::{RequestCtx, Response};
+use crate::transform::{add_translation, append};
 use bytes::Bytes;
 use pingora_http::ResponseHeader;
 
@@ -23,27 +22,28 @@ impl Layer for Translation {
         resp: &mut ResponseHeader,
     ) -> pingora_error::Result<()> {
         // A recorded answer is rendered from its record, never translated directly.
-        if !ctx.translating() || !matches!(ctx.response, Response::Proxied { .. }) {
+        if !ctx.translating() {
             return Ok(());
         }
-        let built = response_translator(ctx, resp)?;
-        if let Response::Proxied { translator, .. } = &mut ctx.response {
-            *translator = Some(built);
+        let Some(spec) = super::accounting::spec(ctx, resp.status.as_u16()) else {
+            return Ok(());
+        };
+        match &mut ctx.response {
+            Response::Proxied(t) => add_translation(t, &spec, resp),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn on_body(&self, ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) {
-        let Response::Proxied {
-            translator: Some(t),
-            ..
-        } = &mut ctx.response
-        else {
+        let Response::Proxied(t) = &mut ctx.response else {
             return;
         };
-        let mut out = body.take().map(|b| t.feed(&b)).unwrap_or_default();
+        if t.translator.is_none() {
+            return;
+        }
+        let mut out = t.translate(body.take().unwrap_or_default());
         if end {
-            out = crate::proxy::append(out, t.finish());
+            out = append(out, t.finish_translation());
         }
         *body = Some(out);
         if let Some(code) = t.failed_status() {
@@ -54,37 +54,5 @@ impl Layer for Translation {
                 c.status = Some(code);
             }
         }
-    }
-}
-
-/// The translator for the answer in flight; re-labels the header.
-fn response_translator(
-    ctx: &RequestCtx,
-    resp: &mut ResponseHeader,
-) -> pingora_error::Result<ResponseTranslator> {
-    let (from, to) = (ctx.upstream_dialect(), ctx.client.dialect);
-    let ok = resp.status.is_success();
-    resp.remove_header(&http::header::CONTENT_LENGTH);
-    resp.remove_header(&http::header::CONTENT_ENCODING);
-    if ok && ctx.request.stream {
-        resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
-        resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
-        let model = ctx
-            .walk
-            .attempts
-            .last()
-            .map(|a| a.model.clone())
-            .unwrap_or_default();
-        Ok(ResponseTranslator::stream(
-            from,
-            to,
-            StreamEncoderOptions {
-                include_usage: ctx.client.wants_usage,
-                model,
-            },
-        ))
-    } else {
-        resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        Ok(ResponseTranslator::whole(from, to, resp.status.as_u16()))
     }
 }
