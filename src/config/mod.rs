@@ -6,6 +6,7 @@
 mod cache;
 pub(crate) mod error;
 mod raw;
+mod routing;
 pub mod secret;
 pub mod units;
 mod validate;
@@ -102,6 +103,7 @@ impl PricingSettings {
 }
 
 pub use cache::{CacheSettings, RouteCache};
+pub use routing::{HedgeAfter, HedgeConfig, Rule, StrategyConfig, When};
 
 pub const DEFAULT_LEDGER_PATH: &str = "switchyard-ledger.db";
 
@@ -154,6 +156,7 @@ pub struct RouteConfig {
     pub deadline: Option<Duration>,
     pub max_attempts: Option<u32>,
     pub cache: Option<RouteCache>,
+    pub strategy: StrategyConfig,
 }
 
 /// One concrete model at one provider.

@@ -172,4 +172,42 @@ pub struct RawRoute {
     pub max_attempts: Option<Spanned<i64>>,
     /// Opt-in response caching for this route.
     pub cache: Option<Spanned<RawRouteCache>>,
+    /// How the targets are ordered (see `config::routing`).
+    pub strategy: Option<Spanned<String>>,
+    pub weights: Option<Vec<Spanned<i64>>>,
+    pub rules: Option<Vec<RawRule>>,
+    pub race: Option<Spanned<RawRace>>,
+    pub hedge: Option<Spanned<RawHedge>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    pub when: RawWhen,
+    #[serde(rename = "use")]
+    pub route: Spanned<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWhen {
+    pub has_tools: Option<bool>,
+    pub has_images: Option<bool>,
+    pub prompt_tokens_over: Option<Spanned<i64>>,
+    pub max_tokens_over: Option<Spanned<i64>>,
+    pub header: Option<std::collections::BTreeMap<String, String>>,
+    pub metadata: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRace {
+    pub width: Spanned<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHedge {
+    pub after: Spanned<String>,
+    pub max_extra: Option<Spanned<String>>,
 }

@@ -137,6 +137,8 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         routes.push(route);
     }
 
+    super::routing::check_rules(&loc, &raw.routes, &routes)?;
+
     // A route target without a price is refused (or served with an unknown cost): say so now.
     for (i, r) in raw.routes.iter().enumerate() {
         for (j, t) in routes[i].targets.iter().enumerate() {
@@ -554,12 +556,14 @@ fn route(
             &format!("{field}.cache"),
         )?),
     };
+    let strategy = super::routing::strategy(loc, r, field, targets.len())?;
     Ok(RouteConfig {
         name,
         targets,
         deadline,
         max_attempts,
         cache,
+        strategy,
     })
 }
 

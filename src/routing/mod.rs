@@ -11,12 +11,15 @@
 //! Health (open breakers, resting keys) is not a filter here: it changes while a request
 //! waits, so the attempt walk asks [`filter::available_at`] at each attempt.
 
+pub mod cheapest;
 pub mod features;
 pub mod filter;
+pub mod rules;
 pub mod strategy;
+pub mod weighted;
 
 use crate::auth::GatewayKey;
-use crate::config::{Config, Target};
+use crate::config::{Config, StrategyConfig, Target};
 use crate::dialect::translate::RequestTranslator;
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::{ErrorKind, GatewayError};
@@ -84,7 +87,7 @@ impl Router {
             strategies: config
                 .routes
                 .iter()
-                .map(|_| Arc::new(Fallback) as Arc<dyn Strategy>)
+                .map(|r| strategy_for(&r.strategy))
                 .collect(),
             direct: Arc::new(Fallback),
         }
@@ -120,7 +123,47 @@ impl Router {
     /// The whole routing decision for one request (see the module doc for its steps).
     pub fn plan(&self, config: &Config, req: &Request<'_>) -> Result<Plan, GatewayError> {
         filter::allowed(req.key, req.model)?;
-        let resolved = self.resolve(config, req.model)?;
+        let features = Features::new(
+            req.endpoint,
+            Some(req.key.name.as_str()),
+            req.stream,
+            req.headers,
+            req.body,
+        );
+        // Rules send the request on to another route (validated: no loops, so this ends).
+        let mut name = req.model;
+        let mut via = Vec::new();
+        while let Some(&i) = self.routes.get(name) {
+            let StrategyConfig::Rules(rules) = &config.routes[i].strategy else {
+                break;
+            };
+            let Some((j, rule)) = rules::first_match(rules, &features) else {
+                via.push(format!("rules: no rule matched `{name}`"));
+                break;
+            };
+            via.push(format!(
+                "rules: `{name}` rule {j} ({}) -> `{}`",
+                rules::describe(&rule.when),
+                rule.route
+            ));
+            name = &rule.route;
+        }
+        let mut plan = self.plan_route(config, req, name, &features)?;
+        if !via.is_empty() {
+            via.push(plan.reason);
+            plan.reason = via.join("; ");
+        }
+        Ok(plan)
+    }
+
+    fn plan_route(
+        &self,
+        config: &Config,
+        req: &Request<'_>,
+        model: &str,
+        features: &Features<'_>,
+    ) -> Result<Plan, GatewayError> {
+        let resolved = self.resolve(config, model)?;
         let usable = filter::usable(
             config,
             req.endpoint,
@@ -131,17 +174,10 @@ impl Router {
         )?;
         let route_index = resolved.route.as_deref().and_then(|r| self.routes.get(r));
         let strategy = route_index.map_or(&self.direct, |&i| &self.strategies[i]);
-        let features = Features::new(
-            req.endpoint,
-            Some(req.key.name.as_str()),
-            req.stream,
-            req.headers,
-            req.body,
-        );
         let decision = strategy.order(Inputs {
             route: route_index.map(|&i| &config.routes[i]),
             candidates: usable.candidates,
-            features: &features,
+            features,
             pricing: &config.pricing,
             providers: &config.providers,
         });
@@ -156,6 +192,19 @@ impl Router {
             reason,
             translator: usable.translator,
         })
+    }
+}
+
+/// The strategy object for a route's config.
+fn strategy_for(s: &StrategyConfig) -> Arc<dyn Strategy> {
+    match s {
+        StrategyConfig::Cheapest => Arc::new(cheapest::Cheapest),
+        StrategyConfig::Weighted(w) => Arc::new(weighted::Weighted { weights: w.clone() }),
+        // Rules redirect before a strategy runs; their fall-through is config order.
+        StrategyConfig::Fallback | StrategyConfig::Rules(_) => Arc::new(Fallback),
+        StrategyConfig::Fastest | StrategyConfig::Race { .. } | StrategyConfig::Hedge(_) => {
+            Arc::new(Fallback)
+        }
     }
 }
 

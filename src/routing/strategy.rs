@@ -21,6 +21,13 @@ pub struct Inputs<'a> {
     pub providers: &'a [ProviderConfig],
 }
 
+impl Inputs<'_> {
+    /// The mean output tokens live traffic has seen from `target` (`None` without data).
+    pub fn observed_output(&self, _target: &Target) -> Option<u64> {
+        None
+    }
+}
+
 /// An ordered candidate list and the reason for its order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {

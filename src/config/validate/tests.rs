@@ -209,3 +209,58 @@ fn pid_file_defaults_and_must_be_absolute() {
     assert_eq!((e.line, e.field.as_str()), (2, "server.pid_file"));
     assert!(e.message.contains("absolute"), "{}", e.message);
 }
+
+#[test]
+fn route_strategies_validate_with_file_line_and_field() {
+    let p = "[[providers]]\nname = \"p\"\nkind = \"openai\"\napi_keys = [\"k\"]\n";
+    let e = err(&format!(
+        "{p}[[routes]]\nname = \"r\"\nstrategy = \"cheapist\"\ntargets = [\"p/a\"]\n"
+    ));
+    assert_eq!((e.line, e.field.as_str()), (7, "routes[0].strategy"), "{e}");
+    assert!(e.message.contains("unknown strategy `cheapist`"), "{e}");
+    let e = err(&format!(
+        "{p}[[routes]]\nname = \"r\"\nstrategy = \"weighted\"\ntargets = [\"p/a\", \"p/b\"]\nweights = [1]\n"
+    ));
+    assert_eq!(e.field, "routes[0].weights", "{e}");
+    let e = err(&format!(
+        "{p}[[routes]]\nname = \"r\"\ntargets = [\"p/a\"]\nweights = [1]\n"
+    ));
+    assert!(
+        e.message.contains("goes with strategy = \"weighted\""),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{p}[[routes]]\nname = \"r\"\nstrategy = \"hedge\"\ntargets = [\"p/a\", \"p/b\"]\nhedge = {{ after = \"p95\" }}\n"
+    ));
+    assert_eq!(e.field, "routes[0].hedge.after", "{e}");
+    let e = err(&format!(
+        "{p}[[routes]]\nname = \"r\"\nstrategy = \"race\"\ntargets = [\"p/a\", \"p/b\"]\nrace = {{ width = 3 }}\n"
+    ));
+    assert_eq!(e.field, "routes[0].race.width", "{e}");
+    // Rules: the route must exist, and rules must not loop.
+    let rules = |a_use: &str| {
+        format!(
+            "{p}[[routes]]\nname = \"a\"\nstrategy = \"rules\"\ntargets = [\"p/a\"]\n[[routes.rules]]\nwhen = {{ has_tools = true }}\nuse = \"{a_use}\"\n\
+             [[routes]]\nname = \"b\"\nstrategy = \"rules\"\ntargets = [\"p/b\"]\n[[routes.rules]]\nwhen = {{ has_images = true }}\nuse = \"a\"\n"
+        )
+    };
+    let e = err(&rules("nowhere"));
+    assert_eq!(e.field, "routes[0].rules[0].use", "{e}");
+    let e = err(&rules("b"));
+    assert!(e.message.contains("rules loop"), "{e}");
+    let e = err(&format!(
+        "{p}[[routes]]\nname = \"a\"\nstrategy = \"rules\"\ntargets = [\"p/a\"]\n[[routes.rules]]\nwhen = {{}}\nuse = \"a\"\n"
+    ));
+    assert!(e.message.contains("at least one condition"), "{e}");
+    let ok = parse(&format!(
+        "{p}[[routes]]\nname = \"r\"\nstrategy = \"hedge\"\ntargets = [\"p/a\", \"p/b\"]\nhedge = {{ after = \"300ms\", max_extra = \"5%\" }}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        ok.routes[0].strategy,
+        StrategyConfig::Hedge(HedgeConfig {
+            after: HedgeAfter::Fixed(std::time::Duration::from_millis(300)),
+            max_extra_percent: 5
+        })
+    );
+}

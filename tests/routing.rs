@@ -1,0 +1,136 @@
+//! Routing strategies end to end: the real gateway against the mock provider, with the
+//! decision read back from `x-switchyard-route-reason` and the provider that answered.
+
+mod common;
+use common::*;
+
+const ROUTES: &str = r#"
+[[routes]]
+name = "cheap"
+strategy = "cheapest"
+targets = ["openai/gpt-4o", "anthropic/claude-sonnet-4-5", "openai/gpt-4o-mini"]
+
+[[routes]]
+name = "smart"
+strategy = "rules"
+targets = ["groq/llama-3.3-70b-versatile"]
+[[routes.rules]]
+when = { has_tools = true }
+use = "claude"
+[[routes.rules]]
+when = { header = { "x-switchyard-task" = "summarize" } }
+use = "chat"
+[[routes.rules]]
+when = { metadata = { tier = "gold" } }
+use = "cheap"
+
+[[routes]]
+name = "split"
+strategy = "weighted"
+targets = ["openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"]
+weights = [3, 1]
+"#;
+
+fn stack() -> (Mock, Gateway) {
+    let mock = start_mock(&[]);
+    let mut cfg = standard_config(free_port(), mock.port, "");
+    cfg.push_str(ROUTES);
+    let gw = start_gateway_with(&cfg);
+    (mock, gw)
+}
+
+fn chat(gw: &Gateway, body: &str, extra: &[(&str, &str)]) -> RawResponse {
+    let auth = bearer();
+    let mut h = vec![("authorization", auth.as_str())];
+    h.extend_from_slice(extra);
+    let mut s = connect(gw);
+    let r = roundtrip(&mut s, "POST", "/v1/chat/completions", &h, body.as_bytes());
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r
+}
+
+fn served(r: &RawResponse) -> String {
+    format!(
+        "{}/{}",
+        r.header("x-switchyard-provider").unwrap_or("-"),
+        r.header("x-switchyard-model").unwrap_or("-")
+    )
+}
+
+#[test]
+fn cheapest_picks_the_cheapest_capable_target_and_says_why() {
+    let (_mock, gw) = stack();
+    let r = chat(&gw, &chat_body("cheap", false), &[]);
+    assert_eq!(served(&r), "openai/gpt-4o-mini");
+    let reason = r.header("x-switchyard-route-reason").unwrap();
+    assert!(
+        reason.starts_with("cheapest: openai/gpt-4o-mini=$"),
+        "{reason}"
+    );
+    // Every candidate is scored, cheapest first.
+    let order: Vec<&str> = reason["cheapest: ".len()..]
+        .split(' ')
+        .map(|s| s.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "openai/gpt-4o-mini",
+            "openai/gpt-4o",
+            "anthropic/claude-sonnet-4-5"
+        ],
+        "{reason}"
+    );
+}
+
+#[test]
+fn rules_route_on_tools_headers_and_metadata_and_fall_through() {
+    let (_mock, gw) = stack();
+    let plain = chat(&gw, &chat_body("smart", false), &[]);
+    assert_eq!(served(&plain), "groq/llama-3.3-70b-versatile");
+    assert!(plain
+        .header("x-switchyard-route-reason")
+        .unwrap()
+        .starts_with("rules: no rule matched `smart`"));
+
+    let tools = r#"{"model":"smart","messages":[{"role":"user","content":"weather?"}],
+        "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{}}}}]}"#;
+    let r = chat(&gw, tools, &[]);
+    assert_eq!(served(&r), "anthropic/claude-sonnet-4-5");
+    let reason = r.header("x-switchyard-route-reason").unwrap();
+    assert!(
+        reason.starts_with("rules: `smart` rule 0 (has_tools=true) -> `claude`; fallback"),
+        "{reason}"
+    );
+
+    let r = chat(
+        &gw,
+        &chat_body("smart", false),
+        &[("x-switchyard-task", "summarize")],
+    );
+    assert_eq!(served(&r), "openai/gpt-4o-mini");
+
+    // A rule may lead to a route with its own strategy.
+    let gold = r#"{"model":"smart","metadata":{"tier":"gold"},"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = chat(&gw, gold, &[]);
+    assert_eq!(served(&r), "openai/gpt-4o-mini");
+    assert!(r
+        .header("x-switchyard-route-reason")
+        .unwrap()
+        .contains("-> `cheap`; cheapest: "));
+}
+
+#[test]
+fn the_weighted_split_follows_the_weights() {
+    let (_mock, gw) = stack();
+    let mut openai = 0;
+    let n = 400;
+    let body = chat_body("split", false);
+    for _ in 0..n {
+        if served(&chat(&gw, &body, &[])) == "openai/gpt-4o-mini" {
+            openai += 1;
+        }
+    }
+    // 3:1 is 300 of 400; a binomial spread of 4 sigma is about +-35.
+    assert!((265..=335).contains(&openai), "{openai} of {n}");
+}
