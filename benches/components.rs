@@ -235,5 +235,62 @@ fn whole_answer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sse, whole_answer, routes, cost);
+/// A whole routing decision (`Router::plan`: allow-list, resolution, filters, strategy) for a
+/// three-target route, by strategy. `cheapest` prices every target for this request.
+fn plan(c: &mut Criterion) {
+    let text = r#"
+[pricing]
+unpriced = "record_unknown"
+[[providers]]
+name = "openai"
+kind = "openai"
+api_keys = ["k"]
+[[providers]]
+name = "groq"
+kind = "groq"
+api_keys = ["k"]
+[[gateway_keys]]
+name = "bench"
+key = "sk-sy-bench-key-0001"
+[[routes]]
+name = "fallback"
+targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"]
+[[routes]]
+name = "cheapest"
+strategy = "cheapest"
+targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"]
+"#;
+    let cfg = Config::parse("bench.toml", text, &|_| None).expect("bench config");
+    let keys = switchyard::auth::KeyRing::new(&cfg.gateway_keys);
+    let key = keys.authenticate("sk-sy-bench-key-0001").expect("key");
+    let router = Router::new(&cfg);
+    let headers = http::HeaderMap::new();
+    let mut g = c.benchmark_group("route_plan");
+    for route in ["fallback", "cheapest"] {
+        let body = format!(
+            r#"{{"model":"{route}","max_tokens":256,"messages":[{{"role":"system","content":"You are terse."}},{{"role":"user","content":"Summarise the attached report in three bullet points, please."}}]}}"#
+        );
+        g.bench_function(route, |b| {
+            b.iter(|| {
+                router
+                    .plan(
+                        &cfg,
+                        &switchyard::routing::Request {
+                            key,
+                            endpoint: switchyard::dialect::Endpoint::ChatCompletions,
+                            dialect: switchyard::dialect::Dialect::OpenAi,
+                            model: route,
+                            stream: false,
+                            body: black_box(body.as_bytes()),
+                            headers: &headers,
+                        },
+                    )
+                    .expect("plan")
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sse, whole_answer, routes, cost, plan);
 criterion_main!(benches);
