@@ -15,7 +15,7 @@
 //! response schema, reasoning and prompt caching, and `deprecation_date`. Everything else that
 //! carries a price is listed in the [`Report`], as is every entry that was not converted.
 
-use super::{Capabilities, PriceDate};
+use super::{Capabilities, PriceDate, PriceTier};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -145,8 +145,8 @@ struct Entry {
     output: Option<Decimal>,
     cached_input: Option<Decimal>,
     cache_write: Option<Decimal>,
-    /// (above_input_tokens, input, output, cached_input, cache_write)
-    tiers: Vec<(u64, Decimal, Decimal, Option<Decimal>, Option<Decimal>)>,
+    /// Long-prompt tiers, prices per token.
+    tiers: Vec<PriceTier>,
     per_second: Option<Decimal>,
     per_character: Option<Decimal>,
     per_image: Option<Decimal>,
@@ -181,7 +181,13 @@ fn entry(key: &str, f: &Fields, report: &mut Report) -> Result<Entry, String> {
             get("cache_creation_input_token_cost")?,
         );
         match (ti, to) {
-            (Some(i), Some(o)) => tiers.push((threshold, i, o, tc, tw)),
+            (Some(input), Some(output)) => tiers.push(PriceTier {
+                above_input_tokens: threshold,
+                input,
+                output,
+                cached_input: tc,
+                cache_write: tw,
+            }),
             _ => {
                 for (field, v) in [("input_cost_per_token", ti), ("output_cost_per_token", to)] {
                     if v.is_some() {
@@ -299,16 +305,20 @@ impl Entry {
             }
         }
         let _ = writeln!(out, "source = {source}\nchecked = \"{}\"", opts.checked);
-        for (above, i, o, c, w) in &self.tiers {
+        for t in &self.tiers {
             let _ = write!(
                 out,
-                "\n[[prices.tiers]]\nabove_input_tokens = {above}\ninput = \"{}\"\noutput = \"{}\"\n",
-                per_million(*i),
-                per_million(*o)
+                "\n[[prices.tiers]]\nabove_input_tokens = {}\ninput = \"{}\"\noutput = \"{}\"\n",
+                t.above_input_tokens,
+                per_million(t.input),
+                per_million(t.output)
             );
-            for (name, v) in [("cached_input", c), ("cache_write", w)] {
+            for (name, v) in [
+                ("cached_input", t.cached_input),
+                ("cache_write", t.cache_write),
+            ] {
                 if let Some(v) = v {
-                    let _ = writeln!(out, "{name} = \"{}\"", per_million(*v));
+                    let _ = writeln!(out, "{name} = \"{}\"", per_million(v));
                 }
             }
         }
@@ -485,9 +495,12 @@ impl Report {
         out.push('\n');
         let mut by_reason: BTreeMap<String, Vec<&str>> = BTreeMap::new();
         for (key, reason) in &self.skipped {
-            let group = match reason.strip_prefix("provider `") {
-                Some(_) => "provider has no switchyard preset".to_owned(),
-                None => reason.clone(),
+            let group = if reason.starts_with("provider `") {
+                "provider has no switchyard preset".to_owned()
+            } else if reason.contains(" again (already from `") {
+                "same provider + model as an earlier key".to_owned()
+            } else {
+                reason.clone()
             };
             by_reason.entry(group).or_default().push(key);
         }

@@ -59,6 +59,8 @@ mod tests;
 #[cfg(test)]
 mod tests_capabilities;
 #[cfg(test)]
+mod tests_litellm;
+#[cfg(test)]
 mod tests_shipped;
 
 pub use capabilities::{Capabilities, Lifecycle, ModelInfo, FEATURES};
