@@ -162,7 +162,7 @@ pub struct PriceBook {
 
 impl PriceBook {
     /// Parses a prices file; errors name file, line, column and field, like
-    /// `conf/prices.toml:12:9: prices[3].input: ...`.
+    /// `conf/prices/openai.toml:12:9: prices[3].input: ...`.
     pub fn parse(file: &str, text: &str) -> Result<PriceBook, PriceError> {
         let (entries, models) = parse::parse_entries(file, text)?;
         let mut book = PriceBook::default();
@@ -202,7 +202,7 @@ impl PriceBook {
         PriceBook::parse(&file, &text)
     }
 
-    /// The shipped list (conf/prices.toml, embedded). A unit test guarantees it parses; if it
+    /// The shipped list (conf/prices/*.toml, embedded). A unit test guarantees it parses; if it
     /// ever did not, the error is logged and the book is empty, so every call is unpriced
     /// (never $0).
     pub fn builtin() -> PriceBook {
