@@ -28,7 +28,10 @@ fn list_shows_model_period_figures_and_source() {
     let (code, out, err) = run(&["prices", "list", "--provider", "gemini"]);
     assert_eq!(code, 0, "{err}");
     // Both periods of gemini-2.5-flash: the first ends the day before the cut.
-    assert!(out.contains("\ngemini/gemini-2.5-flash\n"), "{out}");
+    assert!(
+        out.contains("\ngemini/gemini-2.5-flash\n  context 1048576, max output 65536; supports: tools, vision, json_schema, reasoning, prompt_caching\n"),
+        "{out}"
+    );
     assert!(
         out.contains("  2025-06-17 .. 2025-10-30  input 0.30  output 2.50  cached 0.075\n"),
         "{out}"
@@ -52,6 +55,8 @@ fn list_shows_model_period_figures_and_source() {
         "\nanthropic/claude-opus-4-1  (aliases: claude-opus-4-1-20250805)  [retired 2026-12-03]\n"
     ));
     assert!(all.contains("uncertain: "));
+    // Aliases declared by a later period are shown on the model's line.
+    assert!(all.contains("\nmistral/mistral-large-latest  (aliases: mistral-large-2512)\n  context 262144, max output 262144; supports: tools, vision, json_schema, prompt_caching\n  2024-11-18 .. 2025-12-01  input 2.00  output 6.00\n"), "{all}");
     let (code, none, _) = run(&["prices", "list", "--provider", "nobody"]);
     assert_eq!(
         (code, none.as_str()),

@@ -15,7 +15,19 @@ pub fn list(book: &PriceBook, provider: Option<&str>) -> String {
         .collect();
     for (i, p) in entries.iter().enumerate() {
         if last != Some((&p.provider, &p.model)) {
-            head(&mut out, p, book.model_info(&p.provider, &p.model));
+            let mut aliases: Vec<&str> = book
+                .periods(&p.provider, &p.model)
+                .iter()
+                .flat_map(|q| q.aliases.iter().map(String::as_str))
+                .collect();
+            aliases.sort_unstable();
+            aliases.dedup();
+            head(
+                &mut out,
+                p,
+                &aliases,
+                book.model_info(&p.provider, &p.model),
+            );
             last = Some((&p.provider, &p.model));
         }
         let next = entries
@@ -33,10 +45,11 @@ pub fn list(book: &PriceBook, provider: Option<&str>) -> String {
     out
 }
 
-fn head(out: &mut String, p: &ModelPrice, info: Option<&ModelInfo>) {
+/// The model's line: name, every alias any of its periods declares, life cycle.
+fn head(out: &mut String, p: &ModelPrice, aliases: &[&str], info: Option<&ModelInfo>) {
     let _ = write!(out, "\n{}/{}", p.provider, p.model);
-    if !p.aliases.is_empty() {
-        let _ = write!(out, "  (aliases: {})", p.aliases.join(", "));
+    if !aliases.is_empty() {
+        let _ = write!(out, "  (aliases: {})", aliases.join(", "));
     }
     if let Some(i) = info {
         if let Some(d) = i.deprecated {
@@ -47,6 +60,23 @@ fn head(out: &mut String, p: &ModelPrice, info: Option<&ModelInfo>) {
         }
     }
     out.push('\n');
+    if let Some(i) = info {
+        let c = &i.capabilities;
+        let tokens = |n: Option<u32>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        let _ = writeln!(
+            out,
+            "  context {}, max output {}; supports: {}",
+            tokens(c.context_window),
+            tokens(c.max_output_tokens),
+            match c.features() {
+                f if f.is_empty() => "-".to_owned(),
+                f => f.join(", "),
+            }
+        );
+        if let Some(u) = &i.uncertain {
+            let _ = writeln!(out, "      uncertain: {u}");
+        }
+    }
 }
 
 fn period(out: &mut String, p: &ModelPrice, until: Option<PriceDate>) {
