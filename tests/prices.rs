@@ -77,9 +77,9 @@ fn check_lists_unpriced_uncapable_stale_and_retired_targets() {
         dir.path(),
         "prices.toml",
         "[[prices]]\nprovider = \"local\"\nmodel = \"old-model\"\neffective = \"2024-01-01\"\n\
-         input = \"1\"\noutput = \"2\"\nsource = \"house list\"\nchecked = \"2025-01-01\"\n\
+         input = \"1\"\noutput = \"2\"\nsource = \"house list\"\nchecked = \"1990-01-01\"\n\
          [[models]]\nprovider = \"local\"\nmodel = \"old-model\"\nsupports = []\n\
-         source = \"house list\"\nchecked = \"2025-01-01\"\n\
+         source = \"house list\"\nchecked = \"1990-01-01\"\n\
          [[prices]]\nprovider = \"local\"\nmodel = \"bare-model\"\neffective = \"2024-01-01\"\n\
          input = \"1\"\noutput = \"2\"\nsource = \"house list\"\nchecked = \"2026-12-01\"\n",
     );
@@ -93,12 +93,17 @@ fn check_lists_unpriced_uncapable_stale_and_retired_targets() {
          [[routes]]\nname = \"a\"\ntargets = [\"local/old-model\", \"local/ghost\", \"xai/grok-4.3\"]\n\
          [[routes]]\nname = \"b\"\ntargets = [\"xai/grok-4-0709\", \"local/ghost\"]\n",
     );
-    let (code, out, err) = run(&["prices", "check", "--config", &cfg]);
+    // 5000 days: the house price checked in 1990 is stale, the shipped ones (2026-12-03) are
+    // not for years.
+    let (code, out, err) = run(&["prices", "check", "--config", &cfg, "--max-age", "5000d"]);
     assert_eq!(code, 1, "{out}{err}");
     // Unpriced and without capabilities, named once with every place that uses it.
     assert!(out.contains("local/ghost (route \"a\", route \"b\")\n  - no price: calls to it are refused (pricing.unpriced = \"reject\")\n  - no capabilities"), "{out}");
-    // Checked on 2025-01-01: older than the default 180 days.
-    assert!(out.contains("local/old-model (route \"a\")\n  - price (effective 2024-01-01) last checked 2025-01-01 ("), "{out}");
+    assert!(out.contains("local/old-model (route \"a\")\n  - price (effective 2024-01-01) last checked 1990-01-01 ("), "{out}");
+    assert!(
+        out.contains(" days ago, more than 5000); source: house list\n"),
+        "{out}"
+    );
     assert!(
         out.contains("local/bare-model (providers[0].models)\n  - no capabilities"),
         "{out}"
@@ -110,7 +115,7 @@ fn check_lists_unpriced_uncapable_stale_and_retired_targets() {
     );
     assert!(out.ends_with("4 of 5 targets need attention\n"), "{out}");
     // A longer max age accepts the old check.
-    let (_, out, _) = run(&["prices", "check", "--config", &cfg, "--max-age", "10000d"]);
+    let (_, out, _) = run(&["prices", "check", "--config", &cfg, "--max-age", "100000d"]);
     assert!(!out.contains("last checked"), "{out}");
     let (code, _, err) = run(&["prices", "check", "--config", &cfg, "--max-age", "6 months"]);
     assert_eq!(code, 1);
@@ -122,7 +127,9 @@ fn check_lists_unpriced_uncapable_stale_and_retired_targets() {
         "[[providers]]\nname = \"xai\"\nkind = \"xai\"\napi_keys = [\"k\"]\n\
          [[routes]]\nname = \"a\"\ntargets = [\"xai/grok-4.3\"]\n",
     );
-    let (code, out, _) = run(&["prices", "check", "--config", &clean]);
+    // (A long --max-age: the shipped prices were checked on 2026-12-03, and this must not
+    // fail once that is more than 180 days ago.)
+    let (code, out, _) = run(&["prices", "check", "--config", &clean, "--max-age", "5200w"]);
     assert_eq!((code, out.as_str()), (0, "0 of 1 targets need attention\n"));
 }
 
