@@ -16,8 +16,10 @@ fn d(s: &str) -> Decimal {
 /// List prices per million tokens from conf/prices.toml, written out by hand here.
 const MILLION: u64 = 1_000_000;
 
+/// Waits for a request's row. The bound is generous: a hung-up stream's row comes after the
+/// upstream stream ends and its tokens are estimated, which took over 8 s on a loaded machine.
 fn ledger_row(gw: &Gateway, request_id: &str) -> LedgerRow {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(r)) = ledger::read_row(&gw.ledger_path(), request_id) {
             return r;
