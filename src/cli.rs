@@ -3,6 +3,9 @@
 //! ```text
 //! switchyard serve [--config FILE] [--daemon] [--upgrade]   # no --config: the offline demo
 //! switchyard check [--config FILE]                          # validate, print warnings, exit
+//! switchyard prices list [--provider P] [--config FILE]      # prices, periods, sources
+//! switchyard prices check --config FILE [--max-age 180d]     # unpriced / stale / retired targets
+//! switchyard prices import --litellm FILE [--out FILE]       # LiteLLM table -> override file
 //! switchyard mock --listen 127.0.0.1:9100 [--ttft-ms N] [--itl-ms N] [--tokens N] [--fault SPEC]
 //! ```
 
@@ -57,6 +60,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prices and model capabilities: list them, check a config's targets, import LiteLLM's table.
+    Prices {
+        #[command(subcommand)]
+        action: PricesCommand,
+    },
     /// Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects, fault injection).
     Mock {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -83,6 +91,70 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PricesCommand {
+    /// Every price period: model, period, figures, source and the date it was checked.
+    List {
+        /// Only this provider (a preset kind such as `openai`, or a configured name).
+        #[arg(long)]
+        provider: Option<String>,
+        /// List the prices in force for this config (built-in list plus its overrides).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Targets of a config with no price or no capabilities, a price not checked within
+    /// --max-age, or a deprecated or retired model (exit 1 if any).
+    Check {
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Prices last checked longer ago than this are stale: 180d, 26w.
+        #[arg(long, default_value = crate::pricing::commands::DEFAULT_MAX_AGE)]
+        max_age: String,
+    },
+    /// Convert LiteLLM's model_prices_and_context_window.json into a prices override file;
+    /// what cannot be mapped is reported on stderr.
+    Import {
+        /// The LiteLLM JSON file.
+        #[arg(long, value_name = "FILE")]
+        litellm: PathBuf,
+        /// Write the override file here instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Only this provider (repeatable).
+        #[arg(long)]
+        provider: Vec<String>,
+        /// `effective` date of the imported periods (default: today).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        effective: Option<String>,
+        /// `source` to record, e.g. "litellm@<commit> (<date>)" (default: the file's path).
+        #[arg(long)]
+        source: Option<String>,
+    },
+}
+
+fn prices(action: PricesCommand) -> ExitCode {
+    use crate::pricing::commands::{run_check, run_import, run_list, ImportArgs};
+    match action {
+        PricesCommand::List { provider, config } => {
+            run_list(config.as_deref(), provider.as_deref())
+        }
+        PricesCommand::Check { config, max_age } => run_check(&config, &max_age),
+        PricesCommand::Import {
+            litellm,
+            out,
+            provider,
+            effective,
+            source,
+        } => run_import(ImportArgs {
+            litellm: &litellm,
+            out: out.as_deref(),
+            providers: provider,
+            effective: effective.as_deref(),
+            source: source.as_deref(),
+        }),
+    }
 }
 
 fn load(config: Option<&PathBuf>) -> Result<Config, String> {
@@ -145,6 +217,7 @@ pub fn run(cli: Cli) -> ExitCode {
             db,
             json,
         } => spend(&by, &since, config.as_ref(), db, json),
+        Command::Prices { action } => prices(action),
         Command::Mock {
             listen,
             ttft_ms,

@@ -16,8 +16,10 @@ fn d(s: &str) -> Decimal {
 /// List prices per million tokens from conf/prices.toml, written out by hand here.
 const MILLION: u64 = 1_000_000;
 
+/// Waits for a request's row. The bound is generous: a hung-up stream's row comes after the
+/// upstream stream ends and its tokens are estimated, which took over 8 s on a loaded machine.
 fn ledger_row(gw: &Gateway, request_id: &str) -> LedgerRow {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(r)) = ledger::read_row(&gw.ledger_path(), request_id) {
             return r;
@@ -305,4 +307,146 @@ fn every_request_gets_exactly_one_row_and_the_report_adds_up() {
         table.contains("openai/gpt-4o-mini") && table.contains("10000"),
         "{table}"
     );
+}
+
+/// One provider of every preset kind in front of the mock, each with a model priced for it
+/// (with a cache-read price where the provider publishes one), plus an `openai-compatible`
+/// provider priced by an override file: (kind, provider name, base path, model).
+const PRESETS: &[(&str, &str, &str, &str)] = &[
+    ("openai", "openai", "/v1", "gpt-5.1"),
+    ("anthropic", "anthropic", "/v1", "claude-sonnet-4-6"),
+    (
+        "gemini-native",
+        "gemini-native",
+        "/v1beta",
+        "gemini-2.5-flash",
+    ),
+    (
+        "gemini",
+        "gemini",
+        "/v1beta/openai",
+        "gemini-3-flash-preview",
+    ),
+    ("groq", "groq", "/openai/v1", "openai/gpt-oss-120b"),
+    ("cerebras", "cerebras", "/v1", "gpt-oss-120b"),
+    (
+        "deepinfra",
+        "deepinfra",
+        "/v1/openai",
+        "meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8",
+    ),
+    ("mistral", "mistral", "/v1", "mistral-small-2603"),
+    ("xai", "xai", "/v1", "grok-4.3"),
+    (
+        "openrouter",
+        "openrouter",
+        "/api/v1",
+        "anthropic/claude-sonnet-4.6",
+    ),
+    ("openai-compatible", "local", "/v1", "house-model"),
+];
+
+const LOCAL_PRICES: &str = r#"
+[[prices]]
+provider = "local"
+model = "house-model"
+effective = "2025-01-01"
+input = "0.40"
+output = "1.60"
+cached_input = "0.04"
+source = "test: house price list"
+checked = "2026-12-01"
+"#;
+
+#[test]
+fn streamed_and_non_streamed_cost_are_equal_for_every_preset() {
+    let mock = start_mock(&[]);
+    let prices_dir = tempfile::tempdir().unwrap();
+    let overrides = prices_dir.path().join("prices.toml");
+    std::fs::write(&overrides, LOCAL_PRICES).unwrap();
+    let mut cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:{}\"\nthreads = 2\n[pricing]\nunpriced = \"reject\"\noverrides = \"{}\"\n\
+         [[gateway_keys]]\nname = \"tests\"\nkey = \"{GW_KEY}\"\n",
+        free_port(),
+        overrides.display()
+    );
+    for (kind, name, path, _) in PRESETS {
+        cfg.push_str(&format!(
+            "[[providers]]\nname = \"{name}\"\nkind = \"{kind}\"\nbase_url = \"http://127.0.0.1:{}{path}\"\napi_keys = [\"env:MOCK_KEY\"]\n",
+            mock.port
+        ));
+    }
+    let gw = start_gateway_with(&cfg);
+    let book = switchyard::pricing::PriceBook::builtin().with_overrides(
+        switchyard::pricing::PriceBook::parse("prices.toml", LOCAL_PRICES).unwrap(),
+    );
+    let today = switchyard::pricing::PriceDate::today();
+    for (kind, name, _, model) in PRESETS {
+        let anthropic = *kind == "anthropic";
+        let target = format!("{name}/{model}");
+        let auth = bearer();
+        let mut h: Vec<(&str, &str)> = vec![
+            ("x-mock-cached-tokens", "1000"),
+            ("x-mock-reasoning-tokens", "7"),
+        ];
+        let (path, body, stream_body) = if anthropic {
+            h.push(("x-api-key", GW_KEY));
+            h.push(("x-mock-cache-write-tokens", "500"));
+            let body = format!(
+                r#"{{"model":"{target}","max_tokens":100,"messages":[{{"role":"user","content":"Say hello"}}]}}"#
+            );
+            let stream = body.replace("\"max_tokens\":100", "\"max_tokens\":100,\"stream\":true");
+            ("/v1/messages", body, stream)
+        } else {
+            h.push(("authorization", auth.as_str()));
+            (
+                "/v1/chat/completions",
+                chat_body(&target, false),
+                chat_body(&target, true),
+            )
+        };
+        let r = post(&gw, path, &h, &body);
+        assert_eq!(
+            r.status,
+            200,
+            "{kind}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let header = r.header("x-switchyard-cost-usd").map(d);
+        let plain = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+        let s = post(&gw, path, &h, &stream_body);
+        assert_eq!(
+            s.status,
+            200,
+            "{kind}: {}",
+            String::from_utf8_lossy(&s.body)
+        );
+        let streamed = ledger_row(&gw, s.header("x-switchyard-request-id").unwrap());
+        assert!(streamed.stream && !plain.stream, "{kind}");
+
+        // The tiers were exercised: cache reads (and writes, where the dialect has them)
+        // and reasoning tokens, counted the same either way.
+        assert_eq!(plain.usage, streamed.usage, "{kind}: usage");
+        assert_eq!(plain.usage.cached_input, 1000, "{kind}: {:?}", plain.usage);
+        // Reasoning tokens are billed as output: the mock's 16 visible tokens plus 7.
+        // Anthropic reports no separate reasoning count; the others do.
+        assert_eq!(plain.usage.output, 16 + 7, "{kind}: {:?}", plain.usage);
+        if anthropic {
+            assert_eq!(plain.usage.cache_write, 500, "{kind}");
+        } else {
+            assert_eq!(plain.usage.reasoning, 7, "{kind}: {:?}", plain.usage);
+        }
+        // The same exact cost, priced from the list in force, and never estimated.
+        let names = [*name, switchyard::providers::presets::price_family(kind)];
+        let expected = book
+            .cost_for(&names, model, today, &plain.usage)
+            .unwrap_or_else(|| panic!("{kind}: {target} unpriced"))
+            .total;
+        assert!(expected > Decimal::ZERO, "{kind}");
+        assert_eq!(plain.cost_usd, Some(expected), "{kind}: non-streamed");
+        assert_eq!(streamed.cost_usd, Some(expected), "{kind}: streamed");
+        assert_eq!(header, Some(expected), "{kind}: x-switchyard-cost-usd");
+        assert!(!plain.estimated && !streamed.estimated, "{kind}");
+        assert!(!plain.cost_unknown && !streamed.cost_unknown, "{kind}");
+    }
 }

@@ -81,14 +81,28 @@ impl PricingSettings {
         model: &str,
     ) -> Option<&crate::pricing::ModelPrice> {
         let today = crate::pricing::PriceDate::today();
-        self.book.lookup_for(
-            &[
-                &provider.name,
-                crate::providers::presets::price_family(provider.kind),
-            ],
-            model,
-            today,
-        )
+        self.book
+            .lookup_for(&crate::pricing::provider_names(provider), model, today)
+    }
+
+    /// What `model` at `provider` can do (context window, output limit, features), resolved
+    /// like [`lookup`](Self::lookup); `None` when not known.
+    pub fn capabilities(
+        &self,
+        provider: &ProviderConfig,
+        model: &str,
+    ) -> Option<&crate::pricing::Capabilities> {
+        self.book.capabilities(provider, model)
+    }
+
+    /// The model's capabilities with their life cycle (deprecated, retired) and provenance.
+    pub fn model_info(
+        &self,
+        provider: &ProviderConfig,
+        model: &str,
+    ) -> Option<&crate::pricing::ModelInfo> {
+        self.book
+            .model_info_for(&crate::pricing::provider_names(provider), model)
     }
 
     /// The exact cost of a call; `None` when the model has no price.

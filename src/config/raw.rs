@@ -64,8 +64,8 @@ pub struct RawPricing {
     /// "reject" (default): a model without a price is not served; "record_unknown": served,
     /// and its ledger rows are flagged `cost_unknown`.
     pub unpriced: Option<Spanned<String>>,
-    /// A prices file (same format as conf/prices.toml) layered over the built-in list:
-    /// negotiated discounts, private models.
+    /// A prices file (the format of conf/prices/, see its README) layered over the built-in
+    /// list: negotiated discounts, private models, newer prices. Re-read on every reload.
     pub overrides: Option<Spanned<String>>,
 }
 

@@ -139,10 +139,29 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
 
     super::routing::check_rules(&loc, &raw.routes, &routes)?;
 
-    // A route target without a price is refused (or served with an unknown cost): say so now.
+    // A route target without a price is refused (or served with an unknown cost), and one
+    // whose model is deprecated or retired upstream will fail: say so now.
+    let today = crate::pricing::PriceDate::today();
     for (i, r) in raw.routes.iter().enumerate() {
         for (j, t) in routes[i].targets.iter().enumerate() {
             let p = &providers[t.provider];
+            if let Some(state) = pricing
+                .model_info(p, &t.model)
+                .and_then(|info| info.lifecycle(today).describe())
+            {
+                let span = r.get_ref().targets[j].span();
+                warnings.push(
+                    loc.error(
+                        span,
+                        format!("routes[{i}].targets[{j}]"),
+                        format!(
+                            "`{}/{}` is {state}; move the route to a current model",
+                            p.name, t.model
+                        ),
+                    )
+                    .to_string(),
+                );
+            }
             if pricing.lookup(p, &t.model).is_none() {
                 let what = match pricing.unpriced {
                     crate::pricing::UnpricedPolicy::Reject => {

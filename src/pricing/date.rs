@@ -68,6 +68,13 @@ impl PriceDate {
         self.days
     }
 
+    /// The date `n` days later (earlier for negative `n`).
+    pub fn add_days(self, n: i64) -> PriceDate {
+        PriceDate {
+            days: self.days.saturating_add(n),
+        }
+    }
+
     /// (year, month, day).
     pub fn ymd(self) -> (i64, u32, u32) {
         civil_from_days(self.days)

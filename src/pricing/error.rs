@@ -1,5 +1,5 @@
 //! Price-file errors: the same `file:line:column: field: message` errors as the config
-//! (`conf/prices.toml:12:9: prices[3].input: ...`), from the same locator.
+//! (`conf/prices/openai.toml:12:9: prices[3].input: ...`), from the same locator.
 
 pub use crate::config::error::Locator;
 

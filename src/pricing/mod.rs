@@ -30,17 +30,40 @@
 //!   per-image model, images to a token model), gives `None`; the caller applies
 //!   [`UnpricedPolicy`].
 //!
+//! - **Provenance.** Every period names its `source` (the provider's page, or a public table
+//!   with its commit or date) and the date it was `checked`; `uncertain` says why a figure is
+//!   in doubt when sources disagree.
+//! - **Capabilities.** `[[models]]` entries give each model's context window, maximum output,
+//!   features and life cycle ([`ModelInfo`]), looked up by [`PriceBook::capabilities`] with the
+//!   same name resolution as prices.
+//!
 //! Not modelled: per-modality input prices (audio tokens), image sizes/qualities beyond the
 //! one `per_image` price, batch and flex/priority discounts, cache storage per hour, and
 //! provider-specific rounding of audio seconds (callers pass billed seconds).
+//!
+//! The shipped list is `conf/prices/*.toml` (one file per provider, format in
+//! `conf/prices/README.md`), compiled in. `switchyard prices list | check | import` (see
+//! [`commands`]) shows it, checks a config's targets against it, and converts LiteLLM's table
+//! into an override file ([`litellm`]).
 
+mod capabilities;
+pub mod commands;
 mod cost;
 mod date;
 mod error;
+pub mod litellm;
 mod parse;
+mod parse_models;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_capabilities;
+#[cfg(test)]
+mod tests_litellm;
+#[cfg(test)]
+mod tests_shipped;
 
+pub use capabilities::{Capabilities, Lifecycle, ModelInfo, FEATURES};
 pub use cost::{Cost, Units};
 pub use date::PriceDate;
 pub use error::PriceError;
@@ -53,9 +76,27 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-/// The shipped price list, compiled in.
-pub const BUILTIN_PRICES: &str = include_str!("../../conf/prices.toml");
-pub const BUILTIN_PRICES_NAME: &str = "<embedded conf/prices.toml>";
+macro_rules! builtin_file {
+    ($provider:literal) => {
+        (
+            concat!("<embedded conf/prices/", $provider, ".toml>"),
+            include_str!(concat!("../../conf/prices/", $provider, ".toml")),
+        )
+    };
+}
+
+/// The shipped price list, compiled in: (name for errors, text), one file per provider.
+pub const BUILTIN_PRICES: &[(&str, &str)] = &[
+    builtin_file!("openai"),
+    builtin_file!("anthropic"),
+    builtin_file!("gemini"),
+    builtin_file!("groq"),
+    builtin_file!("cerebras"),
+    builtin_file!("deepinfra"),
+    builtin_file!("mistral"),
+    builtin_file!("xai"),
+    builtin_file!("openrouter"),
+];
 
 /// One price period of one provider+model. Prices are USD per million tokens, or USD per unit
 /// for the `per_*` fields.
@@ -81,8 +122,15 @@ pub struct ModelPrice {
     pub per_character: Option<Decimal>,
     /// Charged once per call, on top of everything else.
     pub per_request: Option<Decimal>,
-    /// Where this entry was written, as `file:line`.
+    /// Where the figures come from: the provider's pricing page, or a public table with its
+    /// commit or date.
     pub source: String,
+    /// The day the figures were last checked against `source`.
+    pub checked: PriceDate,
+    /// Set when sources disagree: which figure is in doubt and why.
+    pub uncertain: Option<String>,
+    /// Where this entry was written, as `file:line`.
+    pub defined_at: String,
 }
 
 /// Token prices that replace the base ones for the whole call when the prompt exceeds
@@ -103,6 +151,8 @@ struct ProviderPrices {
     models: BTreeMap<String, Vec<ModelPrice>>,
     /// alias -> model.
     aliases: BTreeMap<String, String>,
+    /// model -> capabilities and life cycle (`[[models]]`).
+    info: BTreeMap<String, ModelInfo>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,12 +162,29 @@ pub struct PriceBook {
 
 impl PriceBook {
     /// Parses a prices file; errors name file, line, column and field, like
-    /// `conf/prices.toml:12:9: prices[3].input: ...`.
+    /// `conf/prices/openai.toml:12:9: prices[3].input: ...`.
     pub fn parse(file: &str, text: &str) -> Result<PriceBook, PriceError> {
-        let entries = parse::parse_entries(file, text)?;
+        let (entries, models) = parse::parse_entries(file, text)?;
         let mut book = PriceBook::default();
         for entry in entries {
             book.insert(entry);
+        }
+        for info in models {
+            book.providers
+                .entry(info.provider.clone())
+                .or_default()
+                .info
+                .insert(info.model.clone(), info);
+        }
+        Ok(book)
+    }
+
+    /// Parses the shipped files ([`BUILTIN_PRICES`]); each file holds one provider, so no
+    /// entry of one can collide with another's.
+    pub fn parse_builtin() -> Result<PriceBook, PriceError> {
+        let mut book = PriceBook::default();
+        for (name, text) in BUILTIN_PRICES {
+            book = book.with_overrides(PriceBook::parse(name, text)?);
         }
         Ok(book)
     }
@@ -135,11 +202,11 @@ impl PriceBook {
         PriceBook::parse(&file, &text)
     }
 
-    /// The shipped list (conf/prices.toml, embedded). A unit test guarantees it parses; if it
+    /// The shipped list (conf/prices/*.toml, embedded). A unit test guarantees it parses; if it
     /// ever did not, the error is logged and the book is empty, so every call is unpriced
     /// (never $0).
     pub fn builtin() -> PriceBook {
-        match PriceBook::parse(BUILTIN_PRICES_NAME, BUILTIN_PRICES) {
+        match PriceBook::parse_builtin() {
             Ok(book) => book,
             Err(e) => {
                 log::error!("built-in price list is invalid, all models unpriced: {e}");
@@ -150,7 +217,8 @@ impl PriceBook {
 
     /// Layers deployment overrides (same format) on top: an override entry for the same
     /// provider+model+effective date replaces it; another date adds a period. Override aliases
-    /// replace built-in ones of the same name.
+    /// replace built-in ones of the same name, and an override `[[models]]` entry replaces the
+    /// built-in one of the same provider + model.
     pub fn with_overrides(mut self, overrides: PriceBook) -> PriceBook {
         for (provider, theirs) in overrides.providers {
             let ours = self.providers.entry(provider.clone()).or_default();
@@ -173,6 +241,7 @@ impl PriceBook {
                 }
                 ours.aliases.insert(alias, model);
             }
+            ours.info.extend(theirs.info);
         }
         self
     }
@@ -197,6 +266,56 @@ impl PriceBook {
         at: PriceDate,
     ) -> Option<&ModelPrice> {
         providers.iter().find_map(|p| self.lookup(p, model, at))
+    }
+
+    /// The canonical model name of `model` at `provider`: itself if priced or described under
+    /// that exact name, else the model it is an alias of.
+    fn resolve<'a>(prices: &'a ProviderPrices, model: &'a str) -> &'a str {
+        if prices.models.contains_key(model) || prices.info.contains_key(model) {
+            return model;
+        }
+        prices.aliases.get(model).map_or(model, String::as_str)
+    }
+
+    /// The `[[models]]` entry for provider/model (an exact name or an alias).
+    pub fn model_info(&self, provider: &str, model: &str) -> Option<&ModelInfo> {
+        let prices = self.providers.get(provider)?;
+        prices.info.get(Self::resolve(prices, model))
+    }
+
+    /// Like [`model_info`](Self::model_info), trying each provider name in order.
+    pub fn model_info_for(&self, providers: &[&str], model: &str) -> Option<&ModelInfo> {
+        providers.iter().find_map(|p| self.model_info(p, model))
+    }
+
+    /// What `model` at a configured provider can do, resolved as prices are: the provider's
+    /// configured name first, then its preset kind's price family; exact model names, then
+    /// aliases. `None` = no capabilities known (unlike prices, not a reason to refuse).
+    pub fn capabilities(
+        &self,
+        provider: &crate::config::ProviderConfig,
+        model: &str,
+    ) -> Option<&Capabilities> {
+        self.capabilities_for(&provider_names(provider), model)
+    }
+
+    /// [`capabilities`](Self::capabilities) by provider names, tried in order.
+    pub fn capabilities_for(&self, providers: &[&str], model: &str) -> Option<&Capabilities> {
+        self.model_info_for(providers, model)
+            .map(|i| &i.capabilities)
+    }
+
+    /// Every `[[models]]` entry, ordered by provider, then model.
+    pub fn models(&self) -> impl Iterator<Item = &ModelInfo> {
+        self.providers.values().flat_map(|p| p.info.values())
+    }
+
+    /// Every price period of one canonical model (not an alias), oldest first.
+    pub fn periods(&self, provider: &str, model: &str) -> &[ModelPrice] {
+        self.providers
+            .get(provider)
+            .and_then(|p| p.models.get(model))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Cost of one token-billed call. `None` = unpriced (the caller decides, per
@@ -255,6 +374,15 @@ impl PriceBook {
         periods.push(entry);
         periods.sort_by_key(|p| p.effective);
     }
+}
+
+/// The names a configured provider's prices and capabilities are listed under, in the order
+/// they are tried: its configured name, then its preset kind's price family.
+pub fn provider_names(provider: &crate::config::ProviderConfig) -> [&str; 2] {
+    [
+        &provider.name,
+        crate::providers::presets::price_family(provider.kind),
+    ]
 }
 
 /// What to do with a call whose cost cannot be computed.

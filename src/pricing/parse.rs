@@ -1,10 +1,12 @@
 //! The prices file as written: serde structs with spans on every value (unknown fields
-//! rejected), then checked into [`ModelPrice`] entries. Prices must be TOML strings holding a
-//! plain decimal (`"2.50"`): float literals are rejected so that no binary float ever touches
-//! money, and integers are rejected too so that there is one way to write a price.
+//! rejected), then checked into [`ModelPrice`] entries (and, in `parse_models`, `[[models]]`
+//! into [`ModelInfo`]). Prices must be TOML strings holding a plain decimal (`"2.50"`): float
+//! literals are rejected so that no binary float ever touches money, and integers are rejected
+//! too so that there is one way to write a price. Every entry names its `source` and the date
+//! it was `checked`.
 
 use super::error::{Locator, PriceError};
-use super::{ModelPrice, PriceDate, PriceTier};
+use super::{ModelInfo, ModelPrice, PriceDate, PriceTier};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -15,7 +17,20 @@ use toml::{Spanned, Value};
 struct RawFile {
     #[serde(default)]
     prices: Vec<Spanned<RawPrice>>,
+    #[serde(default)]
+    models: Vec<Spanned<super::parse_models::RawModel>>,
 }
+
+/// Where an entry's figures come from (`source`, `checked`, `uncertain`), as written on every
+/// `[[prices]]` and `[[models]]` entry.
+pub(super) struct RawProvenance<'a> {
+    pub source: &'a Option<Spanned<String>>,
+    pub checked: &'a Option<Spanned<Value>>,
+    pub uncertain: &'a Option<Spanned<String>>,
+}
+
+/// Checked provenance: (source, checked, uncertain).
+pub(super) type Provenance = (String, PriceDate, Option<String>);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +50,9 @@ struct RawPrice {
     per_request: Option<Spanned<Value>>,
     #[serde(default)]
     tiers: Vec<Spanned<RawTier>>,
+    source: Option<Spanned<String>>,
+    checked: Option<Spanned<Value>>,
+    uncertain: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -48,8 +66,11 @@ struct RawTier {
 }
 
 /// Parses and checks every entry; rejects duplicates (same provider, model and effective
-/// date) and ambiguous aliases within the file.
-pub(super) fn parse_entries(file: &str, text: &str) -> Result<Vec<ModelPrice>, PriceError> {
+/// date, or two `[[models]]` for one provider + model) and ambiguous aliases within the file.
+pub(super) fn parse_entries(
+    file: &str,
+    text: &str,
+) -> Result<(Vec<ModelPrice>, Vec<ModelInfo>), PriceError> {
     let loc = Locator { file, text };
     let raw: RawFile = toml::from_str(text).map_err(|e| loc.toml_error(&e))?;
     let mut entries = Vec::with_capacity(raw.prices.len());
@@ -58,7 +79,70 @@ pub(super) fn parse_entries(file: &str, text: &str) -> Result<Vec<ModelPrice>, P
         entries.push(entry(&loc, &field, spanned)?);
     }
     check_unique(&loc, &raw.prices, &entries)?;
-    Ok(entries)
+    let models = super::parse_models::parse_models(&loc, &raw.models)?;
+    Ok((entries, models))
+}
+
+/// A provider, model or alias name: non-empty, no surrounding spaces.
+pub(super) fn name(loc: &Locator, s: &Spanned<String>, field: &str) -> Result<String, PriceError> {
+    let v = s.get_ref().trim();
+    if v.is_empty() || v != s.get_ref() {
+        return Err(loc.error(
+            s.span(),
+            field,
+            "must be a non-empty name without surrounding spaces",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+/// `source`, `checked` and `uncertain` of the entry at `span`, named `field`.
+pub(super) fn provenance(
+    loc: &Locator,
+    field: &str,
+    span: std::ops::Range<usize>,
+    raw: RawProvenance,
+) -> Result<Provenance, PriceError> {
+    let source = match raw.source {
+        Some(s) if !s.get_ref().trim().is_empty() => s.get_ref().trim().to_owned(),
+        Some(s) => return Err(loc.error(s.span(), format!("{field}.source"), "must not be empty")),
+        None => {
+            return Err(loc.error(
+                span,
+                format!("{field}.source"),
+                "missing: every entry names where its figures come from, e.g. source = \
+                 \"https://provider.example/pricing\" (the provider's page), a public table with \
+                 its commit or date, or your contract",
+            ))
+        }
+    };
+    let checked = match raw.checked {
+        Some(c) => date(
+            loc,
+            &format!("{field}.checked"),
+            c,
+            "the date the source was checked",
+        )?,
+        None => {
+            return Err(loc.error(
+                span,
+                format!("{field}.checked"),
+                "missing: the date the figures were checked against the source, \"YYYY-MM-DD\"",
+            ))
+        }
+    };
+    let uncertain = match raw.uncertain {
+        Some(u) if u.get_ref().trim().is_empty() => {
+            return Err(loc.error(
+                u.span(),
+                format!("{field}.uncertain"),
+                "must say what is uncertain and why",
+            ))
+        }
+        Some(u) => Some(u.get_ref().trim().to_owned()),
+        None => None,
+    };
+    Ok((source, checked, uncertain))
 }
 
 fn entry(
@@ -67,17 +151,7 @@ fn entry(
     spanned: &Spanned<RawPrice>,
 ) -> Result<ModelPrice, PriceError> {
     let raw = spanned.get_ref();
-    let name = |s: &Spanned<String>, key: &str| -> Result<String, PriceError> {
-        let v = s.get_ref().trim();
-        if v.is_empty() || v != s.get_ref() {
-            return Err(loc.error(
-                s.span(),
-                format!("{field}.{key}"),
-                "must be a non-empty name without surrounding spaces",
-            ));
-        }
-        Ok(v.to_owned())
-    };
+    let name = |s: &Spanned<String>, key: &str| name(loc, s, &format!("{field}.{key}"));
     let provider = name(&raw.provider, "provider")?;
     let model = name(&raw.model, "model")?;
     let mut aliases = Vec::new();
@@ -92,7 +166,13 @@ fn entry(
         }
         aliases.push(alias);
     }
-    let effective = date(loc, &format!("{field}.effective"), &raw.effective)?;
+    let effective = date(
+        loc,
+        &format!("{field}.effective"),
+        &raw.effective,
+        "the date the price took effect",
+    )?;
+
     let p = |v: &Option<Spanned<Value>>, key: &str| -> Result<Option<Decimal>, PriceError> {
         v.as_ref()
             .map(|v| price(loc, &format!("{field}.{key}"), key, v))
@@ -168,6 +248,16 @@ fn entry(
         });
     }
     tiers.sort_by_key(|t| t.above_input_tokens);
+    let (source, checked, uncertain) = provenance(
+        loc,
+        field,
+        spanned.span(),
+        RawProvenance {
+            source: &raw.source,
+            checked: &raw.checked,
+            uncertain: &raw.uncertain,
+        },
+    )?;
 
     let (line, _) = loc.line_col(spanned.span().start);
     Ok(ModelPrice {
@@ -184,7 +274,10 @@ fn entry(
         per_second,
         per_character,
         per_request,
-        source: format!("{}:{line}", loc.file),
+        source,
+        checked,
+        uncertain,
+        defined_at: format!("{}:{line}", loc.file),
     })
 }
 
@@ -225,8 +318,13 @@ pub(super) fn parse_decimal(s: &str) -> Option<Decimal> {
     Decimal::from_str_exact(s).ok()
 }
 
-/// An effective date: `"YYYY-MM-DD"` or a bare TOML date `YYYY-MM-DD`.
-fn date(loc: &Locator, field: &str, v: &Spanned<Value>) -> Result<PriceDate, PriceError> {
+/// A date: `"YYYY-MM-DD"` or a bare TOML date `YYYY-MM-DD`; `what` names it in errors.
+pub(super) fn date(
+    loc: &Locator,
+    field: &str,
+    v: &Spanned<Value>,
+    what: &str,
+) -> Result<PriceDate, PriceError> {
     let parsed = match v.get_ref() {
         Value::String(s) => PriceDate::parse(s),
         Value::Datetime(dt) if dt.time.is_none() && dt.offset.is_none() => dt.date.and_then(|d| {
@@ -239,7 +337,7 @@ fn date(loc: &Locator, field: &str, v: &Spanned<Value>) -> Result<PriceDate, Pri
             v.span(),
             field,
             format!(
-                "expected the date the price took effect, \"YYYY-MM-DD\", found {}",
+                "expected {what}, \"YYYY-MM-DD\", found {}",
                 loc.snippet(v.span())
             ),
         )

@@ -1,6 +1,7 @@
 //! Pricing tests: hand-computed costs compared with exact `Decimal` equality, price periods,
 //! overrides, aliases, provider-name fallback, tiers, per-unit models, parse errors with
-//! file:line:column:field, and the shipped conf/prices.toml.
+//! file:line:column:field. The shipped list is tested in `tests_shipped`, capabilities and
+//! provenance in `tests_capabilities`.
 
 use super::*;
 use rust_decimal::Decimal;
@@ -24,8 +25,11 @@ fn usage(input: u64, output: u64, cached_input: u64, cache_write: u64, reasoning
 }
 
 fn builtin() -> PriceBook {
-    PriceBook::parse(BUILTIN_PRICES_NAME, BUILTIN_PRICES).unwrap()
+    PriceBook::parse_builtin().unwrap()
 }
+
+/// The provenance lines every entry needs, for test fixtures.
+pub(super) const PROV: &str = "source = \"test\"\nchecked = \"2026-12-01\"\n";
 
 fn parse_err(text: &str) -> String {
     PriceBook::parse("test.toml", text).unwrap_err().to_string()
@@ -124,6 +128,8 @@ model = "gpt-4o-mini"
 effective = "2024-07-18"
 input = "0.10"
 output = "0.50"
+source = "contract 42"
+checked = "2026-11-30"
 
 [[prices]]
 provider = "openai"
@@ -131,6 +137,8 @@ model = "gpt-4o-mini"
 effective = "2026-01-01"
 input = "0.12"
 output = "0.48"
+source = "contract 42"
+checked = "2026-11-30"
 
 [[prices]]
 provider = "groq-eu"
@@ -138,6 +146,8 @@ model = "llama-3.3-70b-versatile"
 effective = "2025-01-01"
 input = "0.70"
 output = "0.90"
+source = "contract 43"
+checked = "2026-11-30"
 "#;
 
 #[test]
@@ -150,7 +160,8 @@ fn override_replaces_same_date_and_adds_newer_period() {
     assert_eq!(replaced.cached_input, d("0.10"));
     assert_eq!(replaced.total, d("0.70"));
     let p = book.lookup("openai", "gpt-4o-mini", day(NOW)).unwrap();
-    assert_eq!(p.source, "overrides.toml:2");
+    assert_eq!(p.defined_at, "overrides.toml:2");
+    assert_eq!(p.source, "contract 42");
     let newer = book
         .cost("openai", "gpt-4o-mini", day("2026-01-01"), &u)
         .unwrap();
@@ -243,20 +254,26 @@ fn long_prompt_tier_prices_the_whole_call() {
         .unwrap();
     assert_eq!(base.total, d("0.26"));
     assert_eq!(base.tier, None);
-    // 150k fresh + 60k cached > 200k: 150,000 × 2.50 + 60,000 × 0.625 + 1,000 × 15.
+    // 150k fresh + 60k cached > 200k: 150,000 × 2.50 + 60,000 × 0.625 + 1,000 × 15, at the
+    // GA prices in force before Google's cache-read cut (the period from 2025-06-17).
+    let long_prompt = usage(150_000, 1000, 60_000, 0, 0);
     let long = book
-        .cost(
-            "gemini",
-            "gemini-2.5-pro",
-            day(NOW),
-            &usage(150_000, 1000, 60_000, 0, 0),
-        )
+        .cost("gemini", "gemini-2.5-pro", day("2025-10-01"), &long_prompt)
         .unwrap();
     assert_eq!(long.input, d("0.375"));
     assert_eq!(long.cached_input, d("0.0375"));
     assert_eq!(long.output, d("0.015"));
     assert_eq!(long.total, d("0.4275"));
     assert_eq!(long.tier, Some(200_000));
+    assert_eq!(long.price_effective, day("2025-06-17"));
+    // The same call after the cut (period from 2025-10-31): cache reads above 200k at 0.25.
+    // (This assertion used NOW = 2025-11-01 with the old 0.625 before the cut was added.)
+    let cut = book
+        .cost("gemini", "gemini-2.5-pro", day(NOW), &long_prompt)
+        .unwrap();
+    assert_eq!(cut.cached_input, d("0.015"));
+    assert_eq!(cut.total, d("0.405"));
+    assert_eq!(cut.price_effective, day("2025-10-31"));
     // grok-4's tier has no cached price: cache reads fall back to the tier's input ($6).
     let grok = book
         .cost("xai", "grok-4", day(NOW), &usage(100_000, 0, 100_000, 0, 0))
@@ -328,6 +345,8 @@ effective = 2025-01-01
 input = "1.000001"
 output = "2"
 per_request = "0.005"
+source = "test"
+checked = "2026-12-01"
 "#,
     )
     .unwrap();
@@ -351,7 +370,7 @@ per_request = "0.005"
 fn rounding_to_microdollars_is_half_away_from_zero() {
     let book = PriceBook::parse(
         "t.toml",
-        "[[prices]]\nprovider = \"p\"\nmodel = \"m\"\neffective = \"2025-01-01\"\ninput = \"0.5\"\noutput = \"0\"\n",
+        &format!("[[prices]]\nprovider = \"p\"\nmodel = \"m\"\neffective = \"2025-01-01\"\ninput = \"0.5\"\noutput = \"0\"\n{PROV}"),
     )
     .unwrap();
     // 1 token × 0.5 per million = 0.0000005 → 0.000001.
@@ -443,7 +462,7 @@ fn bad_entries_are_rejected() {
 fn duplicates_and_ambiguous_aliases_are_rejected() {
     let entry = |model: &str, aliases: &str, date: &str| {
         format!(
-            "[[prices]]\nprovider = \"p\"\nmodel = \"{model}\"\naliases = [{aliases}]\neffective = \"{date}\"\nper_request = \"1\"\n"
+            "[[prices]]\nprovider = \"p\"\nmodel = \"{model}\"\naliases = [{aliases}]\neffective = \"{date}\"\nper_request = \"1\"\n{PROV}"
         )
     };
     let dup = format!(
@@ -484,81 +503,6 @@ fn toml_syntax_error_has_a_position() {
     let err = PriceBook::parse("bad.toml", "[[prices]\n").unwrap_err();
     assert_eq!(err.file, "bad.toml");
     assert_eq!(err.line, 1);
-}
-
-#[test]
-fn shipped_price_list_parses_and_covers_every_preset() {
-    let book = PriceBook::builtin();
-    assert!(!book.is_empty());
-    assert_eq!(book, builtin());
-    for p in book.entries() {
-        let tokens = p.input.is_some() && p.output.is_some();
-        let units = p.per_image.is_some()
-            || p.per_second.is_some()
-            || p.per_character.is_some()
-            || p.per_request.is_some();
-        assert!(tokens || units, "{}/{} has no price", p.provider, p.model);
-        assert!(p.source.starts_with(BUILTIN_PRICES_NAME));
-    }
-    for kind in crate::providers::presets::kinds() {
-        if kind != "openai-compatible" {
-            let family = crate::providers::presets::price_family(kind);
-            assert!(
-                book.entries().any(|p| p.provider == family),
-                "no prices for preset {kind}"
-            );
-        }
-    }
-    let required: &[(&str, &[&str])] = &[
-        (
-            "openai",
-            &[
-                "gpt-4o",
-                "gpt-4o-mini",
-                "gpt-4.1",
-                "gpt-4.1-mini",
-                "gpt-4.1-nano",
-                "o3",
-                "o4-mini",
-                "text-embedding-3-small",
-                "text-embedding-3-large",
-                "whisper-1",
-                "tts-1",
-                "dall-e-3",
-            ],
-        ),
-        (
-            "anthropic",
-            &["claude-opus-4-1", "claude-sonnet-4-5", "claude-haiku-4-5"],
-        ),
-        (
-            "gemini",
-            &[
-                "gemini-2.5-pro",
-                "gemini-2.5-flash",
-                "gemini-2.5-flash-lite",
-            ],
-        ),
-        ("groq", &["llama-3.3-70b-versatile", "llama-3.1-8b-instant"]),
-        ("cerebras", &["llama-3.3-70b"]),
-        ("deepinfra", &["meta-llama/Llama-3.3-70B-Instruct"]),
-        ("mistral", &["mistral-large-latest", "mistral-small-latest"]),
-        ("xai", &["grok-4", "grok-3-mini"]),
-        ("openrouter", &["anthropic/claude-sonnet-4.5"]),
-    ];
-    for (provider, models) in required {
-        for model in *models {
-            assert!(
-                book.lookup(provider, model, day(NOW)).is_some(),
-                "{provider}/{model} unpriced"
-            );
-        }
-    }
-    // Anthropic 5-minute cache writes are 1.25 × input in every period of every model.
-    for p in book.entries().filter(|p| p.provider == "anthropic") {
-        let (input, write) = (p.input.unwrap(), p.cache_write.unwrap());
-        assert_eq!(write, input * d("1.25"), "{}", p.model);
-    }
 }
 
 #[test]

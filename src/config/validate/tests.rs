@@ -264,3 +264,46 @@ fn route_strategies_validate_with_file_line_and_field() {
         })
     );
 }
+
+#[test]
+fn routes_to_deprecated_or_retired_models_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prices.toml"),
+        "[[models]]\nprovider = \"groq\"\nmodel = \"llama-3.1-8b-instant\"\nsupports = []\n\
+         deprecated = \"2026-01-01\"\nretired = \"2099-01-01\"\nsource = \"test\"\nchecked = \"2026-12-01\"\n",
+    )
+    .unwrap();
+    let text = "[pricing]\noverrides = \"prices.toml\"\n\
+         [[providers]]\nname = \"groq\"\nkind = \"groq\"\napi_keys = [\"env:GROQ_KEY\"]\n\
+         [[providers]]\nname = \"claude\"\nkind = \"anthropic\"\napi_keys = [\"env:GROQ_KEY\"]\n\
+         [[routes]]\nname = \"old\"\ntargets = [\"claude/claude-3-5-sonnet-20241022\", \"claude/claude-haiku-4-5\"]\n\
+         [[routes]]\nname = \"soon\"\ntargets = [\"groq/llama-3.1-8b-instant\"]\n";
+    let file = dir.path().join("gw.toml");
+    std::fs::write(&file, text).unwrap();
+    let c = Config::load(&file).unwrap();
+    let name = file.display().to_string();
+    let lifecycle: Vec<&String> = c
+        .warnings
+        .iter()
+        .filter(|w| w.contains("upstream"))
+        .collect();
+    assert_eq!(lifecycle.len(), 2, "{:?}", c.warnings);
+    // An alias of a retired model, by the provider's configured name: file, line, field.
+    assert!(
+        lifecycle[0].starts_with(&format!("{name}:13:12: routes[0].targets[0]: `claude/claude-3-5-sonnet-20241022` is retired upstream since 2025-10-22")),
+        "{}",
+        lifecycle[0]
+    );
+    // Retirement announced for a later day: deprecated now, with the date.
+    assert!(
+        lifecycle[1].contains("routes[1].targets[0]: `groq/llama-3.1-8b-instant` is deprecated upstream and retires on 2099-01-01"),
+        "{}",
+        lifecycle[1]
+    );
+    // claude-haiku-4-5 is current: no warning for routes[0].targets[1].
+    assert!(!c
+        .warnings
+        .iter()
+        .any(|w| w.contains("routes[0].targets[1]")));
+}
