@@ -3,6 +3,7 @@
 //! ```text
 //! switchyard serve [--config FILE] [--daemon] [--upgrade]   # no --config: the offline demo
 //! switchyard check [--config FILE]                          # validate, print warnings, exit
+//! switchyard keys create|list|revoke|rotate --config FILE ...  # runtime gateway keys
 //! switchyard mock --listen 127.0.0.1:9100 [--ttft-ms N] [--itl-ms N] [--tokens N] [--fault SPEC]
 //! ```
 
@@ -57,6 +58,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Gateway keys at run time: create, list, revoke, rotate (no restart needed).
+    #[command(subcommand)]
+    Keys(crate::governance::keys::cli::KeysCommand),
     /// Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects, fault injection).
     Mock {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -145,6 +149,7 @@ pub fn run(cli: Cli) -> ExitCode {
             db,
             json,
         } => spend(&by, &since, config.as_ref(), db, json),
+        Command::Keys(cmd) => crate::governance::keys::cli::run(cmd),
         Command::Mock {
             listen,
             ttft_ms,

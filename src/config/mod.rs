@@ -5,6 +5,7 @@
 
 mod cache;
 pub(crate) mod error;
+mod governance;
 mod raw;
 pub mod secret;
 pub mod units;
@@ -40,6 +41,12 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub gateway_keys: Vec<GatewayKeyConfig>,
     pub routes: Vec<RouteConfig>,
+    /// Where rate limits and budgets are counted (`[limits]`).
+    pub limits: LimitsSettings,
+    /// Limits on feature tags (`[[features]]`).
+    pub features: Vec<FeatureConfig>,
+    /// Kept bodies: retention and redaction (`[logging]`).
+    pub logging: LoggingSettings,
     /// Problems that do not stop the gateway, each naming file, line and field.
     pub warnings: Vec<String>,
 }
@@ -102,6 +109,7 @@ impl PricingSettings {
 }
 
 pub use cache::{CacheSettings, RouteCache};
+pub use governance::{FeatureConfig, LimitStore, LimitsSettings, LoggingSettings};
 
 pub const DEFAULT_LEDGER_PATH: &str = "switchyard-ledger.db";
 
@@ -145,6 +153,9 @@ pub struct GatewayKeyConfig {
     pub models: Option<Vec<String>>,
     /// The cache namespace (default: the key's name).
     pub cache_namespace: Option<String>,
+    /// Rate limits and budget (empty: none).
+    pub rule: crate::governance::rules::Rule,
+    pub log_bodies: Option<crate::governance::rules::LogBodies>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +165,7 @@ pub struct RouteConfig {
     pub deadline: Option<Duration>,
     pub max_attempts: Option<u32>,
     pub cache: Option<RouteCache>,
+    pub log_bodies: Option<crate::governance::rules::LogBodies>,
 }
 
 /// One concrete model at one provider.
@@ -213,6 +225,15 @@ impl Config {
             .iter()
             .filter_map(|r| r.deadline)
             .fold(self.resilience.deadline, Duration::max)
+    }
+
+    pub fn feature(&self, name: &str) -> Option<&FeatureConfig> {
+        self.features.iter().find(|f| f.name == name)
+    }
+
+    /// Whether any configured key or feature has a limit (runtime keys are checked apart).
+    pub fn has_limits(&self) -> bool {
+        !self.features.is_empty() || self.gateway_keys.iter().any(|k| !k.rule.is_empty())
     }
 
     pub fn provider(&self, name: &str) -> Option<(usize, &ProviderConfig)> {

@@ -65,6 +65,9 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     };
 
     let cache = super::cache::settings(&loc, raw.cache.as_ref())?;
+    let limits = super::governance::limits(&loc, raw.limits.as_ref())?;
+    let features = super::governance::features(&loc, &raw.features)?;
+    let logging = super::governance::logging(&loc, raw.logging.as_ref())?;
     let mut translation = crate::dialect::canonical::TranslateOptions::default();
     for (i, name) in raw
         .translation
@@ -191,6 +194,9 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         providers,
         gateway_keys,
         routes,
+        limits,
+        features,
+        logging,
         warnings,
     })
 }
@@ -473,8 +479,19 @@ fn gateway_key(
             &format!("{field}.cache_namespace"),
         )?),
     };
+    let rule = super::governance::rule(
+        loc,
+        k.rpm.as_ref(),
+        k.tpm.as_ref(),
+        k.budget.as_ref(),
+        field,
+    )?;
+    let log_bodies =
+        super::governance::log_bodies(loc, k.log_bodies.as_ref(), &format!("{field}.log_bodies"))?;
     Ok(Some(GatewayKeyConfig {
         name,
+        rule,
+        log_bodies,
         cache_namespace,
         secret,
         models: k
@@ -554,12 +571,15 @@ fn route(
             &format!("{field}.cache"),
         )?),
     };
+    let log_bodies =
+        super::governance::log_bodies(loc, r.log_bodies.as_ref(), &format!("{field}.log_bodies"))?;
     Ok(RouteConfig {
         name,
         targets,
         deadline,
         max_attempts,
         cache,
+        log_bodies,
     })
 }
 
