@@ -255,3 +255,55 @@ mod tests {
         assert_eq!(presented_key(&req), None);
     }
 }
+
+#[cfg(test)]
+mod runtime_tests {
+    use super::*;
+    use crate::governance::keys::store::{digest, StoredKey};
+
+    fn stored(name: &str, secret: &str) -> StoredKey {
+        StoredKey {
+            name: name.into(),
+            digest: digest(secret),
+            previous: None,
+            models: None,
+            rule: Rule::default(),
+            log_bodies: None,
+            created_ms: 0,
+            expires_ms: None,
+            revoked_ms: None,
+        }
+    }
+
+    #[test]
+    fn runtime_keys_expire_rotate_and_revoke() {
+        let live = Arc::new(LiveKeys::default());
+        let ring = KeyRing::with_live(&[], Some(live.clone()));
+        let mut a = stored("a", "sk-sy-new-secret");
+        a.previous = Some((digest("sk-sy-old-secret"), 1_000));
+        a.expires_ms = Some(5_000);
+        let mut gone = stored("gone", "sk-sy-revoked");
+        gone.revoked_ms = Some(1);
+        live.replace(&[a, gone]);
+        assert_eq!(ring.check("sk-sy-new-secret", 0).unwrap().name, "a");
+        assert_eq!(ring.check("sk-sy-old-secret", 999).unwrap().name, "a");
+        assert_eq!(
+            ring.check("sk-sy-old-secret", 1_000).unwrap_err(),
+            Refused::Invalid
+        );
+        assert_eq!(
+            ring.check("sk-sy-new-secret", 5_000).unwrap_err(),
+            Refused::Expired
+        );
+        assert_eq!(
+            ring.check("sk-sy-revoked", 0).unwrap_err(),
+            Refused::Invalid
+        );
+        // A swapped snapshot applies at once.
+        live.replace(&[]);
+        assert_eq!(
+            ring.check("sk-sy-new-secret", 0).unwrap_err(),
+            Refused::Invalid
+        );
+    }
+}

@@ -16,6 +16,9 @@ pub mod memory;
 pub mod redis;
 pub mod window;
 
+#[cfg(test)]
+mod tests;
+
 use super::rules::{from_nanos, rfc3339, Period, Rule};
 use crate::error::{ErrorKind, GatewayError};
 use rust_decimal::Decimal;

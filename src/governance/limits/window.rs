@@ -88,7 +88,7 @@ mod tests {
         w.expire(159);
         assert_eq!(w.total(), 5);
         assert_eq!(w.wait_ms(1, 5, 159_500), 500);
-        assert_eq!(w.wait_ms(3, 5, 159_500), 30_500);
+        assert_eq!(w.wait_ms(4, 5, 159_500), 30_500);
         w.expire(160);
         assert_eq!(w.total(), 2);
         w.adjust(130, 160, -1);
