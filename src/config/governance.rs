@@ -366,3 +366,85 @@ pub fn logging(loc: &Locator<'_>, l: Option<&RawLogging>) -> Result<LoggingSetti
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, LimitStore};
+    use crate::governance::limits::OnStoreError;
+
+    fn err(text: &str) -> String {
+        Config::parse("g.toml", text, &|_| None)
+            .unwrap_err()
+            .to_string()
+    }
+
+    const KEY: &str = "[[gateway_keys]]\nname = \"a\"\nkey = \"sk-sy-aaaaaaaa\"\n";
+
+    #[test]
+    fn bad_governance_settings_name_file_line_and_field() {
+        let e = err(&format!(
+            "{KEY}budget = {{ usd = 2.5, period = \"day\" }}\n"
+        ));
+        assert!(
+            e.starts_with("g.toml:4:") && e.contains("gateway_keys[0].budget.usd"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{KEY}budget = {{ usd = \"5\", period = \"year\" }}\n"
+        ));
+        assert!(
+            e.starts_with("g.toml:4:") && e.contains("budget.period"),
+            "{e}"
+        );
+        let e = err(&format!("{KEY}rpm = 0\n"));
+        assert!(
+            e.starts_with("g.toml:4:") && e.contains("gateway_keys[0].rpm"),
+            "{e}"
+        );
+        let e = err(&format!("{KEY}log_bodies = \"some\"\n"));
+        assert!(e.contains("gateway_keys[0].log_bodies"), "{e}");
+        let e = err(&format!("{KEY}rmp = 5\n"));
+        assert!(e.starts_with("g.toml:4:") && e.contains("rmp"), "{e}");
+        let e = err("[limits]\nstore = \"postgres://x\"\n");
+        assert!(
+            e.starts_with("g.toml:2:") && e.contains("limits.store"),
+            "{e}"
+        );
+        let e = err("[limits]\nlocal_lease = \"150%\"\n");
+        assert!(e.contains("limits.local_lease"), "{e}");
+        let e = err("[[features]]\nname = \"search\"\n");
+        assert!(
+            e.starts_with("g.toml:2:") && e.contains("sets no limit"),
+            "{e}"
+        );
+        let e = err("[logging]\nredact = [{ name = \"x\", pattern = \"(\" }]\n");
+        assert!(e.contains("logging.redact[0].pattern"), "{e}");
+    }
+
+    #[test]
+    fn governance_settings_parse() {
+        let c = Config::parse(
+            "g.toml",
+            &format!(
+                "{KEY}rpm = 60\ntpm = 200000\nbudget = {{ usd = \"25.00\", period = \"week\" }}\n\
+                 log_bodies = \"redacted\"\n[limits]\nstore = \"redis://127.0.0.1:6379/0\"\n\
+                 on_store_error = \"local\"\nlocal_lease = \"5%\"\n[logging]\nretention = \"7d\"\n\
+                 [[features]]\nname = \"search\"\ntpm = 10\n"
+            ),
+            &|_| None,
+        )
+        .unwrap();
+        let k = &c.gateway_keys[0];
+        assert_eq!((k.rule.rpm, k.rule.tpm), (Some(60), Some(200_000)));
+        assert_eq!(k.rule.budget.as_ref().unwrap().usd.to_string(), "25.00");
+        assert_eq!(
+            c.limits.store,
+            LimitStore::Redis("redis://127.0.0.1:6379/0".into())
+        );
+        assert_eq!(c.limits.on_store_error, OnStoreError::Local);
+        assert_eq!(c.limits.local_lease.to_string(), "0.05");
+        assert_eq!(c.logging.retention.as_secs(), 7 * 86_400);
+        assert_eq!(c.feature("search").unwrap().rule.tpm, Some(10));
+        assert!(c.has_limits());
+    }
+}
