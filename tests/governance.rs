@@ -31,16 +31,6 @@ fn stack_with_mock(extra: &str, mock_args: &[&str]) -> (Mock, Gateway, tempfile:
     (mock, gw, dir)
 }
 
-fn admin_port(gw: &Gateway) -> u16 {
-    let text = std::fs::read_to_string(&gw.config).unwrap();
-    let admin = text.split("[admin]").nth(1).unwrap();
-    admin
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("listen = \"127.0.0.1:"))
-        .and_then(|p| p.trim_end_matches('"').parse().ok())
-        .unwrap()
-}
-
 fn keys_cli(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
     let cfg = gw.config.to_string_lossy().to_string();
     let mut all = vec!["keys", args[0], "--config", &cfg];
@@ -316,7 +306,7 @@ fn two_hundred_concurrent_requests_stay_within_a_budget_worth_ten_calls() {
         }
     }
     eprintln!("served {served}, refused {refused}, spent {spent} of {budget}");
-    assert!(served >= 1 && served <= 10, "served {served}");
+    assert!((1..=10).contains(&served), "served {served}");
     assert_eq!(served + refused, n);
     assert!(spent <= budget, "spent {spent} > budget {budget}");
     // The ledger agrees: every request recorded, the key's spend the same exact sum.

@@ -28,13 +28,10 @@ fn err(e: KeyError) -> (u16, Value) {
     (status(&e), json!({"error": e.to_string()}))
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> (u16, T) + Send + 'static) -> (u16, T)
-where
-    T: From<Value>,
-{
+async fn blocking(f: impl FnOnce() -> (u16, Value) + Send + 'static) -> (u16, Value) {
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
-        Err(e) => (500, T::from(json!({"error": e.to_string()}))),
+        Err(e) => (500, json!({"error": e.to_string()})),
     }
 }
 

@@ -68,7 +68,7 @@ pub fn luhn(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn builtin_patterns() -> &'static [Pattern] {
