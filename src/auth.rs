@@ -106,8 +106,8 @@ impl KeyRing {
     pub fn check(&self, presented: &str, now_ms: i64) -> Result<Arc<GatewayKey>, Refused> {
         let d = digest(presented);
         let mut found: Option<(&Arc<GatewayKey>, bool)> = None;
-        let live = self.live.as_ref().map(|l| l.snapshot());
-        let runtime = live.as_deref().map_or(&[][..], |v| v.as_slice());
+        let live = self.live.as_ref().map(|l| l.load());
+        let runtime = live.as_ref().map_or(&[][..], |v| v.as_slice());
         for k in self.keys.iter().chain(runtime) {
             let current = bool::from(k.digest.ct_eq(&d));
             let previous = k

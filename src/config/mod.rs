@@ -47,6 +47,8 @@ pub struct Config {
     pub features: Vec<FeatureConfig>,
     /// Kept bodies: retention and redaction (`[logging]`).
     pub logging: LoggingSettings,
+    /// Whether any route sets `log_bodies` (so a request whose key sets none need not look).
+    pub routes_log_bodies: bool,
     /// Problems that do not stop the gateway, each naming file, line and field.
     pub warnings: Vec<String>,
 }

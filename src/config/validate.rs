@@ -193,10 +193,11 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         translation,
         providers,
         gateway_keys,
-        routes,
         limits,
         features,
         logging,
+        routes_log_bodies: routes.iter().any(|r| r.log_bodies.is_some()),
+        routes,
         warnings,
     })
 }

@@ -25,6 +25,11 @@ impl LiveKeys {
         self.keys.load_full()
     }
 
+    /// The keys in force, without touching the snapshot's reference count (the request path).
+    pub fn load(&self) -> arc_swap::Guard<Arc<Vec<Arc<GatewayKey>>>> {
+        self.keys.load()
+    }
+
     /// Replaces the snapshot with the usable keys among `stored`.
     pub fn replace(&self, stored: &[StoredKey]) {
         let keys = stored

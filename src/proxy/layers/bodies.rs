@@ -23,6 +23,9 @@ impl Layer for Bodies {
         let Some(key) = ctx.client.key.as_ref() else {
             return Ok(Flow::Continue);
         };
+        if key.log_bodies.is_none() && !gw.config.routes_log_bodies {
+            return Ok(Flow::Continue);
+        }
         let route = ctx
             .plan
             .route
