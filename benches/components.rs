@@ -276,7 +276,7 @@ targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"
                     .plan(
                         &cfg,
                         &switchyard::routing::Request {
-                            key,
+                            key: &key,
                             endpoint: switchyard::dialect::Endpoint::ChatCompletions,
                             dialect: switchyard::dialect::Dialect::OpenAi,
                             model: route,
@@ -292,5 +292,51 @@ targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"
     g.finish();
 }
 
-criterion_group!(benches, sse, whole_answer, routes, cost, plan);
+/// An in-memory limit check: reserve (rpm, tpm and a budget on the key and a feature) and
+/// settle, as one request does.
+fn limits(c: &mut Criterion) {
+    use switchyard::governance::limits::memory::MemoryStore;
+    use switchyard::governance::limits::{Ask, ScopeAsk, Settlement, Verdict};
+    use switchyard::governance::rules::{Budget, Period, Rule};
+    let rule = Rule {
+        rpm: Some(u64::MAX / 4),
+        tpm: Some(u64::MAX / 4),
+        budget: Some(Budget {
+            usd: rust_decimal::Decimal::from(1_000_000),
+            period: Period::Day,
+        }),
+    };
+    let store = MemoryStore::new();
+    let now = 1_778_000_000_000i64;
+    let ask = Ask {
+        now_ms: now,
+        tokens: 1200,
+        cost_nanos: 9_000,
+        scopes: vec![
+            ScopeAsk::new("key:team-a".into(), "key `team-a`".into(), &rule, now),
+            ScopeAsk::new(
+                "feature:search".into(),
+                "feature `search`".into(),
+                &rule,
+                now,
+            ),
+        ],
+    };
+    let used = Settlement {
+        now_ms: now,
+        tokens: 900,
+        cost_nanos: 7_000,
+    };
+    c.bench_function(
+        "limits: in-memory reserve + settle (key and feature)",
+        |b| {
+            b.iter(|| match store.reserve(black_box(&ask)) {
+                Verdict::Granted(t) => store.settle(&t, black_box(&used)),
+                Verdict::Denied(d) => panic!("denied: {d:?}"),
+            })
+        },
+    );
+}
+
+criterion_group!(benches, sse, whole_answer, routes, cost, plan, limits);
 criterion_main!(benches);

@@ -32,3 +32,8 @@ ensure_python_venv() {
         apt_install python3-venv python3-pip
     fi
 }
+
+# The shared-limits tests start their own redis-server (Debian package `redis-server`).
+ensure_redis() {
+    command -v redis-server >/dev/null || apt_install redis-server
+}

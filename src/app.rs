@@ -86,7 +86,8 @@ pub fn serve(
     log::info!("ledger: {}", config.ledger.path.display());
     // The writer thread lives as long as the process; rows are flushed as shutdown begins.
     std::mem::forget(ledger);
-    let shared = Shared::new(config, config_path, Some(ledger_handle.clone()));
+    let governance = crate::governance::Governance::start(&config)?;
+    let shared = Shared::new(config, config_path, Some(ledger_handle.clone()), governance);
     warm_dns(&shared.state().config, &shared.resolver);
     {
         let state = shared.state();

@@ -1,29 +1,67 @@
-//! Gateway keys: who is calling, and which models they may use.
+//! Gateway keys: who is calling, what they may use, their limits and logging rule.
 //!
-//! Keys are compared as SHA-256 digests in constant time, against every configured key with no
-//! early exit, so response timing says nothing about how much of a guess was right.
+//! Keys come from the config file and from the runtime key store (`switchyard keys ...`, the
+//! admin API; see [`crate::governance::keys`]). Both are compared as SHA-256 digests in
+//! constant time, against every key (and every rotated key's previous secret) with no early
+//! exit, so response timing says nothing about how much of a guess was right. Expiry and a
+//! rotation's grace period are checked against the clock on every request.
 
 use crate::config::GatewayKeyConfig;
+use crate::governance::keys::{LiveKeys, StoredKey};
+use crate::governance::rules::{LogBodies, Rule};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 #[derive(Debug)]
 pub struct GatewayKey {
     pub name: String,
     digest: [u8; 32],
+    /// A rotated key's previous secret and the unix ms until which it still works.
+    previous: Option<([u8; 32], i64)>,
     /// `None`: every model. Otherwise route names, `provider/model`, `provider/*` or `*`.
     models: Option<Vec<String>>,
     /// Where this key's cached answers live (its name unless configured).
     pub cache_namespace: String,
+    /// Unix ms after which the key no longer works.
+    pub expires_ms: Option<i64>,
+    /// Rate limits and budget; `None` when the key has none.
+    pub rule: Option<Arc<Rule>>,
+    /// Its body-logging rule, if it sets one.
+    pub log_bodies: Option<LogBodies>,
 }
 
-#[derive(Debug, Default)]
+/// Why a presented key was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    Invalid,
+    Expired,
+}
+
+#[derive(Default)]
 pub struct KeyRing {
-    keys: Vec<GatewayKey>,
+    keys: Vec<Arc<GatewayKey>>,
+    /// The runtime key store's snapshot (absent in tests of the proxy alone).
+    live: Option<Arc<LiveKeys>>,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("config_keys", &self.keys.len())
+            .field("runtime_keys", &self.live.is_some())
+            .finish()
+    }
 }
 
 fn digest(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl KeyRing {
@@ -31,42 +69,97 @@ impl KeyRing {
         KeyRing {
             keys: keys
                 .iter()
-                .map(|k| GatewayKey {
-                    name: k.name.clone(),
-                    digest: digest(k.secret.expose()),
-                    models: k.models.clone(),
-                    cache_namespace: k.cache_namespace.clone().unwrap_or_else(|| k.name.clone()),
-                })
+                .map(|k| Arc::new(GatewayKey::from_config(k)))
                 .collect(),
+            live: None,
         }
     }
 
-    /// The cache namespace of the key named `name`.
-    pub fn namespace_of(&self, name: &str) -> Option<&str> {
-        self.keys
-            .iter()
-            .find(|k| k.name == name)
-            .map(|k| k.cache_namespace.as_str())
+    /// The config's keys and the runtime store's (a config key wins a name clash).
+    pub fn with_live(keys: &[GatewayKeyConfig], live: Option<Arc<LiveKeys>>) -> KeyRing {
+        KeyRing {
+            live,
+            ..KeyRing::new(keys)
+        }
     }
 
     /// The key named `name` (names are unique).
-    pub fn by_name(&self, name: &str) -> Option<&GatewayKey> {
-        self.keys.iter().find(|k| k.name == name)
+    pub fn by_name(&self, name: &str) -> Option<Arc<GatewayKey>> {
+        if let Some(k) = self.keys.iter().find(|k| k.name == name) {
+            return Some(k.clone());
+        }
+        let live = self.live.as_ref()?.snapshot();
+        live.iter().find(|k| k.name == name).cloned()
     }
 
-    pub fn authenticate(&self, presented: &str) -> Option<&GatewayKey> {
+    /// Whether a config key is named `name`.
+    pub fn in_config(&self, name: &str) -> bool {
+        self.keys.iter().any(|k| k.name == name)
+    }
+
+    pub fn authenticate(&self, presented: &str) -> Option<Arc<GatewayKey>> {
+        self.check(presented, now_ms()).ok()
+    }
+
+    /// The key `presented` is, at `now_ms`: refused when unknown, revoked, expired or past
+    /// its rotation grace period.
+    pub fn check(&self, presented: &str, now_ms: i64) -> Result<Arc<GatewayKey>, Refused> {
         let d = digest(presented);
-        let mut found = None;
-        for k in &self.keys {
-            if bool::from(k.digest.ct_eq(&d)) {
-                found = Some(k);
+        let mut found: Option<(&Arc<GatewayKey>, bool)> = None;
+        let live = self.live.as_ref().map(|l| l.load());
+        let runtime = live.as_ref().map_or(&[][..], |v| v.as_slice());
+        for k in self.keys.iter().chain(runtime) {
+            let current = bool::from(k.digest.ct_eq(&d));
+            let previous = k
+                .previous
+                .as_ref()
+                .is_some_and(|(p, _)| bool::from(p.ct_eq(&d)));
+            if (current || previous) && found.is_none() {
+                found = Some((k, previous && !current));
             }
         }
-        found
+        let (key, via_previous) = found.ok_or(Refused::Invalid)?;
+        if via_previous && key.previous.is_some_and(|(_, until)| now_ms >= until) {
+            return Err(Refused::Invalid);
+        }
+        if key.expires_ms.is_some_and(|e| now_ms >= e) {
+            return Err(Refused::Expired);
+        }
+        if self.in_config(&key.name) && !self.keys.iter().any(|k| Arc::ptr_eq(k, key)) {
+            // A runtime key shadowed by a config key of the same name.
+            return Err(Refused::Invalid);
+        }
+        Ok(key.clone())
     }
 }
 
 impl GatewayKey {
+    pub fn from_config(k: &GatewayKeyConfig) -> GatewayKey {
+        GatewayKey {
+            name: k.name.clone(),
+            digest: digest(k.secret.expose()),
+            previous: None,
+            models: k.models.clone(),
+            cache_namespace: k.cache_namespace.clone().unwrap_or_else(|| k.name.clone()),
+            expires_ms: None,
+            rule: (!k.rule.is_empty()).then(|| Arc::new(k.rule.clone())),
+            log_bodies: k.log_bodies,
+        }
+    }
+
+    pub fn from_store(k: &StoredKey) -> GatewayKey {
+        GatewayKey {
+            name: k.name.clone(),
+            digest: k.digest,
+            previous: k.previous,
+            models: k.models.clone(),
+            cache_namespace: k.name.clone(),
+            expires_ms: k.expires_ms,
+            rule: (!k.rule.is_empty()).then(|| Arc::new(k.rule.clone())),
+            log_bodies: k.log_bodies,
+        }
+    }
+
     /// Whether this key may call `model` (a route name or `provider/model`, as the client wrote it).
     pub fn allows(&self, model: &str) -> bool {
         let Some(patterns) = &self.models else {
@@ -113,12 +206,16 @@ mod tests {
                 name: "all".into(),
                 secret: Secret::new("sk-sy-all-models".into(), "t".into()),
                 models: None,
+                rule: Rule::default(),
+                log_bodies: None,
             },
             GatewayKeyConfig {
                 cache_namespace: None,
                 name: "some".into(),
                 secret: Secret::new("sk-sy-some-models".into(), "t".into()),
                 models: Some(vec!["chat".into(), "groq/*".into()]),
+                rule: Rule::default(),
+                log_bodies: None,
             },
         ])
     }
@@ -156,5 +253,57 @@ mod tests {
         assert_eq!(presented_key(&req), Some("k2"));
         req.insert_header("authorization", "Basic abc").unwrap();
         assert_eq!(presented_key(&req), None);
+    }
+}
+
+#[cfg(test)]
+mod runtime_tests {
+    use super::*;
+    use crate::governance::keys::store::{digest, StoredKey};
+
+    fn stored(name: &str, secret: &str) -> StoredKey {
+        StoredKey {
+            name: name.into(),
+            digest: digest(secret),
+            previous: None,
+            models: None,
+            rule: Rule::default(),
+            log_bodies: None,
+            created_ms: 0,
+            expires_ms: None,
+            revoked_ms: None,
+        }
+    }
+
+    #[test]
+    fn runtime_keys_expire_rotate_and_revoke() {
+        let live = Arc::new(LiveKeys::default());
+        let ring = KeyRing::with_live(&[], Some(live.clone()));
+        let mut a = stored("a", "sk-sy-new-secret");
+        a.previous = Some((digest("sk-sy-old-secret"), 1_000));
+        a.expires_ms = Some(5_000);
+        let mut gone = stored("gone", "sk-sy-revoked");
+        gone.revoked_ms = Some(1);
+        live.replace(&[a, gone]);
+        assert_eq!(ring.check("sk-sy-new-secret", 0).unwrap().name, "a");
+        assert_eq!(ring.check("sk-sy-old-secret", 999).unwrap().name, "a");
+        assert_eq!(
+            ring.check("sk-sy-old-secret", 1_000).unwrap_err(),
+            Refused::Invalid
+        );
+        assert_eq!(
+            ring.check("sk-sy-new-secret", 5_000).unwrap_err(),
+            Refused::Expired
+        );
+        assert_eq!(
+            ring.check("sk-sy-revoked", 0).unwrap_err(),
+            Refused::Invalid
+        );
+        // A swapped snapshot applies at once.
+        live.replace(&[]);
+        assert_eq!(
+            ring.check("sk-sy-new-secret", 0).unwrap_err(),
+            Refused::Invalid
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! switchyard prices list [--provider P] [--config FILE]      # prices, periods, sources
 //! switchyard prices check --config FILE [--max-age 180d]     # unpriced / stale / retired targets
 //! switchyard prices import --litellm FILE [--out FILE]       # LiteLLM table -> override file
+//! switchyard keys create|list|revoke|rotate --config FILE ...  # runtime gateway keys
 //! switchyard mock --listen 127.0.0.1:9100 [--ttft-ms N] [--itl-ms N] [--tokens N] [--fault SPEC]
 //! ```
 
@@ -65,6 +66,9 @@ pub enum Command {
         #[command(subcommand)]
         action: PricesCommand,
     },
+    /// Gateway keys at run time: create, list, revoke, rotate (no restart needed).
+    #[command(subcommand)]
+    Keys(crate::governance::keys::cli::KeysCommand),
     /// Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects, fault injection).
     Mock {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -218,6 +222,7 @@ pub fn run(cli: Cli) -> ExitCode {
             json,
         } => spend(&by, &since, config.as_ref(), db, json),
         Command::Prices { action } => prices(action),
+        Command::Keys(cmd) => crate::governance::keys::cli::run(cmd),
         Command::Mock {
             listen,
             ttft_ms,

@@ -25,8 +25,11 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// The client did not send its whole request body within the request's deadline.
     RequestTimeout,
-    /// Every target is rate limited for longer than the gateway will wait.
+    /// Every target is rate limited for longer than the gateway will wait, or the gateway key
+    /// or feature is over its own rate limit.
     RateLimited,
+    /// The gateway key's or feature's spend budget for the period is used up.
+    BudgetExceeded,
     /// Every target is unavailable for now (circuits open, keys resting).
     Unavailable,
     /// The provider could not be reached or failed in a way the gateway cannot hide.
@@ -48,6 +51,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::RequestTimeout => 408,
             ErrorKind::RateLimited => 429,
+            ErrorKind::BudgetExceeded => 402,
             ErrorKind::Unavailable => 503,
             ErrorKind::UpstreamUnavailable => 502,
             ErrorKind::UpstreamTimeout => 504,
@@ -67,6 +71,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::BudgetExceeded => "budget_exceeded",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::UpstreamUnavailable => "upstream_unavailable",
             ErrorKind::UpstreamTimeout => "upstream_timeout",

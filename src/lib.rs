@@ -29,6 +29,7 @@ pub mod config;
 pub mod daemon;
 pub mod dialect;
 pub mod error;
+pub mod governance;
 pub mod ledger;
 pub mod logging;
 pub mod metrics;

@@ -5,6 +5,7 @@
 
 mod cache;
 pub(crate) mod error;
+mod governance;
 mod raw;
 mod routing;
 pub mod secret;
@@ -41,6 +42,14 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub gateway_keys: Vec<GatewayKeyConfig>,
     pub routes: Vec<RouteConfig>,
+    /// Where rate limits and budgets are counted (`[limits]`).
+    pub limits: LimitsSettings,
+    /// Limits on feature tags (`[[features]]`).
+    pub features: Vec<FeatureConfig>,
+    /// Kept bodies: retention and redaction (`[logging]`).
+    pub logging: LoggingSettings,
+    /// Whether any route sets `log_bodies` (so a request whose key sets none need not look).
+    pub routes_log_bodies: bool,
     /// Problems that do not stop the gateway, each naming file, line and field.
     pub warnings: Vec<String>,
 }
@@ -117,6 +126,7 @@ impl PricingSettings {
 }
 
 pub use cache::{CacheSettings, RouteCache};
+pub use governance::{FeatureConfig, LimitStore, LimitsSettings, LoggingSettings};
 pub use routing::{HedgeAfter, HedgeConfig, Rule, StrategyConfig, When};
 
 pub const DEFAULT_LEDGER_PATH: &str = "switchyard-ledger.db";
@@ -161,6 +171,9 @@ pub struct GatewayKeyConfig {
     pub models: Option<Vec<String>>,
     /// The cache namespace (default: the key's name).
     pub cache_namespace: Option<String>,
+    /// Rate limits and budget (empty: none).
+    pub rule: crate::governance::rules::Rule,
+    pub log_bodies: Option<crate::governance::rules::LogBodies>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +184,7 @@ pub struct RouteConfig {
     pub max_attempts: Option<u32>,
     pub cache: Option<RouteCache>,
     pub strategy: StrategyConfig,
+    pub log_bodies: Option<crate::governance::rules::LogBodies>,
 }
 
 /// One concrete model at one provider.
@@ -230,6 +244,15 @@ impl Config {
             .iter()
             .filter_map(|r| r.deadline)
             .fold(self.resilience.deadline, Duration::max)
+    }
+
+    pub fn feature(&self, name: &str) -> Option<&FeatureConfig> {
+        self.features.iter().find(|f| f.name == name)
+    }
+
+    /// Whether any configured key or feature has a limit (runtime keys are checked apart).
+    pub fn has_limits(&self) -> bool {
+        !self.features.is_empty() || self.gateway_keys.iter().any(|k| !k.rule.is_empty())
     }
 
     pub fn provider(&self, name: &str) -> Option<(usize, &ProviderConfig)> {

@@ -16,6 +16,10 @@ pub struct RawConfig {
     pub ledger: Option<RawLedger>,
     pub translation: Option<RawTranslation>,
     pub cache: Option<RawCache>,
+    pub limits: Option<super::governance::RawLimits>,
+    pub logging: Option<super::governance::RawLogging>,
+    #[serde(default)]
+    pub features: Vec<Spanned<super::governance::RawFeature>>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
@@ -159,6 +163,14 @@ pub struct RawGatewayKey {
     pub models: Option<Vec<Spanned<String>>>,
     /// Cached answers are scoped by gateway key; keys naming the same namespace share them.
     pub cache_namespace: Option<Spanned<String>>,
+    /// Requests per minute.
+    pub rpm: Option<Spanned<i64>>,
+    /// Tokens per minute (prompt + completion).
+    pub tpm: Option<Spanned<i64>>,
+    /// `{ usd = "25.00", period = "day" }`: day | week | month | total.
+    pub budget: Option<Spanned<super::governance::RawBudget>>,
+    /// none (default) | full | redacted.
+    pub log_bodies: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,6 +184,8 @@ pub struct RawRoute {
     pub max_attempts: Option<Spanned<i64>>,
     /// Opt-in response caching for this route.
     pub cache: Option<Spanned<RawRouteCache>>,
+    /// none | full | redacted (the key's rule applies when unset).
+    pub log_bodies: Option<Spanned<String>>,
     /// How the targets are ordered (see `config::routing`).
     pub strategy: Option<Spanned<String>>,
     pub weights: Option<Vec<Spanned<i64>>>,

@@ -65,6 +65,9 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     };
 
     let cache = super::cache::settings(&loc, raw.cache.as_ref())?;
+    let limits = super::governance::limits(&loc, raw.limits.as_ref())?;
+    let features = super::governance::features(&loc, &raw.features)?;
+    let logging = super::governance::logging(&loc, raw.logging.as_ref())?;
     let mut translation = crate::dialect::canonical::TranslateOptions::default();
     for (i, name) in raw
         .translation
@@ -211,6 +214,10 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         translation,
         providers,
         gateway_keys,
+        limits,
+        features,
+        logging,
+        routes_log_bodies: routes.iter().any(|r| r.log_bodies.is_some()),
         routes,
         warnings,
     })
@@ -494,8 +501,19 @@ fn gateway_key(
             &format!("{field}.cache_namespace"),
         )?),
     };
+    let rule = super::governance::rule(
+        loc,
+        k.rpm.as_ref(),
+        k.tpm.as_ref(),
+        k.budget.as_ref(),
+        field,
+    )?;
+    let log_bodies =
+        super::governance::log_bodies(loc, k.log_bodies.as_ref(), &format!("{field}.log_bodies"))?;
     Ok(Some(GatewayKeyConfig {
         name,
+        rule,
+        log_bodies,
         cache_namespace,
         secret,
         models: k
@@ -576,6 +594,8 @@ fn route(
         )?),
     };
     let strategy = super::routing::strategy(loc, r, field, targets.len())?;
+    let log_bodies =
+        super::governance::log_bodies(loc, r.log_bodies.as_ref(), &format!("{field}.log_bodies"))?;
     Ok(RouteConfig {
         name,
         targets,
@@ -583,6 +603,7 @@ fn route(
         max_attempts,
         cache,
         strategy,
+        log_bodies,
     })
 }
 

@@ -9,6 +9,7 @@
 //! | [`Downstream`] | request layer | the wrapped client session and its hold control |
 //! | [`Response`] | accounting, cache, translation layers | how the answer's bytes are processed |
 //! | [`Outcome`] | every layer | status, timings, the gateway's own error |
+//! | `governance` | limits, bodies layers | the reservation to settle, captured bodies |
 //!
 //! Outputs never read this: they get a [`crate::summary::Summary`].
 
@@ -35,6 +36,8 @@ pub struct Client {
     pub endpoint: Option<Endpoint>,
     /// Name of the authenticated gateway key (never the key itself).
     pub key_name: Option<String>,
+    /// The authenticated key: its allow-list, limits and logging rule.
+    pub key: Option<Arc<crate::auth::GatewayKey>>,
     /// The caller's feature tag (`x-switchyard-feature`), for spend reports.
     pub feature: Option<String>,
     /// Whether the client itself asked for usage in its OpenAI-dialect stream.
@@ -204,6 +207,8 @@ pub struct RequestCtx {
     pub cache: crate::cache::Plan,
     pub response: Response,
     pub outcome: Outcome,
+    /// Limits reserved, bodies captured (see [`crate::governance`]).
+    pub governance: crate::governance::PerRequest,
 }
 
 impl RequestCtx {
@@ -229,6 +234,7 @@ impl RequestCtx {
                 dialect: Dialect::OpenAi,
                 endpoint: None,
                 key_name: None,
+                key: None,
                 feature: None,
                 wants_usage: false,
             },
@@ -238,6 +244,7 @@ impl RequestCtx {
             cache: crate::cache::Plan::Off,
             response: Response::Pass,
             outcome: Outcome::default(),
+            governance: Default::default(),
         }
     }
 

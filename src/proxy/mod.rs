@@ -1,9 +1,9 @@
 //! The gateway's Pingora `ProxyHttp` implementation: a thin list of steps. A request passes
 //! the layers of [`layers`] (their order is written there, once):
 //!
-//! 1. auth -> 2. request -> 3. limits -> 4. routing -> 5. translation -> 6. cache ->
-//!    7. accounting -> 8. outputs, each hook top to bottom on the request and bottom to top
-//!    on the response.
+//! 1. auth -> 2. request -> 3. routing -> 4. bodies -> 5. translation -> 6. cache ->
+//!    7. accounting -> 8. limits -> 9. outputs, each hook top to bottom on the request and
+//!    bottom to top on the response.
 //!
 //! Between the request and the response sits the attempt walk, which is the proxy's own job
 //! and not a layer: `upstream_peer` picks the next candidate ([`upstream::next_peer`]),
@@ -36,6 +36,7 @@ pub use layers::outputs::ledger_row;
 use crate::auth::KeyRing;
 use crate::config::Config;
 use crate::error::{ErrorKind, GatewayError};
+use crate::governance::Governance;
 use crate::net::Resolver;
 use crate::providers::Upstream;
 use crate::resilience::Health;
@@ -61,15 +62,23 @@ pub struct GatewayState {
     pub upstreams: Vec<Upstream>,
     pub resolver: Arc<Resolver>,
     pub health: Arc<Health>,
+    /// Limits, runtime keys, kept bodies: process-wide, kept across reloads.
+    pub governance: Arc<Governance>,
 }
 
 impl GatewayState {
-    pub fn new(config: Config, resolver: Arc<Resolver>, health: Arc<Health>) -> GatewayState {
+    pub fn new(
+        config: Config,
+        resolver: Arc<Resolver>,
+        health: Arc<Health>,
+        governance: Arc<Governance>,
+    ) -> GatewayState {
         let breaker = config.resilience.breaker;
         let generation = health.next_generation();
         GatewayState {
             router: Router::new(&config),
-            keys: KeyRing::new(&config.gateway_keys),
+            keys: KeyRing::with_live(&config.gateway_keys, governance.keys.clone()),
+            governance,
             upstreams: config
                 .providers
                 .iter()
@@ -96,6 +105,8 @@ pub struct Shared {
     pub cache: Option<&'static crate::cache::CacheLayer>,
     /// Set once the server is handing over to a new process or stopping: see [`drain`].
     pub draining: AtomicBool,
+    /// Limits, runtime keys, kept bodies (outlive reloads).
+    pub governance: Arc<Governance>,
 }
 
 impl Shared {
@@ -103,6 +114,7 @@ impl Shared {
         config: Config,
         config_path: Option<PathBuf>,
         ledger: Option<crate::ledger::LedgerHandle>,
+        governance: Arc<Governance>,
     ) -> Arc<Shared> {
         let health = Health::new();
         let resolver = Resolver::new();
@@ -115,8 +127,9 @@ impl Shared {
             lock_age,
             c.lock_timeout,
         ));
-        let state = GatewayState::new(config, resolver.clone(), health.clone());
+        let state = GatewayState::new(config, resolver.clone(), health.clone(), governance.clone());
         Arc::new(Shared {
+            governance,
             current: RwLock::new(Arc::new(state)),
             health,
             resolver,
@@ -175,7 +188,13 @@ impl Shared {
             config.routes.len(),
             config.gateway_keys.len()
         );
-        let state = GatewayState::new(config, self.resolver.clone(), self.health.clone());
+        self.governance.on_reload(&config);
+        let state = GatewayState::new(
+            config,
+            self.resolver.clone(),
+            self.health.clone(),
+            self.governance.clone(),
+        );
         self.health.retain_keys(&keep);
         match self.current.write() {
             Ok(mut cur) => *cur = Arc::new(state),
@@ -350,6 +369,11 @@ impl ProxyHttp for Gateway {
             ctx.outcome.first_token.get_or_insert_with(Instant::now);
         }
         layers::on_body(ctx, body, end_of_stream);
+        if ctx.governance.cut {
+            // The stream ran past its reservation: `fail_to_proxy` ends it in the client's
+            // dialect with the error the limits layer set.
+            return Error::e_explain(ErrorType::Custom("reservation exceeded"), "stream cut");
+        }
         if end_of_stream && !ctx.response.is_hit() {
             attempts::on_complete(&ctx.state, ctx);
         }

@@ -261,6 +261,7 @@ targets = ["anthropic/claude"]
         let cfg = config();
         let keys = crate::auth::KeyRing::new(&cfg.gateway_keys);
         let key = keys.authenticate(key).unwrap();
+        let key = &*key;
         let body = if endpoint == Endpoint::Embeddings {
             format!(r#"{{"model":"{model}","input":"x"}}"#)
         } else {

@@ -226,6 +226,9 @@ fn push_text(out: &mut String, s: &str) {
 #[derive(Clone, Debug, Default)]
 pub struct OutputText {
     chars: usize,
+    /// Pieces of text pushed: one per stream delta (a running lower bound on tokens, since
+    /// providers stream at least a token per delta).
+    pieces: usize,
     kept: String,
 }
 
@@ -236,11 +239,17 @@ impl OutputText {
             return;
         }
         self.chars = self.chars.saturating_add(s.chars().count());
+        self.pieces = self.pieces.saturating_add(1);
         let room = MAX_KEPT_OUTPUT.saturating_sub(self.kept.len());
         if room > 0 {
             let cut = floor_char_boundary(s, room);
             self.kept.push_str(s.get(..cut).unwrap_or_default());
         }
+    }
+
+    /// Pieces of text seen (stream deltas).
+    pub fn pieces(&self) -> usize {
+        self.pieces
     }
 
     /// Chars of generated text seen.

@@ -51,6 +51,7 @@ fn error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::ModelNotFound | ErrorKind::NotFound => "not_found_error",
         ErrorKind::PayloadTooLarge => "request_too_large",
         ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::BudgetExceeded => "billing_error",
         ErrorKind::Unavailable => "overloaded_error",
         ErrorKind::UpstreamUnavailable | ErrorKind::UpstreamTimeout | ErrorKind::Internal => {
             "api_error"

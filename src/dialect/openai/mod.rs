@@ -47,6 +47,7 @@ fn type_and_code(kind: ErrorKind) -> (&'static str, &'static str) {
         ErrorKind::PayloadTooLarge => ("invalid_request_error", "request_too_large"),
         ErrorKind::RequestTimeout => ("invalid_request_error", "request_timeout"),
         ErrorKind::RateLimited => ("rate_limit_error", "rate_limit_exceeded"),
+        ErrorKind::BudgetExceeded => ("insufficient_quota", "budget_exceeded"),
         ErrorKind::Unavailable => ("api_error", "all_targets_unavailable"),
         ErrorKind::UpstreamUnavailable => ("api_error", "upstream_unavailable"),
         ErrorKind::UpstreamTimeout => ("timeout_error", "upstream_timeout"),

@@ -3,7 +3,7 @@
 //! `GET /v1/models`, and reads the caller's feature tag.
 
 use super::{Cx, Failure, Flow, Layer};
-use crate::auth::presented_key;
+use crate::auth::{presented_key, Refused};
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::{ErrorKind, GatewayError};
 use crate::proxy::{models, respond};
@@ -47,6 +47,12 @@ fn classify(method: &Method, path: &str) -> Path {
         Some(e) => Path::Api(e),
         None => Path::Models,
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The dialect to answer in before the endpoint is known: Anthropic's SDK sends
@@ -107,15 +113,21 @@ impl Layer for Auth {
                     "Missing gateway key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
                 )
                 .into()),
-                Some(k) => gw.keys.authenticate(k).ok_or_else(|| {
-                    GatewayError::new(ErrorKind::Unauthorized, "Invalid gateway key")
+                Some(k) => gw.keys.check(k, now_ms()).map_err(|why| {
+                    GatewayError::new(
+                        ErrorKind::Unauthorized,
+                        match why {
+                            Refused::Invalid => "Invalid gateway key",
+                            Refused::Expired => "This gateway key has expired",
+                        },
+                    )
                 })?,
             };
         ctx.client.key_name = Some(key.name.clone());
 
         let Some(endpoint) = endpoint else {
             ctx.downstream.body_read = true; // GET: no body expected
-            let body = models::list(gw, key);
+            let body = models::list(gw, &key);
             respond::json(session, ctx, 200, body, &[])
                 .await
                 .map_err(Failure::Io)?;
@@ -129,6 +141,7 @@ impl Layer for Auth {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().chars().take(64).collect::<String>())
             .filter(|v| !v.is_empty());
+        ctx.client.key = Some(key);
         Ok(Flow::Continue)
     }
 }

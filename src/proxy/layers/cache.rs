@@ -141,10 +141,9 @@ pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
     let model = ctx.request.model.as_deref().unwrap_or_default();
     let namespace = ctx
         .client
-        .key_name
+        .key
         .as_deref()
-        .and_then(|k| gw.keys.namespace_of(k))
-        .unwrap_or_default();
+        .map_or("", |k| k.cache_namespace.as_str());
     Plan::On {
         ttl,
         tool_calls,

@@ -5,12 +5,19 @@
 //! |---|---|---|---|
 //! | 1 | [`auth`] | endpoint, health and model list, gateway key, feature tag | |
 //! | 2 | [`request`] | deadline, the whole body (bounded), model, stream flag | |
-//! | 3 | [`limits`] | (pass-through until governance lands) | |
-//! | 4 | [`routing`] | allow-list, resolution, capability filter, strategy | `x-switchyard-route-reason` |
+//! | 3 | [`routing`] | allow-list, resolution, capability filter, strategy | `x-switchyard-route-reason` |
+//! | 4 | [`bodies`] | whether bodies are kept (key and route rule) | capture what the client gets; queue the record |
 //! | 5 | [`translation`] | (the request translator comes with the routing plan) | provider dialect -> client dialect |
 //! | 6 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
 //! | 7 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
-//! | 8 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
+//! | 8 | [`limits`] | reserve the worst case (rpm, tpm, budget) or answer 429/402 | cut a stream past its reservation; settle to the true cost |
+//! | 9 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
+//!
+//! `limits` comes after `routing` because a reservation is priced at the candidates' prices,
+//! and after `accounting` because its finish hook settles the reservation with the cost
+//! accounting's finish hook has just worked out. `bodies` comes before `accounting` (whose
+//! finish hook consumes the usage tally a stream's assembled answer is read from) and above
+//! `translation` (so it sees the answer in the client's dialect).
 //!
 //! Request hooks run top to bottom and any layer may answer the request itself. Response
 //! hooks run bottom to top (the provider's bytes reach accounting first, the client last):
@@ -23,6 +30,7 @@
 
 pub mod accounting;
 pub mod auth;
+pub mod bodies;
 pub mod cache;
 pub mod limits;
 pub mod outputs;
@@ -194,10 +202,11 @@ macro_rules! layers {
 layers! {
     auth::Auth,
     request::Request,
-    limits::Limits,
     routing::Routing,
+    bodies::Bodies,
     translation::Translation,
     cache::Cache,
     accounting::Accounting,
+    limits::Limits,
     outputs::Outputs,
 }

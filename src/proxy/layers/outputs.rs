@@ -1,4 +1,4 @@
-//! Layer 8: what the world sees of a request. The `x-switchyard-*` headers on the way out; when
+//! Layer 9: what the world sees of a request. The `x-switchyard-*` headers on the way out; when
 //! the request is over, one [`Summary`] feeds the metrics, the access log and the ledger row
 //! (queued for the ledger's writer thread, never written here).
 

@@ -1,4 +1,4 @@
-//! Layer 4: routing. Asks the router ([`crate::routing::Router::plan`]) for the ordered
+//! Layer 3: routing. Asks the router ([`crate::routing::Router::plan`]) for the ordered
 //! candidates and the reason for their order, and sets the request's attempt budget and
 //! deadline from its route. The reason goes out as `x-switchyard-route-reason`.
 
@@ -24,14 +24,13 @@ impl Layer for Routing {
         };
         let key = ctx
             .client
-            .key_name
-            .as_deref()
-            .and_then(|n| gw.keys.by_name(n))
+            .key
+            .clone()
             .ok_or_else(|| GatewayError::new(ErrorKind::Unauthorized, "Invalid gateway key"))?;
         let plan = gw.router.plan(
             &gw.config,
             &Request {
-                key,
+                key: &key,
                 endpoint,
                 dialect: ctx.client.dialect,
                 model,

@@ -1,0 +1,233 @@
+//! The admin port: Prometheus metrics, breaker and key health, config reload, runtime gateway
+//! keys and the request log. Documented in `docs/admin-openapi.yaml`.
+//!
+//! ```text
+//! GET  /metrics          Prometheus text format
+//! GET  /admin/health     circuit breakers and provider keys (by origin, never the secret)
+//! GET  /admin/targets    every route's targets with their breaker state
+//! POST /admin/reload     re-read the config file (same as SIGHUP)
+//! GET  /admin/spend?by=key|feature|model|provider|route&since=7d   spend report (JSON)
+//! GET|POST /admin/keys, POST /admin/keys/{name}/revoke|rotate, DELETE /admin/keys/{name}
+//! GET  /admin/requests?limit=&before=&key=&model=&status=&feature=   newest first
+//! GET  /admin/requests/{request_id}   the row, its attempts, its kept bodies
+//! GET  /healthz
+//! ```
+//! With `admin.key` set, every path but `/healthz` needs `Authorization: Bearer <key>`; an
+//! admin port off loopback must have one (the config refuses it otherwise).
+
+mod keys;
+pub mod requests;
+
+use crate::config::Secret;
+use crate::proxy::Shared;
+use async_trait::async_trait;
+use http::Response;
+use pingora_core::apps::http_app::ServeHttp;
+use pingora_core::protocols::http::ServerSession;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+pub struct AdminApp {
+    pub shared: Arc<Shared>,
+    pub key: Option<Secret>,
+}
+
+fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("content-length", body.len())
+        .body(body)
+        .unwrap_or_else(|_| Response::new(Vec::new()))
+}
+
+fn json_reply(status: u16, v: serde_json::Value) -> Response<Vec<u8>> {
+    reply(status, "application/json", v.to_string().into_bytes())
+}
+
+impl AdminApp {
+    /// The spend report, read on a blocking thread (SQLite) with the recent rows flushed first.
+    async fn spend(&self, query: &str) -> Response<Vec<u8>> {
+        let mut by = "key".to_owned();
+        let mut since = "7d".to_owned();
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("by", v)) => by = v.to_owned(),
+                Some(("since", v)) => since = v.to_owned(),
+                _ => {}
+            }
+        }
+        let (by, since_ms) = match crate::ledger::parse_query(&by, &since) {
+            Ok(q) => q,
+            Err(e) => return json_reply(400, json!({"error": e})),
+        };
+        if let Some(l) = &self.shared.ledger {
+            let _ = l.flush().await;
+        }
+        let path = self.shared.state().config.ledger.path.clone();
+        match tokio::task::spawn_blocking(move || crate::ledger::spend_report(&path, by, since_ms))
+            .await
+        {
+            Ok(Ok(r)) => json_reply(200, r.to_json()),
+            Ok(Err(e)) => json_reply(500, json!({"error": e.to_string()})),
+            Err(e) => json_reply(500, json!({"error": e.to_string()})),
+        }
+    }
+
+    fn authorized(&self, session: &ServerSession) -> bool {
+        let Some(key) = &self.key else {
+            return true;
+        };
+        let presented = crate::auth::presented_key(session.req_header()).unwrap_or("");
+        let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let b: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
+        bool::from(a.ct_eq(&b))
+    }
+}
+
+/// Largest request body the admin API reads.
+const MAX_ADMIN_BODY: usize = 1 << 20;
+
+async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = session
+        .read_request_body()
+        .await
+        .map_err(|e| format!("cannot read the request body: {e}"))?
+    {
+        if body.len() + chunk.len() > MAX_ADMIN_BODY {
+            return Err(format!("request body over {MAX_ADMIN_BODY} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+impl AdminApp {
+    async fn flush_ledger(&self) {
+        if let Some(l) = &self.shared.ledger {
+            let _ = l.flush().await;
+        }
+    }
+
+    /// `GET /admin/requests` and `GET /admin/requests/{id}`.
+    async fn requests(&self, rest: &str, query: &str) -> Response<Vec<u8>> {
+        self.flush_ledger().await;
+        let path = self.shared.state().config.ledger.path.clone();
+        if rest.is_empty() {
+            let q = match requests::parse_query(query) {
+                Ok(q) => q,
+                Err(e) => return json_reply(400, json!({"error": e})),
+            };
+            return match tokio::task::spawn_blocking(move || requests::list(&path, &q)).await {
+                Ok(Ok(v)) => json_reply(200, v),
+                Ok(Err(e)) => json_reply(500, json!({"error": e})),
+                Err(e) => json_reply(500, json!({"error": e.to_string()})),
+            };
+        }
+        let id = rest.to_owned();
+        match tokio::task::spawn_blocking(move || requests::one(&path, &id)).await {
+            Ok(Ok(Some(v))) => json_reply(200, v),
+            Ok(Ok(None)) => json_reply(404, json!({"error": format!("no request {rest}")})),
+            Ok(Err(e)) => json_reply(500, json!({"error": e})),
+            Err(e) => json_reply(500, json!({"error": e.to_string()})),
+        }
+    }
+
+    /// `/admin/keys...`.
+    async fn keys(&self, method: &str, rest: &str, body: &[u8]) -> Response<Vec<u8>> {
+        let config = self.shared.state().config.clone();
+        let (status, v) = match (method, rest.split_once('/')) {
+            ("GET", None) if rest.is_empty() => keys::list(config).await,
+            ("POST", None) if rest.is_empty() => keys::create(config, body).await,
+            ("DELETE", None) if !rest.is_empty() => keys::revoke(config, rest.to_owned()).await,
+            ("POST", Some((name, "revoke"))) => keys::revoke(config, name.to_owned()).await,
+            ("POST", Some((name, "rotate"))) => keys::rotate(config, name.to_owned(), body).await,
+            _ => (
+                404,
+                json!({"error": format!("no admin endpoint {method} /admin/keys/{rest}")}),
+            ),
+        };
+        json_reply(status, v)
+    }
+
+    /// Every route's targets, with the breaker state of their provider and model.
+    fn targets(&self) -> Response<Vec<u8>> {
+        let state = self.shared.state();
+        let health = self.shared.health.snapshot(tokio::time::Instant::now());
+        let routes: Vec<_> = state
+            .config
+            .routes
+            .iter()
+            .map(|r| {
+                json!({
+                    "route": r.name,
+                    "targets": r.targets.iter().map(|t| {
+                        format!("{}/{}", state.config.providers[t.provider].name, t.model)
+                    }).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json_reply(200, json!({"routes": routes, "health": health}))
+    }
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = session.req_header().method.clone();
+        let path = session.req_header().uri.path().to_owned();
+        if path == "/healthz" {
+            return json_reply(200, json!({"status": "ok"}));
+        }
+        if !self.authorized(session) {
+            return json_reply(401, json!({"error": "admin key required"}));
+        }
+        let query = session.req_header().uri.query().unwrap_or("").to_owned();
+        if let Some(rest) = path.strip_prefix("/admin/keys") {
+            if rest.is_empty() || rest.starts_with('/') {
+                let body = match read_body(session).await {
+                    Ok(b) => b,
+                    Err(e) => return json_reply(400, json!({"error": e})),
+                };
+                let rest = rest.trim_start_matches('/');
+                return self.keys(method.as_str(), rest, &body).await;
+            }
+        }
+        if let ("GET", Some(rest)) = (method.as_str(), path.strip_prefix("/admin/requests")) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return self.requests(rest.trim_start_matches('/'), &query).await;
+            }
+        }
+        match (method.as_str(), path.as_str()) {
+            ("GET", "/admin/targets") => self.targets(),
+            ("GET", "/metrics") => reply(
+                200,
+                "text/plain; version=0.0.4",
+                crate::metrics::render(
+                    &self.shared.health,
+                    self.shared.ledger.as_ref(),
+                    self.shared.cache,
+                ),
+            ),
+            ("GET", "/admin/health") => json_reply(
+                200,
+                self.shared.health.snapshot(tokio::time::Instant::now()),
+            ),
+            ("GET", "/admin/spend") => {
+                self.spend(session.req_header().uri.query().unwrap_or(""))
+                    .await
+            }
+            ("POST", "/admin/reload") => match self.shared.reload() {
+                Ok(summary) => json_reply(200, json!({"reloaded": true, "config": summary})),
+                Err(e) => json_reply(400, json!({"reloaded": false, "error": e})),
+            },
+            _ => json_reply(
+                404,
+                json!({"error": format!("no admin endpoint {method} {path}")}),
+            ),
+        }
+    }
+}

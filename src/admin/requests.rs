@@ -1,0 +1,190 @@
+//! `GET /admin/requests` (newest first, filtered, paginated with `before`) and
+//! `GET /admin/requests/{request_id}` (the row, its attempts, its kept bodies), read from the
+//! ledger on a blocking thread.
+
+use crate::ledger::store::{open_reader, row_from_sql, select_all};
+use crate::ledger::LedgerRow;
+use rusqlite::types::Value as SqlValue;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// The most rows one page returns.
+pub const MAX_LIMIT: usize = 500;
+const DEFAULT_LIMIT: usize = 50;
+
+/// `GET /admin/requests` filters.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    pub limit: usize,
+    /// Only requests older than this request id (ids sort by time).
+    pub before: Option<String>,
+    pub key: Option<String>,
+    /// The model the client asked for or the one that served.
+    pub model: Option<String>,
+    pub status: Option<u16>,
+    pub feature: Option<String>,
+}
+
+fn decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(v.get(i + 1..i + 3).unwrap_or(""), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads the query string; unknown parameters are refused so a typo is not silently ignored.
+pub fn parse_query(q: &str) -> Result<Query, String> {
+    let mut out = Query {
+        limit: DEFAULT_LIMIT,
+        ..Query::default()
+    };
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = decode(v);
+        match k {
+            "limit" => {
+                out.limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIMIT).contains(n))
+                    .ok_or_else(|| format!("limit must be 1 to {MAX_LIMIT}"))?
+            }
+            "before" => out.before = Some(v),
+            "key" => out.key = Some(v),
+            "model" => out.model = Some(v),
+            "feature" => out.feature = Some(v),
+            "status" => {
+                out.status = Some(
+                    v.parse()
+                        .map_err(|_| format!("status must be an HTTP status, not `{v}`"))?,
+                )
+            }
+            other => {
+                return Err(format!(
+                    "unknown parameter `{other}`; known: limit, before, key, model, status, feature"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One ledger row as the admin API shows it, its attempts parsed.
+pub fn row_json(r: &LedgerRow) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or_else(|_| json!({}));
+    let attempts: Value = serde_json::from_str(&r.attempts_json).unwrap_or_else(|_| json!([]));
+    if let Some(o) = v.as_object_mut() {
+        o.remove("attempts_json");
+        o.insert("attempts".into(), attempts);
+    }
+    v
+}
+
+/// A page of requests, newest first, and the `before` of the next page (if there is one).
+pub fn list(path: &Path, q: &Query) -> Result<Value, String> {
+    if !path.exists() {
+        return Ok(json!({"requests": [], "next_before": null}));
+    }
+    let conn = open_reader(path).map_err(|e| e.to_string())?;
+    let mut clauses = Vec::new();
+    let mut args: Vec<SqlValue> = Vec::new();
+    if let Some(b) = &q.before {
+        args.push(SqlValue::Text(b.clone()));
+        clauses.push(format!("request_id < ?{}", args.len()));
+    }
+    if let Some(k) = &q.key {
+        args.push(SqlValue::Text(k.clone()));
+        clauses.push(format!("gateway_key = ?{}", args.len()));
+    }
+    if let Some(m) = &q.model {
+        args.push(SqlValue::Text(m.clone()));
+        let n = args.len();
+        clauses.push(format!("(requested_model = ?{n} OR model = ?{n})"));
+    }
+    if let Some(s) = q.status {
+        args.push(SqlValue::Integer(i64::from(s)));
+        clauses.push(format!("status = ?{}", args.len()));
+    }
+    if let Some(f) = &q.feature {
+        args.push(SqlValue::Text(f.clone()));
+        clauses.push(format!("feature = ?{}", args.len()));
+    }
+    let mut sql = select_all(if clauses.is_empty() { "" } else { "WHERE " });
+    sql.push_str(&clauses.join(" AND "));
+    sql.push_str(&format!(" ORDER BY request_id DESC LIMIT {}", q.limit + 1));
+    let mut stmt = conn.prepare(&sql).map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), row_from_sql)
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r.map_err(|e| e.to_string())?);
+    }
+    let more = out.len() > q.limit;
+    out.truncate(q.limit);
+    let next = more
+        .then(|| out.last().map(|r| r.request_id.clone()))
+        .flatten();
+    Ok(json!({
+        "requests": out.iter().map(row_json).collect::<Vec<_>>(),
+        "next_before": next,
+    }))
+}
+
+/// One request with its attempts and kept bodies; `None` when there is no such request.
+pub fn one(path: &Path, id: &str) -> Result<Option<Value>, String> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let Some(row) = crate::ledger::read_row(path, id).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let mut v = row_json(&row);
+    let bodies = crate::governance::bodies::read(path, id)?;
+    v["bodies"] = serde_json::to_value(bodies).unwrap_or(Value::Null);
+    Ok(Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse_and_refuse_typos() {
+        let q = parse_query(
+            "limit=2&before=req_9&key=team%2Da&model=openai%2Fgpt&status=402&feature=a+b",
+        )
+        .unwrap();
+        assert_eq!(
+            q,
+            Query {
+                limit: 2,
+                before: Some("req_9".into()),
+                key: Some("team-a".into()),
+                model: Some("openai/gpt".into()),
+                status: Some(402),
+                feature: Some("a b".into()),
+            }
+        );
+        assert_eq!(parse_query("").unwrap().limit, DEFAULT_LIMIT);
+        assert!(parse_query("limit=0").is_err());
+        assert!(parse_query("limit=501").is_err());
+        assert!(parse_query("stauts=200").is_err());
+    }
+}
