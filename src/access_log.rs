@@ -11,7 +11,7 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// The access line for a finished request (`None` when access logging is off).
+/// The access line for a finished request.
 pub fn line(s: &Summary<'_>) -> serde_json::Value {
     let attempts: Vec<_> = s
         .attempts

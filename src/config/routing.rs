@@ -38,20 +38,6 @@ pub enum StrategyConfig {
     Hedge(HedgeConfig),
 }
 
-impl StrategyConfig {
-    pub fn name(&self) -> &'static str {
-        match self {
-            StrategyConfig::Fallback => "fallback",
-            StrategyConfig::Cheapest => "cheapest",
-            StrategyConfig::Fastest => "fastest",
-            StrategyConfig::Weighted(_) => "weighted",
-            StrategyConfig::Rules(_) => "rules",
-            StrategyConfig::Race { .. } => "race",
-            StrategyConfig::Hedge(_) => "hedge",
-        }
-    }
-}
-
 /// One `[[routes.rules]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rule {

@@ -97,10 +97,6 @@ pub struct Walk {
 }
 
 impl Walk {
-    pub fn current(&mut self) -> Option<&mut Attempt> {
-        self.attempts.last_mut()
-    }
-
     /// The attempt that reached a provider last: the one whose answer the client got.
     pub fn served(&self) -> Option<&Attempt> {
         self.attempts.iter().rev().find(|a| !a.is_skipped())

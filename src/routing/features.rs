@@ -58,10 +58,6 @@ impl<'a> Features<'a> {
     pub fn parsed(&self) -> &Parsed {
         self.parsed.get_or_init(|| parse(self.body))
     }
-
-    pub fn request_bytes(&self) -> usize {
-        self.body.len()
-    }
 }
 
 fn parse(body: &[u8]) -> Parsed {

@@ -21,13 +21,6 @@ pub struct Inputs<'a> {
     pub providers: &'a [ProviderConfig],
 }
 
-impl Inputs<'_> {
-    /// The mean output tokens live traffic has seen from `target` (`None` without data).
-    pub fn observed_output(&self, _target: &Target) -> Option<u64> {
-        None
-    }
-}
-
 /// An ordered candidate list and the reason for its order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -37,8 +30,6 @@ pub struct Decision {
 
 /// One way of ordering candidates.
 pub trait Strategy: Send + Sync {
-    /// The name configs use (`strategy = "..."`).
-    fn name(&self) -> &'static str;
     fn order(&self, inputs: Inputs<'_>) -> Decision;
 }
 
@@ -46,10 +37,6 @@ pub trait Strategy: Send + Sync {
 pub struct Fallback;
 
 impl Strategy for Fallback {
-    fn name(&self) -> &'static str {
-        "fallback"
-    }
-
     fn order(&self, inputs: Inputs<'_>) -> Decision {
         Decision {
             candidates: inputs.candidates,

@@ -40,10 +40,6 @@ impl Weighted {
 }
 
 impl Strategy for Weighted {
-    fn name(&self) -> &'static str {
-        "weighted"
-    }
-
     fn order(&self, inputs: Inputs<'_>) -> Decision {
         // The weights are by route target; filtering may have removed some targets.
         let route_targets = inputs.route.map(|r| r.targets.as_slice()).unwrap_or(&[]);
