@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dialect;
+pub mod duration;
 pub mod error;
 pub mod ledger;
 pub mod logging;

@@ -3,7 +3,8 @@
 
 use super::error::{ConfigError, Locator};
 use super::raw::{RawCache, RawRouteCache, RawSize};
-use super::units::{parse_duration, parse_size};
+use super::units::parse_size;
+use crate::duration::parse as parse_duration;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -52,7 +53,7 @@ fn size(loc: &Locator<'_>, s: &Spanned<RawSize>, field: &str) -> Result<usize, C
 }
 
 fn duration(loc: &Locator<'_>, s: &Spanned<String>, field: &str) -> Result<Duration, ConfigError> {
-    let d = parse_duration(s.get_ref()).map_err(|m| loc.error(s.span(), field, m))?;
+    let d = parse_duration(s.get_ref()).map_err(|m| loc.error(s.span(), field, m.to_string()))?;
     if d.is_zero() {
         return Err(loc.error(s.span(), field, "must be longer than 0"));
     }

@@ -3,8 +3,9 @@
 use super::error::Locator;
 use super::raw::{RawConfig, RawGatewayKey, RawProvider, RawRoute, RawServer, RawSize};
 use super::secret::{self, Secret};
-use super::units::{parse_duration, parse_size};
+use super::units::parse_size;
 use super::*;
+use crate::duration::parse as parse_duration;
 use crate::providers::presets;
 use toml::Spanned;
 
@@ -538,7 +539,7 @@ fn route(
         None => None,
         Some(d) => Some(
             parse_duration(d.get_ref())
-                .map_err(|m| loc.error(d.span(), format!("{field}.deadline"), m))?,
+                .map_err(|m| loc.error(d.span(), format!("{field}.deadline"), m.to_string()))?,
         ),
     };
     let max_attempts = attempts_budget(
@@ -652,7 +653,9 @@ fn duration_or(
 ) -> Result<Duration, ConfigError> {
     match s {
         None => Ok(default),
-        Some(s) => parse_duration(s.get_ref()).map_err(|m| loc.error(s.span(), field, m)),
+        Some(s) => {
+            parse_duration(s.get_ref()).map_err(|m| loc.error(s.span(), field, m.to_string()))
+        }
     }
 }
 

@@ -123,40 +123,19 @@ fn retry_after(v: &str, now: SystemTime) -> Option<Duration> {
     httpdate_in(v, now)
 }
 
-/// Go-style durations as OpenAI sends them: `1s`, `6m0s`, `1h2m3s`, `120ms`, `2.5s`.
+/// Go-style durations as OpenAI sends them: `1s`, `6m0s`, `1h2m3s`, `120ms`, `2.5s` (or a
+/// bare number of seconds), read by the shared [`crate::duration`] parser and capped at
+/// [`MAX_REST`].
 pub fn go_duration(v: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = v.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let unit = match (c, chars.peek()) {
-            ('m', Some('s')) => {
-                chars.next();
-                0.001
-            }
-            ('h', _) => 3600.0,
-            ('m', _) => 60.0,
-            ('s', _) => 1.0,
-            _ => return None,
-        };
-        let n: f64 = num.parse().ok()?;
-        total += n * unit;
-        num.clear();
-        any = true;
+    use crate::duration::DurationError;
+    if let Ok(secs) = v.trim().parse::<f64>() {
+        return seconds(secs);
     }
-    if !num.is_empty() {
-        total += num.parse::<f64>().ok()?;
-        any = true;
+    match crate::duration::parse(v) {
+        Ok(d) => Some(d.min(MAX_REST)),
+        Err(DurationError::TooLarge(_)) => Some(MAX_REST),
+        Err(_) => None,
     }
-    if !any {
-        return None;
-    }
-    seconds(total)
 }
 
 /// `Wed, 21 Oct 2015 07:28:00 GMT` -> time from now (zero if past).
@@ -298,6 +277,9 @@ mod tests {
         assert_eq!(go_duration("58m3s"), Some(Duration::from_secs(3483)));
         assert_eq!(go_duration("1h2m3s"), Some(MAX_REST), "capped");
         assert_eq!(go_duration("soon"), None);
+        assert_eq!(go_duration("5124095576030431h"), Some(MAX_REST));
+        assert_eq!(go_duration("99999999999999999999999h"), Some(MAX_REST));
+        assert_eq!(go_duration("1.5"), Some(Duration::from_millis(1500)));
         assert_eq!(go_duration(""), None);
     }
 
