@@ -7,6 +7,10 @@
 //! A bare number has no unit and is refused (callers that accept plain seconds say so
 //! themselves). Arithmetic is exact (integer nanoseconds) and checked: a value too large for a
 //! [`Duration`] is an error, never a wrap or a panic.
+//!
+//! Also here: [`Bound`], the largest value a configured duration may take (checked at
+//! validation, so `Instant + Duration` cannot overflow at request time), and [`later`], the
+//! checked `Instant + Duration` for values that come from outside (client headers).
 
 use std::fmt;
 use std::time::Duration;
@@ -112,6 +116,61 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::new(secs, (total % NANOS_PER_SEC) as u32))
 }
 
+/// The largest value a configured duration may take, by what it measures. Each is far below
+/// what the clock can add (`Instant + Duration` overflows near 2^63 ns on common platforms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// A request's deadline, timeouts, backoff, delays, a drain period: one day.
+    Request,
+    /// How long a key rests or a circuit stays open: 30 days.
+    Rest,
+    /// How long a cached answer lives: one year.
+    CacheTtl,
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+impl Bound {
+    pub const fn max(self) -> Duration {
+        match self {
+            Bound::Request => DAY,
+            Bound::Rest => Duration::from_secs(30 * 86_400),
+            Bound::CacheTtl => Duration::from_secs(365 * 86_400),
+        }
+    }
+
+    fn written(self) -> &'static str {
+        match self {
+            Bound::Request => "24h",
+            Bound::Rest => "30d",
+            Bound::CacheTtl => "365d",
+        }
+    }
+
+    /// `d` if within the bound, else the message for the config error.
+    pub fn check(self, d: Duration) -> Result<Duration, String> {
+        if d <= self.max() {
+            Ok(d)
+        } else {
+            Err(format!("must be at most {} (got {d:?})", self.written()))
+        }
+    }
+}
+
+/// Parses a configured duration and checks it against its bound.
+pub fn parse_bounded(text: &str, bound: Bound) -> Result<Duration, String> {
+    let d = parse(text).map_err(|e| e.to_string())?;
+    bound.check(d)
+}
+
+/// `at + d`, or, when that is past what the clock can hold, the latest time within a year of
+/// `at` it can (in practice: never reached). For durations that come from outside.
+pub fn later(at: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(Bound::CacheTtl.max()))
+        .unwrap_or(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,5 +243,28 @@ mod tests {
         );
         // Fits a Duration, but not `Instant + Duration`: the config bounds it (`Bound`).
         assert!(parse("5124095576030431h").is_ok());
+    }
+
+    #[test]
+    fn bounds_by_kind() {
+        assert_eq!(parse_bounded("24h", Bound::Request), Ok(DAY));
+        let e = parse_bounded("25h", Bound::Request).unwrap_err();
+        assert!(e.contains("at most 24h"), "{e}");
+        assert!(parse_bounded("30d", Bound::Rest).is_ok());
+        assert!(parse_bounded("31d", Bound::Rest).is_err());
+        assert!(parse_bounded("365d", Bound::CacheTtl).is_ok());
+        assert!(parse_bounded("366d", Bound::CacheTtl).is_err());
+        let e = parse_bounded("5124095576030431h", Bound::Request).unwrap_err();
+        assert!(e.contains("at most 24h"), "{e}");
+        let e = parse_bounded("18446744073709551616s", Bound::Request).unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn later_never_panics() {
+        let now = tokio::time::Instant::now();
+        assert_eq!(later(now, ms(5)), now + ms(5));
+        let far = later(now, Duration::MAX);
+        assert!(far >= now);
     }
 }

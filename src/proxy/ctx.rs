@@ -127,7 +127,7 @@ impl RequestCtx {
             state,
             round: 0,
             max_attempts,
-            deadline: tokio::time::Instant::now() + deadline,
+            deadline: crate::duration::later(tokio::time::Instant::now(), deadline),
             id: new_request_id(),
             started: Instant::now(),
             started_at: std::time::SystemTime::now(),
