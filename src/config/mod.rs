@@ -81,10 +81,7 @@ impl PricingSettings {
     ) -> Option<&crate::pricing::ModelPrice> {
         let today = crate::pricing::PriceDate::today();
         self.book.lookup_for(
-            &[
-                &provider.name,
-                crate::providers::presets::price_family(provider.kind),
-            ],
+            &[&provider.name, provider.kind.price_family()],
             model,
             today,
         )
@@ -124,7 +121,7 @@ pub struct MockSettings {
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: crate::providers::ProviderKind,
     pub dialect: Dialect,
     pub auth: AuthStyle,
     pub base_url: BaseUrl,

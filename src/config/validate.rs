@@ -369,17 +369,14 @@ fn provider(
 ) -> Result<ProviderConfig, ConfigError> {
     let p = p.get_ref();
     let name = name(loc, &p.name, &format!("{field}.name"))?;
-    let preset = presets::preset(p.kind.get_ref()).ok_or_else(|| {
-        loc.error(
-            p.kind.span(),
-            format!("{field}.kind"),
-            format!(
-                "unknown provider kind `{}`; expected one of: {}",
-                p.kind.get_ref(),
-                presets::kinds().join(", ")
-            ),
-        )
-    })?;
+    let kind: crate::providers::ProviderKind =
+        p.kind
+            .get_ref()
+            .parse()
+            .map_err(|e: crate::providers::kind::UnknownKind| {
+                loc.error(p.kind.span(), format!("{field}.kind"), e.to_string())
+            })?;
+    let preset = presets::preset(kind);
     let base_url = match (&p.base_url, preset.base_url) {
         (Some(u), _) => BaseUrl::parse(u.get_ref())
             .map_err(|m| loc.error(u.span(), format!("{field}.base_url"), m))?,

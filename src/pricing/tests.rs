@@ -500,9 +500,9 @@ fn shipped_price_list_parses_and_covers_every_preset() {
         assert!(tokens || units, "{}/{} has no price", p.provider, p.model);
         assert!(p.source.starts_with(BUILTIN_PRICES_NAME));
     }
-    for kind in crate::providers::presets::kinds() {
-        if kind != "openai-compatible" {
-            let family = crate::providers::presets::price_family(kind);
+    for kind in crate::providers::ProviderKind::ALL {
+        if kind != crate::providers::ProviderKind::OpenAiCompatible {
+            let family = kind.price_family();
             assert!(
                 book.entries().any(|p| p.provider == family),
                 "no prices for preset {kind}"

@@ -1,6 +1,7 @@
 //! Providers at run time: where a request goes (base URL + endpoint path), which of the
 //! provider's keys it carries, and how that key is presented.
 
+pub mod kind;
 pub mod presets;
 pub mod url;
 
@@ -9,6 +10,7 @@ use crate::dialect::{Dialect, Endpoint};
 use crate::resilience::breaker::{Breaker, BreakerConfig};
 use crate::resilience::keys::{self, KeyHealth};
 use crate::resilience::Health;
+pub use kind::ProviderKind;
 use pingora_http::RequestHeader;
 use presets::{AuthStyle, ANTHROPIC_VERSION};
 use std::sync::atomic::{AtomicUsize, Ordering};

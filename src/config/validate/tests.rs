@@ -165,7 +165,7 @@ fn the_embedded_demo_config_is_valid() {
 fn the_reference_config_is_valid() {
     let text = include_str!("../../../conf/switchyard.toml");
     let c = validate("switchyard.toml", text, &|_| None).unwrap();
-    for kind in crate::providers::presets::kinds() {
+    for kind in crate::providers::ProviderKind::ALL {
         assert!(
             c.providers.iter().any(|p| p.kind == kind),
             "reference config lacks {kind}"
