@@ -2,10 +2,10 @@
 //! ended without it), priced exactly from the price list in force today.
 
 use super::ctx::RequestCtx;
-use crate::dialect::{Dialect, Endpoint};
+use crate::dialect::Endpoint;
 use crate::ledger::LedgerRow;
 use crate::resilience::classify::status_class;
-use crate::usage::tally::{StreamTally, Wire};
+use crate::usage::tally::StreamTally;
 use crate::usage::Usage;
 use rust_decimal::Decimal;
 
@@ -52,12 +52,11 @@ fn settle_hit(ctx: &RequestCtx) -> Account {
 pub fn tally_for(ctx: &RequestCtx) -> Option<StreamTally> {
     ctx.endpoint?;
     // Usage is read from the provider's own wire format, before any translation.
-    let wire = match ctx.upstream_dialect() {
-        Dialect::OpenAi => Wire::OpenAiChat,
-        Dialect::Anthropic => Wire::AnthropicMessages,
-        Dialect::Gemini => Wire::GeminiGenerate,
-    };
-    Some(StreamTally::new(wire, ctx.stream, strips_usage_chunk(ctx)))
+    Some(StreamTally::new(
+        ctx.upstream_dialect(),
+        ctx.stream,
+        strips_usage_chunk(ctx),
+    ))
 }
 
 /// Whether the usage-only chunk is removed from this stream (the gateway asked for it, the
