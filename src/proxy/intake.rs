@@ -237,7 +237,7 @@ async fn prepare(
     ctx.candidates = priced_candidates(gw, resolved.candidates, ctx.model.as_deref())?;
     translatable_candidates(gw, ctx)?;
     ctx.cache_plan = super::cache::plan(gw, session.req_header(), ctx);
-    if !matches!(ctx.cache_plan, super::cache::Plan::On { .. }) {
+    if !ctx.cache_plan.may_serve_stored() {
         // A cached answer needs no provider: only check the chain can be walked otherwise.
         super::attempts::precheck(gw, ctx)?;
     }

@@ -409,6 +409,17 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    async fn cache_hit_filter(
+        &self,
+        _session: &mut Session,
+        _meta: &pingora_cache::CacheMeta,
+        _hit_handler: &mut pingora_cache::HitHandler,
+        _is_fresh: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<Option<pingora_cache::ForcedFreshness>> {
+        Ok(cache::hit_filter(ctx))
+    }
+
     fn cache_key_callback(
         &self,
         _session: &Session,
