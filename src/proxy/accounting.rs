@@ -48,6 +48,12 @@ fn settle_hit(ctx: &RequestCtx) -> Account {
     }
 }
 
+/// How long an attempt took (to its response header, or to its failure), in milliseconds:
+/// the figure the ledger row and the access log both carry. `None` while it is in flight.
+pub fn attempt_ms(a: &super::ctx::Attempt) -> Option<f64> {
+    a.elapsed.map(|d| d.as_secs_f64() * 1000.0)
+}
+
 /// A tally for a final 2xx answer: how to read usage out of this endpoint's responses.
 pub fn tally_for(ctx: &RequestCtx) -> Option<StreamTally> {
     ctx.endpoint?;
@@ -154,7 +160,7 @@ pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Opt
             model: &a.model,
             key: a.key_index,
             outcome: a.outcome(),
-            ms: a.elapsed.map(|d| d.as_secs_f64() * 1000.0),
+            ms: attempt_ms(a),
         })
         .collect();
     let error_class = if client_gone {
