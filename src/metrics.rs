@@ -1,5 +1,9 @@
 //! Prometheus metrics, served on the admin port at `/metrics`. Labels name routes, providers,
-//! models and gateway keys by name; never a secret.
+//! models and gateway keys by name; never a secret. Every label set is bounded: routes,
+//! providers and keys come from the config, model names are folded ([`labels`]), breaker
+//! gauges are rebuilt from the (bounded) breakers at each scrape.
+
+pub mod labels;
 
 use crate::resilience::Health;
 use prometheus::{
@@ -9,6 +13,8 @@ use std::sync::OnceLock;
 
 pub struct Metrics {
     pub registry: Registry,
+    /// Which model names get their own label.
+    pub model_labels: labels::ModelLabels,
     /// Client requests by endpoint, route, final provider/model, status and gateway key.
     pub requests: IntCounterVec,
     /// Upstream attempts by provider, model and outcome (`200`, `503`, `skipped:circuit_open`...).
@@ -131,6 +137,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(cost_flags.clone()))?;
     Ok(Metrics {
         registry,
+        model_labels: labels::ModelLabels::new(labels::MAX_MODEL_LABELS),
         requests,
         attempts,
         fallbacks,
@@ -187,6 +194,8 @@ pub fn render(
             }
         }
     }
+    // Forgotten breakers (see `resilience::MAX_MODEL_BREAKERS`) must not keep their gauges.
+    m.breaker_state.reset();
     for (name, state) in health.breaker_states(tokio::time::Instant::now()) {
         m.breaker_state
             .with_label_values(&[&name])
@@ -213,6 +222,8 @@ pub fn record_request(
         (None, Some(a)) => (a.provider.as_str(), a.model.as_str()),
         (None, None) => ("", ""),
     };
+    let config = &ctx.state.config;
+    let model = m.model_labels.label(config, provider, model);
     let status = ctx.status.to_string();
     m.requests
         .with_label_values(&[
@@ -225,8 +236,9 @@ pub fn record_request(
         ])
         .inc();
     for a in &ctx.attempts {
+        let model = m.model_labels.label(config, &a.provider, &a.model);
         m.attempts
-            .with_label_values(&[&a.provider, &a.model, &a.outcome()])
+            .with_label_values(&[&a.provider, model, &a.outcome()])
             .inc();
     }
     if let Some(outcome) = ctx.cache_outcome() {
