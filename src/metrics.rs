@@ -167,7 +167,15 @@ pub fn render(
     ledger: Option<&crate::ledger::LedgerHandle>,
     cache: Option<&crate::cache::CacheLayer>,
 ) -> Vec<u8> {
-    let m = metrics();
+    render_from(metrics(), health, ledger, cache)
+}
+
+fn render_from(
+    m: &Metrics,
+    health: &Health,
+    ledger: Option<&crate::ledger::LedgerHandle>,
+    cache: Option<&crate::cache::CacheLayer>,
+) -> Vec<u8> {
     if let Some(c) = cache {
         let s = c.stats();
         for (k, v) in [
@@ -213,7 +221,14 @@ pub fn record_request(
     ctx: &crate::proxy::ctx::RequestCtx,
     account: &crate::proxy::accounting::Account,
 ) {
-    let m = metrics();
+    record_into(metrics(), ctx, account);
+}
+
+fn record_into(
+    m: &Metrics,
+    ctx: &crate::proxy::ctx::RequestCtx,
+    account: &crate::proxy::accounting::Account,
+) {
     let endpoint = ctx.endpoint.map_or("other", |e| e.name());
     let route = ctx.route.as_deref().unwrap_or("");
     let last = ctx.served_attempt();
@@ -302,13 +317,138 @@ pub fn record_request(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::proxy::accounting::Account;
+    use crate::proxy::ctx::{Attempt, RequestCtx};
+    use crate::proxy::GatewayState;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn state() -> Arc<GatewayState> {
+        let config = Config::parse(
+            "t.toml",
+            r#"
+[pricing]
+unpriced = "record_unknown"
+
+[[providers]]
+name = "openai"
+kind = "openai"
+api_keys = ["k"]
+
+[[gateway_keys]]
+name = "app"
+key = "sk-sy-0123456789abcdef"
+
+[[routes]]
+name = "chat"
+targets = ["openai/gpt-4o-mini"]
+"#,
+            &|_| None,
+        )
+        .unwrap();
+        let health = Health::new();
+        Arc::new(GatewayState::new(
+            config,
+            crate::net::Resolver::new(),
+            health,
+        ))
+    }
+
+    fn attempt(model: &str, status: u16) -> Attempt {
+        Attempt {
+            provider_index: 0,
+            provider: "openai".into(),
+            model: model.into(),
+            key_index: Some(0),
+            started: std::time::Instant::now(),
+            elapsed: Some(Duration::from_millis(5)),
+            status: Some(status),
+            error: None,
+            skipped: false,
+        }
+    }
+
+    /// A finished request for `model`: a 503 first, then a 200 with usage and a cost.
+    fn request(
+        state: &Arc<GatewayState>,
+        route: Option<&str>,
+        model: &str,
+    ) -> (RequestCtx, Account) {
+        let mut ctx = RequestCtx::new(state.clone());
+        ctx.endpoint = Some(crate::dialect::Endpoint::ChatCompletions);
+        ctx.route = route.map(str::to_owned);
+        ctx.key_name = Some("app".into());
+        ctx.status = 200;
+        ctx.attempts = vec![attempt(model, 503), attempt(model, 200)];
+        let account = Account {
+            usage: crate::usage::Usage {
+                input: 10,
+                output: 5,
+                ..Default::default()
+            },
+            cost_usd: Some(rust_decimal::Decimal::new(25, 6)),
+            ..Default::default()
+        };
+        (ctx, account)
+    }
+
+    fn text(m: &Metrics, health: &Health) -> String {
+        String::from_utf8(render_from(m, health, None, None)).unwrap()
+    }
+
     #[test]
-    fn definitions_build_and_render() {
-        let m = super::build().unwrap();
-        m.requests
-            .with_label_values(&["chat_completions", "chat", "openai", "gpt", "200", "k"])
-            .inc();
-        let text = super::render(&crate::resilience::Health::default(), None, None);
-        assert!(text.is_empty() || std::str::from_utf8(&text).is_ok());
+    fn what_is_recorded_is_what_is_rendered() {
+        let m = build().unwrap();
+        let health = Health::default();
+        let state = state();
+        let (ctx, account) = request(&state, Some("chat"), "gpt-4o-mini");
+        record_into(&m, &ctx, &account);
+        let t = text(&m, &health);
+        for line in [
+            r#"switchyard_requests_total{endpoint="chat_completions",key="app",model="gpt-4o-mini",provider="openai",route="chat",status="200"} 1"#,
+            r#"switchyard_upstream_attempts_total{model="gpt-4o-mini",outcome="503",provider="openai"} 1"#,
+            r#"switchyard_upstream_attempts_total{model="gpt-4o-mini",outcome="200",provider="openai"} 1"#,
+            r#"switchyard_fallbacks_total{model="gpt-4o-mini",provider="openai",route="chat"} 1"#,
+            r#"switchyard_tokens_total{key="app",kind="input",model="gpt-4o-mini",provider="openai"} 10"#,
+            r#"switchyard_tokens_total{key="app",kind="output",model="gpt-4o-mini",provider="openai"} 5"#,
+            r#"switchyard_cost_usd_total{key="app",model="gpt-4o-mini",provider="openai"} 0.000025"#,
+            r#"switchyard_request_duration_seconds_count{endpoint="chat_completions",route="chat"} 1"#,
+        ] {
+            assert!(t.lines().any(|l| l == line), "missing {line} in:\n{t}");
+        }
+    }
+
+    #[test]
+    fn ten_thousand_client_made_models_keep_the_label_sets_bounded() {
+        let m = build().unwrap();
+        let health = Health::default();
+        let state = state();
+        for i in 0..10_000 {
+            let (ctx, account) = request(&state, None, &format!("made-up-{i}"));
+            record_into(&m, &ctx, &account);
+        }
+        let t = text(&m, &health);
+        assert!(!t.contains("made-up-"), "a client-made name became a label");
+        assert!(t.contains(r#"switchyard_requests_total{endpoint="chat_completions",key="app",model="other",provider="openai",route="",status="200"} 10000"#), "{t}");
+        let series = t.lines().filter(|l| !l.starts_with('#')).count();
+        assert!(series < 100, "{series} series");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forgotten_breakers_leave_no_gauge_behind() {
+        let m = build().unwrap();
+        let health = Health::default();
+        let cfg = crate::resilience::breaker::BreakerConfig::default();
+        for i in 0..crate::resilience::MAX_MODEL_BREAKERS {
+            health.model_breaker("p", &format!("m{i}"), cfg, 1);
+        }
+        assert!(text(&m, &health).contains(r#"switchyard_circuit_breaker_state{target="p/m0"} 0"#));
+        // The map is full of idle, unheld breakers: a new name makes room by forgetting them.
+        health.model_breaker("p", "new", cfg, 1);
+        let t = text(&m, &health);
+        assert!(!t.contains(r#"target="p/m0""#), "{t}");
+        assert!(t.contains(r#"switchyard_circuit_breaker_state{target="p/new"} 0"#));
     }
 }
