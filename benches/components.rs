@@ -9,9 +9,10 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
 use switchyard::config::Config;
+use switchyard::dialect::Dialect;
 use switchyard::pricing::{PriceBook, PriceDate};
 use switchyard::routing::Router;
-use switchyard::usage::{SseParser, StreamTally, Usage, Wire};
+use switchyard::usage::{SseParser, StreamTally, Usage};
 
 /// Events per stream.
 const EVENTS: usize = 2_000;
@@ -69,8 +70,8 @@ fn rechunk(events: &[Bytes], size: usize) -> Vec<Bytes> {
 
 fn sse(c: &mut Criterion) {
     let streams = [
-        ("openai", Wire::OpenAiChat, openai_stream()),
-        ("anthropic", Wire::AnthropicMessages, anthropic_stream()),
+        ("openai", Dialect::OpenAi, openai_stream()),
+        ("anthropic", Dialect::Anthropic, anthropic_stream()),
     ];
     let mut g = c.benchmark_group("sse_2000_events");
     g.throughput(Throughput::Elements(EVENTS as u64));
@@ -121,7 +122,7 @@ fn sse(c: &mut Criterion) {
                 })
             },
         );
-        if *wire == Wire::OpenAiChat {
+        if *wire == Dialect::OpenAi {
             // The client did not ask for usage: the usage-only chunk is cut out on the way.
             g.bench_with_input(
                 BenchmarkId::new("tally_strip_usage/event_per_chunk", name),
@@ -226,7 +227,7 @@ fn whole_answer(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(body.len() as u64));
     g.bench_function("tally/openai_662B", |b| {
         b.iter(|| {
-            let mut t = StreamTally::new(Wire::OpenAiChat, false, false);
+            let mut t = StreamTally::new(Dialect::OpenAi, false, false);
             black_box(t.feed(body.clone()));
             t.finish();
             black_box(t.usage())

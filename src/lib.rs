@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dialect;
+pub mod duration;
 pub mod error;
 pub mod governance;
 pub mod ledger;

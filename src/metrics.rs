@@ -1,5 +1,9 @@
 //! Prometheus metrics, served on the admin port at `/metrics`. Labels name routes, providers,
-//! models and gateway keys by name; never a secret.
+//! models and gateway keys by name; never a secret. Every label set is bounded: routes,
+//! providers and keys come from the config, model names are folded ([`labels`]), breaker
+//! gauges are rebuilt from the (bounded) breakers at each scrape.
+
+pub mod labels;
 
 use crate::resilience::Health;
 use prometheus::{
@@ -9,6 +13,8 @@ use std::sync::OnceLock;
 
 pub struct Metrics {
     pub registry: Registry,
+    /// Which model names get their own label.
+    pub model_labels: labels::ModelLabels,
     /// Client requests by endpoint, route, final provider/model, status and gateway key.
     pub requests: IntCounterVec,
     /// Upstream attempts by provider, model and outcome (`200`, `503`, `skipped:circuit_open`...).
@@ -131,6 +137,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(cost_flags.clone()))?;
     Ok(Metrics {
         registry,
+        model_labels: labels::ModelLabels::new(labels::MAX_MODEL_LABELS),
         requests,
         attempts,
         fallbacks,
@@ -160,7 +167,15 @@ pub fn render(
     ledger: Option<&crate::ledger::LedgerHandle>,
     cache: Option<&crate::cache::CacheLayer>,
 ) -> Vec<u8> {
-    let m = metrics();
+    render_from(metrics(), health, ledger, cache)
+}
+
+fn render_from(
+    m: &Metrics,
+    health: &Health,
+    ledger: Option<&crate::ledger::LedgerHandle>,
+    cache: Option<&crate::cache::CacheLayer>,
+) -> Vec<u8> {
     if let Some(c) = cache {
         let s = c.stats();
         for (k, v) in [
@@ -187,6 +202,8 @@ pub fn render(
             }
         }
     }
+    // Forgotten breakers (see `resilience::MAX_MODEL_BREAKERS`) must not keep their gauges.
+    m.breaker_state.reset();
     for (name, state) in health.breaker_states(tokio::time::Instant::now()) {
         m.breaker_state
             .with_label_values(&[&name])
@@ -200,11 +217,16 @@ pub fn render(
 }
 
 /// Records one finished request.
-pub fn record_request(s: &crate::summary::Summary<'_>) {
-    let m = metrics();
+pub fn record_request(s: &crate::summary::Summary<'_>, config: &crate::config::Config) {
+    record_into(metrics(), s, config);
+}
+
+fn record_into(m: &Metrics, s: &crate::summary::Summary<'_>, config: &crate::config::Config) {
     let endpoint = s.endpoint.map_or("other", |e| e.name());
     let route = s.route.unwrap_or("");
     let (provider, model) = s.served.unwrap_or(("", ""));
+    // Client-made model names never become label values (see `labels`).
+    let model = m.model_labels.label(config, provider, model);
     let account = s.account;
     let status = s.status.to_string();
     let key = s.key_name.unwrap_or("");
@@ -212,8 +234,9 @@ pub fn record_request(s: &crate::summary::Summary<'_>) {
         .with_label_values(&[endpoint, route, provider, model, &status, key])
         .inc();
     for a in s.attempts {
+        let model = m.model_labels.label(config, &a.provider, &a.model);
         m.attempts
-            .with_label_values(&[&a.provider, &a.model, &a.outcome_label()])
+            .with_label_values(&[&a.provider, model, &a.outcome_label()])
             .inc();
     }
     if let Some(outcome) = s.cache {
@@ -278,13 +301,145 @@ pub fn record_request(s: &crate::summary::Summary<'_>) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::summary::{Account, Attempt, Outcome, Summary};
+    use std::time::Duration;
+
+    fn config() -> Config {
+        Config::parse(
+            "t.toml",
+            r#"
+[pricing]
+unpriced = "record_unknown"
+
+[[providers]]
+name = "openai"
+kind = "openai"
+api_keys = ["k"]
+
+[[gateway_keys]]
+name = "app"
+key = "sk-sy-0123456789abcdef"
+
+[[routes]]
+name = "chat"
+targets = ["openai/gpt-4o-mini"]
+"#,
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    fn attempt(model: &str, status: u16) -> Attempt {
+        Attempt {
+            provider_index: 0,
+            provider: "openai".into(),
+            model: model.into(),
+            key_index: Some(0),
+            started: std::time::Instant::now(),
+            elapsed: Some(Duration::from_millis(5)),
+            outcome: Outcome::Answered(status),
+        }
+    }
+
+    fn account() -> Account {
+        Account {
+            usage: crate::usage::Usage {
+                input: 10,
+                output: 5,
+                ..Default::default()
+            },
+            cost_usd: Some(rust_decimal::Decimal::new(25, 6)),
+            ..Default::default()
+        }
+    }
+
+    /// A finished request for `model`: a 503 first, then a 200 with usage and a cost.
+    fn record(m: &Metrics, config: &Config, route: Option<&str>, model: &str) {
+        let attempts = [attempt(model, 503), attempt(model, 200)];
+        let account = account();
+        let s = Summary {
+            id: "r",
+            method: "POST",
+            path: "/v1/chat/completions",
+            endpoint: Some(crate::dialect::Endpoint::ChatCompletions),
+            route,
+            route_reason: None,
+            key_name: Some("app"),
+            feature: None,
+            requested_model: Some(model),
+            stream: false,
+            request_bytes: 10,
+            attempts: &attempts,
+            served: Some(("openai", model)),
+            status: 200,
+            cache: None,
+            translated_from: None,
+            account: &account,
+            error: None,
+            error_kind: None,
+            client_gone: false,
+            started_at: std::time::SystemTime::now(),
+            ttfb: None,
+            ttft: None,
+            total: Duration::from_millis(10),
+        };
+        record_into(m, &s, config);
+    }
+
+    fn text(m: &Metrics, health: &Health) -> String {
+        String::from_utf8(render_from(m, health, None, None)).unwrap()
+    }
+
     #[test]
-    fn definitions_build_and_render() {
-        let m = super::build().unwrap();
-        m.requests
-            .with_label_values(&["chat_completions", "chat", "openai", "gpt", "200", "k"])
-            .inc();
-        let text = super::render(&crate::resilience::Health::default(), None, None);
-        assert!(text.is_empty() || std::str::from_utf8(&text).is_ok());
+    fn what_is_recorded_is_what_is_rendered() {
+        let m = build().unwrap();
+        let health = Health::default();
+        record(&m, &config(), Some("chat"), "gpt-4o-mini");
+        let t = text(&m, &health);
+        for line in [
+            r#"switchyard_requests_total{endpoint="chat_completions",key="app",model="gpt-4o-mini",provider="openai",route="chat",status="200"} 1"#,
+            r#"switchyard_upstream_attempts_total{model="gpt-4o-mini",outcome="503",provider="openai"} 1"#,
+            r#"switchyard_upstream_attempts_total{model="gpt-4o-mini",outcome="200",provider="openai"} 1"#,
+            r#"switchyard_fallbacks_total{model="gpt-4o-mini",provider="openai",route="chat"} 1"#,
+            r#"switchyard_tokens_total{key="app",kind="input",model="gpt-4o-mini",provider="openai"} 10"#,
+            r#"switchyard_tokens_total{key="app",kind="output",model="gpt-4o-mini",provider="openai"} 5"#,
+            r#"switchyard_cost_usd_total{key="app",model="gpt-4o-mini",provider="openai"} 0.000025"#,
+            r#"switchyard_request_duration_seconds_count{endpoint="chat_completions",route="chat"} 1"#,
+        ] {
+            assert!(t.lines().any(|l| l == line), "missing {line} in:\n{t}");
+        }
+    }
+
+    #[test]
+    fn ten_thousand_client_made_models_keep_the_label_sets_bounded() {
+        let m = build().unwrap();
+        let health = Health::default();
+        let config = config();
+        for i in 0..10_000 {
+            record(&m, &config, None, &format!("made-up-{i}"));
+        }
+        let t = text(&m, &health);
+        assert!(!t.contains("made-up-"), "a client-made name became a label");
+        assert!(t.contains(r#"switchyard_requests_total{endpoint="chat_completions",key="app",model="other",provider="openai",route="",status="200"} 10000"#), "{t}");
+        let series = t.lines().filter(|l| !l.starts_with('#')).count();
+        assert!(series < 100, "{series} series");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forgotten_breakers_leave_no_gauge_behind() {
+        let m = build().unwrap();
+        let health = Health::default();
+        let cfg = crate::resilience::breaker::BreakerConfig::default();
+        for i in 0..crate::resilience::MAX_MODEL_BREAKERS {
+            health.model_breaker("p", &format!("m{i}"), cfg, 1);
+        }
+        assert!(text(&m, &health).contains(r#"switchyard_circuit_breaker_state{target="p/m0"} 0"#));
+        // The map is full of idle, unheld breakers: a new name makes room by forgetting them.
+        health.model_breaker("p", "new", cfg, 1);
+        let t = text(&m, &health);
+        assert!(!t.contains(r#"target="p/m0""#), "{t}");
+        assert!(t.contains(r#"switchyard_circuit_breaker_state{target="p/new"} 0"#));
     }
 }

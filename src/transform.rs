@@ -10,7 +10,7 @@
 use crate::dialect::canonical::StreamEncoderOptions;
 use crate::dialect::translate::ResponseTranslator;
 use crate::dialect::{Dialect, Endpoint};
-use crate::usage::tally::{StreamTally, Wire};
+use crate::usage::tally::StreamTally;
 use crate::usage::Usage;
 use bytes::Bytes;
 use pingora_http::ResponseHeader;
@@ -44,15 +44,6 @@ impl Spec {
     }
 }
 
-/// How usage is read from a dialect's answers.
-pub fn wire_for(d: Dialect) -> Wire {
-    match d {
-        Dialect::OpenAi => Wire::OpenAiChat,
-        Dialect::Anthropic => Wire::AnthropicMessages,
-        Dialect::Gemini => Wire::GeminiGenerate,
-    }
-}
-
 /// Usage tally, then translation.
 #[derive(Default)]
 pub struct Transform {
@@ -75,7 +66,7 @@ impl Transform {
     pub fn usage_only(spec: &Spec, strip: bool) -> Transform {
         let ok = (200..300).contains(&spec.status);
         Transform {
-            tally: ok.then(|| StreamTally::new(wire_for(spec.provider), spec.stream, strip)),
+            tally: ok.then(|| StreamTally::new(spec.provider, spec.stream, strip)),
             translator: None,
         }
     }

@@ -437,7 +437,11 @@ fn streamed_and_non_streamed_cost_are_equal_for_every_preset() {
             assert_eq!(plain.usage.reasoning, 7, "{kind}: {:?}", plain.usage);
         }
         // The same exact cost, priced from the list in force, and never estimated.
-        let names = [*name, switchyard::providers::presets::price_family(kind)];
+        let family = kind
+            .parse::<switchyard::providers::ProviderKind>()
+            .expect("a preset kind")
+            .price_family();
+        let names = [*name, family];
         let expected = book
             .cost_for(&names, model, today, &plain.usage)
             .unwrap_or_else(|| panic!("{kind}: {target} unpriced"))

@@ -219,9 +219,12 @@ fn bypass_ttl_and_per_request_opt_in() {
     let calls = upstream_calls(&st);
     let r = openai(&st, GW_KEY, &q, &[("x-switchyard-cache", "off")]);
     assert_eq!(outcome(&r), "bypass");
-    let r = openai(&st, GW_KEY, &q, &[("cache-control", "no-cache")]);
+    let r = openai(&st, GW_KEY, &q, &[("cache-control", "no-store")]);
     assert_eq!(outcome(&r), "bypass");
-    assert_eq!(upstream_calls(&st), calls + 2);
+    // no-cache on a cached route: not served from the cache (a refresh, see below).
+    let r = openai(&st, GW_KEY, &q, &[("cache-control", "no-cache")]);
+    assert_eq!(outcome(&r), "miss");
+    assert_eq!(upstream_calls(&st), calls + 3);
 
     // A route without caching: nothing unless the request opts in, with its own TTL.
     let q = question("chat", "opt in with a short ttl");
@@ -235,6 +238,55 @@ fn bypass_ttl_and_per_request_opt_in() {
         outcome(&openai(&st, GW_KEY, &q, &ttl)),
         "miss",
         "expired after its TTL"
+    );
+}
+
+/// The client's `Cache-Control` wins over `x-switchyard-cache: ttl=N` (and a route's cache):
+/// `no-store` neither reads nor writes; `no-cache` never serves a stored answer but stores the
+/// fresh one in its place.
+#[test]
+fn client_no_cache_and_no_store_win_over_a_ttl_header() {
+    let st = start("");
+    let ttl = ("x-switchyard-cache", "ttl=600");
+    let id = |r: &RawResponse| {
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["id"].as_str().unwrap().to_owned()
+    };
+
+    // A stored answer exists...
+    let q = question("chat", "stored already");
+    assert_eq!(outcome(&openai(&st, GW_KEY, &q, &[ttl])), "miss");
+    let stored = openai(&st, GW_KEY, &q, &[ttl]);
+    assert_eq!(outcome(&stored), "hit");
+    let calls = upstream_calls(&st);
+
+    // ...but a client that says no-store or no-cache is never served it.
+    for cc in ["no-store", "no-cache", "max-age=0, No-Cache"] {
+        let r = openai(&st, GW_KEY, &q, &[ttl, ("cache-control", cc)]);
+        assert_ne!(outcome(&r), "hit", "{cc}");
+        assert_ne!(id(&r), id(&stored), "{cc}: the stored answer was served");
+    }
+    assert_eq!(upstream_calls(&st), calls + 3, "each went to the provider");
+
+    // no-store writes nothing: the same question later is still a miss.
+    let q = question("chat", "never stored");
+    let r = openai(&st, GW_KEY, &q, &[ttl, ("cache-control", "no-store")]);
+    assert_eq!(outcome(&r), "bypass");
+    assert_eq!(outcome(&openai(&st, GW_KEY, &q, &[ttl])), "miss");
+
+    // no-cache refreshes: its fresh answer replaces the stored one.
+    let q = question("chat", "refreshed");
+    let old = openai(&st, GW_KEY, &q, &[ttl]);
+    assert_eq!(outcome(&old), "miss");
+    let fresh = openai(&st, GW_KEY, &q, &[ttl, ("cache-control", "no-cache")]);
+    assert_eq!(outcome(&fresh), "miss");
+    assert_ne!(id(&fresh), id(&old));
+    let later = openai(&st, GW_KEY, &q, &[ttl]);
+    assert_eq!(outcome(&later), "hit");
+    assert_eq!(
+        id(&later),
+        id(&fresh),
+        "the refreshed answer is the one stored"
     );
 }
 

@@ -38,6 +38,21 @@ fn check_reports_file_line_and_field() {
 }
 
 #[test]
+fn check_refuses_a_duration_the_clock_cannot_hold() {
+    // Fits a `Duration` but overflows `Instant + Duration`: it used to pass `check` and then
+    // panic on every request.
+    let (ok, _, err) = check(
+        "[server]\nlisten = \"127.0.0.1:1\"\n\n[resilience]\ndeadline = \"5124095576030431h\"\n",
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("gw.toml:5:12: resilience.deadline: must be at most 24h"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_warns_about_unset_key_variables_without_failing() {
     let text = "[[providers]]\nname = \"groq\"\nkind = \"groq\"\napi_keys = [\"env:SY_TEST_GROQ\", \"env:SY_TEST_GROQ_2\"]\n[[gateway_keys]]\nname = \"app\"\nkey = \"env:SY_TEST_GW\"\n";
     let (ok, out, err) = check(

@@ -89,21 +89,61 @@ fn check(
     }
 }
 
-fn run_cases(file: &str, each: impl Fn(&Value, &str) -> Value) {
+/// The clients a provider's answer is translated for: every client dialect but its own.
+fn clients_of(provider: &str) -> Vec<&'static str> {
+    ["openai", "anthropic"]
+        .into_iter()
+        .filter(|c| *c != provider)
+        .collect()
+}
+
+/// Runs every case of `file` for each target `targets` gives it. The targets come from the
+/// corpus layout, not from the case's own `expected` map: a case missing an expectation (an
+/// empty map included) fails instead of being checked against nothing, and so does one with an
+/// expectation for a target that is not translated to (stale). `UPDATE_CONFORMANCE=1` fills
+/// in missing ones and drops stale ones.
+fn run_cases(
+    file: &str,
+    targets: impl Fn(&Value) -> Vec<&'static str>,
+    each: impl Fn(&Value, &str) -> Value,
+) {
     let mut cases = load(file);
     let mut failures = Vec::new();
     let n = cases.as_array().map_or(0, Vec::len);
     assert!(n > 0, "{file} has no cases");
     for i in 0..n {
-        let targets: Vec<String> = cases[i]["expected"]
-            .as_object()
-            .unwrap_or_else(|| panic!("{file}[{i}] has no expected map"))
-            .keys()
-            .cloned()
-            .collect();
-        for target in targets {
-            let actual = each(&cases[i], &target);
-            check(file, &mut cases, i, &target, actual, &mut failures);
+        let name = cases[i]["name"].as_str().unwrap_or("?").to_owned();
+        let wanted = targets(&cases[i]);
+        assert!(!wanted.is_empty(), "{file} / {name}: no target to check");
+        let have: Vec<String> = match cases[i]["expected"].as_object() {
+            Some(m) => m.keys().cloned().collect(),
+            None if updating() => {
+                cases[i]["expected"] = json!({});
+                Vec::new()
+            }
+            None => panic!("{file} / {name} has no expected map"),
+        };
+        for stale in have.iter().filter(|k| !wanted.contains(&k.as_str())) {
+            if updating() {
+                if let Some(m) = cases[i]["expected"].as_object_mut() {
+                    m.remove(stale);
+                }
+            } else {
+                failures.push(format!(
+                    "{file} / {name}: an expectation for `{stale}`, which is not a target"
+                ));
+            }
+        }
+        for target in wanted {
+            if !updating() && !have.iter().any(|k| k == target) {
+                failures.push(format!(
+                    "{file} / {name}: no expectation for `{target}` (run with \
+                     UPDATE_CONFORMANCE=1, then review the diff)"
+                ));
+                continue;
+            }
+            let actual = each(&cases[i], target);
+            check(file, &mut cases, i, target, actual, &mut failures);
         }
     }
     if updating() {
@@ -126,16 +166,20 @@ fn translate_request(case: &Value, from: &str, target: &str) -> Value {
 
 #[test]
 fn requests_from_openai_clients() {
-    run_cases("requests_openai.json", |c, t| {
-        translate_request(c, "openai", t)
-    });
+    run_cases(
+        "requests_openai.json",
+        |_| vec!["anthropic", "gemini"],
+        |c, t| translate_request(c, "openai", t),
+    );
 }
 
 #[test]
 fn requests_from_anthropic_clients() {
-    run_cases("requests_anthropic.json", |c, t| {
-        translate_request(c, "anthropic", t)
-    });
+    run_cases(
+        "requests_anthropic.json",
+        |_| vec!["openai", "gemini"],
+        |c, t| translate_request(c, "anthropic", t),
+    );
 }
 
 fn translate_whole(provider: &str, client: &str, status: u16, body: &[u8]) -> Value {
@@ -156,27 +200,35 @@ fn translate_whole(provider: &str, client: &str, status: u16, body: &[u8]) -> Va
 fn whole_answers_from_each_provider() {
     for provider in ["openai", "anthropic", "gemini"] {
         let file = format!("responses_{provider}.json");
-        run_cases(&file, |c, client| {
-            translate_whole(provider, client, 200, c["response"].to_string().as_bytes())
-        });
+        run_cases(
+            &file,
+            |_| clients_of(provider),
+            |c, client| {
+                translate_whole(provider, client, 200, c["response"].to_string().as_bytes())
+            },
+        );
     }
 }
 
 #[test]
 fn provider_errors() {
-    run_cases("errors.json", |c, client| {
-        let body = match &c["body"] {
-            Value::String(s) => s.clone().into_bytes(),
-            other => other.to_string().into_bytes(),
-        };
-        let provider = c["provider"].as_str().unwrap();
-        translate_whole(
-            provider,
-            client,
-            c["status"].as_u64().unwrap() as u16,
-            &body,
-        )
-    });
+    run_cases(
+        "errors.json",
+        |c| clients_of(c["provider"].as_str().unwrap_or("?")),
+        |c, client| {
+            let body = match &c["body"] {
+                Value::String(s) => s.clone().into_bytes(),
+                other => other.to_string().into_bytes(),
+            };
+            let provider = c["provider"].as_str().unwrap();
+            translate_whole(
+                provider,
+                client,
+                c["status"].as_u64().unwrap() as u16,
+                &body,
+            )
+        },
+    );
 }
 
 /// The client's events for a stream fed in the given pieces.
@@ -235,13 +287,13 @@ fn recorded_streams_from_each_provider() {
         let provider = stem.split('_').next().unwrap().to_owned();
         let input = std::fs::read(&path).unwrap();
         let expected_path = streams.join(format!("{stem}.expected.json"));
-        let mut expected: Value = std::fs::read(&expected_path)
-            .map(|b| parse_json(&b))
-            .unwrap_or_else(|_| json!({}));
-        let clients: Vec<&str> = ["openai", "anthropic"]
-            .into_iter()
-            .filter(|c| *c != provider)
-            .collect();
+        let mut expected: Value = match std::fs::read(&expected_path) {
+            Ok(b) => parse_json(&b),
+            Err(_) if updating() => json!({}),
+            Err(e) => panic!("{stem}: no {}: {e}", expected_path.display()),
+        };
+        let clients = clients_of(&provider);
+        let mut checked = Vec::new();
         for client in clients {
             for usage in [false, true] {
                 if usage && client != "openai" {
@@ -271,12 +323,25 @@ fn recorded_streams_from_each_provider() {
                     "{stem} -> {key}: byte-by-byte feed changed the output"
                 );
                 let actual = events(&whole);
+                checked.push(key.clone());
                 if updating() {
                     expected[&key] = actual;
                 } else if expected[&key] != actual {
                     failures.push(format!(
                         "{stem} -> {key}\n  expected: {}\n  actual:   {actual}",
                         expected[&key]
+                    ));
+                }
+            }
+        }
+        if let Some(m) = expected.as_object_mut() {
+            let stale: Vec<String> = m.keys().filter(|k| !checked.contains(k)).cloned().collect();
+            for k in stale {
+                if updating() {
+                    m.remove(&k);
+                } else {
+                    failures.push(format!(
+                        "{stem}: an expectation for `{k}`, which is not a target"
                     ));
                 }
             }

@@ -344,3 +344,24 @@ fn non_streamed_answers_carry_their_exact_cost() {
     );
     assert_eq!(r.header("x-switchyard-cost-usd"), Some("unknown"));
 }
+
+#[test]
+fn huge_client_timeouts_are_capped_not_a_panic() {
+    // A client's own deadline headers feed the request's deadline arithmetic: the largest
+    // values they can carry still give a normal answer (the config's deadline applies).
+    let (_mock, gw) = start_stack("");
+    let mut s = connect(&gw);
+    for (h, v) in [
+        ("x-switchyard-timeout-ms", "18446744073709551615"),
+        ("x-stainless-timeout", "999999999"),
+    ] {
+        let r = roundtrip(
+            &mut s,
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", &bearer()), (h, v)],
+            chat_body("chat", false).as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{h}: {}", String::from_utf8_lossy(&r.body));
+    }
+}

@@ -27,7 +27,17 @@ pub enum Plan {
         tool_calls: bool,
         /// Namespace-framed canonical request hash.
         key: String,
+        /// The client sent `Cache-Control: no-cache`: a stored answer is not served, the
+        /// fresh one replaces it.
+        refresh: bool,
     },
+}
+
+impl Plan {
+    /// Whether a stored answer may be served (so the request may need no provider at all).
+    pub fn may_serve_stored(&self) -> bool {
+        matches!(self, Plan::On { refresh: false, .. })
+    }
 }
 
 pub use store::{BoundedStore, StoreStats};

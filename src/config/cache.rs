@@ -3,7 +3,8 @@
 
 use super::error::{ConfigError, Locator};
 use super::raw::{RawCache, RawRouteCache, RawSize};
-use super::units::{parse_duration, parse_size};
+use super::units::parse_size;
+use crate::duration::{parse_bounded, Bound};
 use std::time::Duration;
 use toml::Spanned;
 
@@ -51,8 +52,13 @@ fn size(loc: &Locator<'_>, s: &Spanned<RawSize>, field: &str) -> Result<usize, C
     Ok(n)
 }
 
-fn duration(loc: &Locator<'_>, s: &Spanned<String>, field: &str) -> Result<Duration, ConfigError> {
-    let d = parse_duration(s.get_ref()).map_err(|m| loc.error(s.span(), field, m))?;
+fn duration(
+    loc: &Locator<'_>,
+    s: &Spanned<String>,
+    field: &str,
+    bound: Bound,
+) -> Result<Duration, ConfigError> {
+    let d = parse_bounded(s.get_ref(), bound).map_err(|m| loc.error(s.span(), field, m))?;
     if d.is_zero() {
         return Err(loc.error(s.span(), field, "must be longer than 0"));
     }
@@ -81,10 +87,10 @@ pub(super) fn settings(
         }
     }
     if let Some(v) = &raw.max_ttl {
-        s.max_ttl = duration(loc, v, "cache.max_ttl")?;
+        s.max_ttl = duration(loc, v, "cache.max_ttl", Bound::CacheTtl)?;
     }
     if let Some(v) = &raw.lock_timeout {
-        s.lock_timeout = duration(loc, v, "cache.lock_timeout")?;
+        s.lock_timeout = duration(loc, v, "cache.lock_timeout", Bound::Request)?;
     }
     Ok(s)
 }
@@ -96,7 +102,7 @@ pub(super) fn route_cache(
 ) -> Result<RouteCache, ConfigError> {
     let r = raw.get_ref();
     Ok(RouteCache {
-        ttl: duration(loc, &r.ttl, &format!("{field}.ttl"))?,
+        ttl: duration(loc, &r.ttl, &format!("{field}.ttl"), Bound::CacheTtl)?,
         tool_calls: r.tool_calls.unwrap_or(true),
     })
 }

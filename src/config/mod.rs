@@ -150,7 +150,7 @@ pub struct MockSettings {
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: crate::providers::ProviderKind,
     pub dialect: Dialect,
     pub auth: AuthStyle,
     pub base_url: BaseUrl,

@@ -15,7 +15,6 @@
 
 use super::error::{ConfigError, Locator};
 use super::raw::{RawRoute, RawWhen};
-use super::units::parse_duration;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -208,8 +207,12 @@ pub(super) fn strategy(
                 "p90" => HedgeAfter::Quantile(90),
                 "p99" => HedgeAfter::Quantile(99),
                 _ => {
-                    let d = parse_duration(a).map_err(|m| {
-                        loc.error(h.after.span(), format!("{field}.hedge.after"), m)
+                    let d = crate::duration::parse(a).map_err(|m| {
+                        loc.error(
+                            h.after.span(),
+                            format!("{field}.hedge.after"),
+                            m.to_string(),
+                        )
                     })?;
                     if d > MAX_HEDGE_AFTER || d.is_zero() {
                         return Err(loc.error(

@@ -1,29 +1,4 @@
-//! Human-friendly durations ("250ms", "30s", "5m", "1h") and sizes ("512KiB", "32MiB", 1024).
-
-use std::time::Duration;
-
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("`{t}` has no unit; write e.g. \"500ms\", \"30s\", \"5m\""))?;
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{t}` is not a duration; write e.g. \"500ms\", \"30s\", \"5m\""))?;
-    let d = match unit.trim() {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        other => {
-            return Err(format!(
-                "unknown duration unit `{other}`; use ms, s, m or h"
-            ))
-        }
-    };
-    Ok(d)
-}
+//! Human-friendly sizes ("512KiB", "32MiB", 1024). Durations: [`crate::duration`].
 
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let t = text.trim();
@@ -50,16 +25,6 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("30").is_err());
-        assert!(parse_duration("3 days").is_err());
-        assert!(parse_duration("s").is_err());
-    }
 
     #[test]
     fn sizes() {

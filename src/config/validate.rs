@@ -3,8 +3,9 @@
 use super::error::Locator;
 use super::raw::{RawConfig, RawGatewayKey, RawProvider, RawRoute, RawServer, RawSize};
 use super::secret::{self, Secret};
-use super::units::{parse_duration, parse_size};
+use super::units::parse_size;
 use super::*;
+use crate::duration::{parse_bounded, Bound};
 use crate::providers::presets;
 use toml::Spanned;
 
@@ -20,8 +21,20 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         None => None,
         Some(m) => Some(MockSettings {
             listen: socket_addr(&loc, &m.listen, "mock.listen")?,
-            ttft: duration_or(&loc, m.ttft.as_ref(), "mock.ttft", Duration::ZERO)?,
-            itl: duration_or(&loc, m.itl.as_ref(), "mock.itl", Duration::ZERO)?,
+            ttft: duration_or(
+                &loc,
+                m.ttft.as_ref(),
+                "mock.ttft",
+                Duration::ZERO,
+                Bound::Request,
+            )?,
+            itl: duration_or(
+                &loc,
+                m.itl.as_ref(),
+                "mock.itl",
+                Duration::ZERO,
+                Bound::Request,
+            )?,
             tokens: match m.tokens {
                 None => 16,
                 Some(t) => positive(&loc, &t, "mock.tokens")?,
@@ -253,6 +266,7 @@ fn server(loc: &Locator<'_>, s: RawServer) -> Result<ServerSettings, ConfigError
         s.grace_period.as_ref(),
         "server.grace_period",
         DEFAULT_GRACE_PERIOD,
+        Bound::Request,
     )?;
     let pid_file = match &s.pid_file {
         None => std::path::PathBuf::from(DEFAULT_PID_FILE),
@@ -320,7 +334,22 @@ fn pricing(loc: &Locator<'_>, p: super::raw::RawPricing) -> Result<PricingSettin
 fn resilience(loc: &Locator<'_>, r: super::raw::RawResilience) -> Result<Policy, ConfigError> {
     let d = Policy::default();
     let dur = |v: &Option<Spanned<String>>, f: &str, def: Duration| {
-        duration_or(loc, v.as_ref(), &format!("resilience.{f}"), def)
+        duration_or(
+            loc,
+            v.as_ref(),
+            &format!("resilience.{f}"),
+            def,
+            Bound::Request,
+        )
+    };
+    let rest = |v: &Option<Spanned<String>>, f: &str, def: Duration| {
+        duration_or(
+            loc,
+            v.as_ref(),
+            &format!("resilience.{f}"),
+            def,
+            Bound::Rest,
+        )
     };
     let num = |v: &Option<Spanned<i64>>, f: &str, def: u32| -> Result<u32, ConfigError> {
         match v {
@@ -337,8 +366,8 @@ fn resilience(loc: &Locator<'_>, r: super::raw::RawResilience) -> Result<Policy,
             max: dur(&r.backoff_max, "backoff_max", d.backoff.max)?,
         },
         deadline: dur(&r.deadline, "deadline", d.deadline)?,
-        rate_limit_rest: dur(&r.rate_limit_rest, "rate_limit_rest", d.rate_limit_rest)?,
-        auth_failure_rest: dur(
+        rate_limit_rest: rest(&r.rate_limit_rest, "rate_limit_rest", d.rate_limit_rest)?,
+        auth_failure_rest: rest(
             &r.auth_failure_rest,
             "auth_failure_rest",
             d.auth_failure_rest,
@@ -349,7 +378,7 @@ fn resilience(loc: &Locator<'_>, r: super::raw::RawResilience) -> Result<Policy,
                 "breaker_failures",
                 d.breaker.failure_threshold,
             )?,
-            open_for: dur(&r.breaker_open_for, "breaker_open_for", d.breaker.open_for)?,
+            open_for: rest(&r.breaker_open_for, "breaker_open_for", d.breaker.open_for)?,
             half_open_probes: num(
                 &r.breaker_probes,
                 "breaker_probes",
@@ -368,17 +397,14 @@ fn provider(
 ) -> Result<ProviderConfig, ConfigError> {
     let p = p.get_ref();
     let name = name(loc, &p.name, &format!("{field}.name"))?;
-    let preset = presets::preset(p.kind.get_ref()).ok_or_else(|| {
-        loc.error(
-            p.kind.span(),
-            format!("{field}.kind"),
-            format!(
-                "unknown provider kind `{}`; expected one of: {}",
-                p.kind.get_ref(),
-                presets::kinds().join(", ")
-            ),
-        )
-    })?;
+    let kind: crate::providers::ProviderKind =
+        p.kind
+            .get_ref()
+            .parse()
+            .map_err(|e: crate::providers::kind::UnknownKind| {
+                loc.error(p.kind.span(), format!("{field}.kind"), e.to_string())
+            })?;
+    let preset = presets::preset(kind);
     let base_url = match (&p.base_url, preset.base_url) {
         (Some(u), _) => BaseUrl::parse(u.get_ref())
             .map_err(|m| loc.error(u.span(), format!("{field}.base_url"), m))?,
@@ -453,12 +479,14 @@ fn provider(
             p.connect_timeout.as_ref(),
             &format!("{field}.connect_timeout"),
             DEFAULT_CONNECT_TIMEOUT,
+            Bound::Request,
         )?,
         read_timeout: duration_or(
             loc,
             p.read_timeout.as_ref(),
             &format!("{field}.read_timeout"),
             DEFAULT_READ_TIMEOUT,
+            Bound::Request,
         )?,
     })
 }
@@ -576,7 +604,7 @@ fn route(
     let deadline = match &r.deadline {
         None => None,
         Some(d) => Some(
-            parse_duration(d.get_ref())
+            parse_bounded(d.get_ref(), Bound::Request)
                 .map_err(|m| loc.error(d.span(), format!("{field}.deadline"), m))?,
         ),
     };
@@ -693,10 +721,11 @@ fn duration_or(
     s: Option<&Spanned<String>>,
     field: &str,
     default: Duration,
+    bound: Bound,
 ) -> Result<Duration, ConfigError> {
     match s {
         None => Ok(default),
-        Some(s) => parse_duration(s.get_ref()).map_err(|m| loc.error(s.span(), field, m)),
+        Some(s) => parse_bounded(s.get_ref(), bound).map_err(|m| loc.error(s.span(), field, m)),
     }
 }
 

@@ -126,20 +126,9 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
-/// A duration as [`crate::config::units::parse_duration`] reads it, plus days (`30d`) and
-/// weeks (`2w`).
+/// A duration as [`crate::duration::parse`] reads it (`30s`, `30d`, `2w`).
 pub fn parse_span(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    for (suffix, secs) in [("d", 86_400u64), ("w", 7 * 86_400)] {
-        if let Some(n) = t
-            .strip_suffix(suffix)
-            .and_then(|n| n.trim().parse::<u64>().ok())
-        {
-            return Ok(std::time::Duration::from_secs(n.saturating_mul(secs)));
-        }
-    }
-    crate::config::units::parse_duration(t)
-        .map_err(|e| e.replace("use ms, s, m or h", "use ms, s, m, h, d or w"))
+    crate::duration::parse(text).map_err(|e| e.to_string())
 }
 
 /// USD -> whole nano-dollars, rounded up (`None` past the counters' range).

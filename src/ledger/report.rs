@@ -423,21 +423,13 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     if t.len() == 10 && t.as_bytes().get(4) == Some(&b'-') && t.as_bytes().get(7) == Some(&b'-') {
         return parse_date(t).ok_or_else(|| format!("invalid date {t:?}: {hint}"));
     }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: i64 = digits
-        .parse()
-        .map_err(|_| format!("invalid --since {t:?}: {hint}"))?;
-    let unit_ms: i64 = match unit.trim() {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => MS_PER_DAY,
-        "w" => 7 * MS_PER_DAY,
-        _ => return Err(format!("invalid --since {t:?}: {hint}")),
+    use crate::duration::DurationError;
+    let ago = match crate::duration::parse(t) {
+        Ok(d) => i64::try_from(d.as_millis()).ok(),
+        Err(DurationError::TooLarge(_)) => None,
+        Err(_) => return Err(format!("invalid --since {t:?}: {hint}")),
     };
-    n.checked_mul(unit_ms)
-        .and_then(|ago| now_ms.checked_sub(ago))
+    ago.and_then(|ago| now_ms.checked_sub(ago))
         .ok_or_else(|| format!("--since {t:?} is too far back"))
 }
 

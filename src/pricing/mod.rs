@@ -379,10 +379,7 @@ impl PriceBook {
 /// The names a configured provider's prices and capabilities are listed under, in the order
 /// they are tried: its configured name, then its preset kind's price family.
 pub fn provider_names(provider: &crate::config::ProviderConfig) -> [&str; 2] {
-    [
-        &provider.name,
-        crate::providers::presets::price_family(provider.kind),
-    ]
+    [&provider.name, provider.kind.price_family()]
 }
 
 /// What to do with a call whose cost cannot be computed.

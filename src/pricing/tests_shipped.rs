@@ -42,9 +42,9 @@ fn shipped_price_list_parses_and_covers_every_preset() {
             p.defined_at
         );
     }
-    for kind in crate::providers::presets::kinds() {
-        if kind != "openai-compatible" {
-            let family = crate::providers::presets::price_family(kind);
+    for kind in crate::providers::ProviderKind::ALL {
+        if kind != crate::providers::ProviderKind::OpenAiCompatible {
+            let family = kind.price_family();
             assert!(
                 book.entries().any(|p| p.provider == family),
                 "no prices for preset {kind}"

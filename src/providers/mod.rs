@@ -1,6 +1,7 @@
 //! Providers at run time: where a request goes (base URL + endpoint path), which of the
 //! provider's keys it carries, and how that key is presented.
 
+pub mod kind;
 pub mod presets;
 pub mod url;
 
@@ -9,6 +10,7 @@ use crate::dialect::{Dialect, Endpoint};
 use crate::resilience::breaker::{Breaker, BreakerConfig};
 use crate::resilience::keys::{self, KeyHealth};
 use crate::resilience::Health;
+pub use kind::ProviderKind;
 use pingora_http::RequestHeader;
 use presets::{AuthStyle, ANTHROPIC_VERSION};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,22 +64,26 @@ impl Upstream {
         }
     }
 
-    /// The breaker for one of this provider's models.
+    /// The breaker for one of this provider's models. Both this cache and [`Health`]'s map
+    /// are bounded ([`crate::resilience::MAX_MODEL_BREAKERS`]): clients can name any model.
     pub fn model_breaker(&self, model: &str) -> Arc<Breaker> {
         if let Ok(map) = self.model_breakers.read() {
             if let Some(b) = map.get(model) {
                 return b.clone();
             }
         }
-        let b = self.health.breaker(
-            &format!("{}/{model}", self.cfg.name),
-            self.breaker_cfg,
-            self.generation,
-        );
+        let max = crate::resilience::MAX_MODEL_BREAKERS;
         if let Ok(mut map) = self.model_breakers.write() {
-            // Bounded by the models this provider is asked for (a route's, or a client's
-            // `provider/model`): at most this many are remembered here.
-            if map.len() < 4096 {
+            if map.len() >= max {
+                // Idle breakers hold nothing: let go of them, so `Health` may forget them too.
+                map.retain(|_, b| !b.is_idle());
+            }
+        }
+        let b = self
+            .health
+            .model_breaker(&self.cfg.name, model, self.breaker_cfg, self.generation);
+        if let Ok(mut map) = self.model_breakers.write() {
+            if map.len() < max {
                 map.insert(model.to_owned(), b.clone());
             }
         }
@@ -215,6 +221,34 @@ base_url = "http://127.0.0.1:1/v1"
         );
         assert!(u[2].choose_key(now).is_none());
         assert!(u[2].usable());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_thousand_model_names_keep_the_breakers_bounded() {
+        let health = Health::new();
+        let cfg = Config::parse(
+            "t.toml",
+            "[[providers]]\nname = \"groq\"\nkind = \"groq\"\napi_keys = [\"k\"]\n",
+            &|_| None,
+        )
+        .unwrap();
+        let up = Upstream::new(
+            cfg.providers[0].clone(),
+            &health,
+            BreakerConfig::default(),
+            1,
+        );
+        let now = tokio::time::Instant::now();
+        up.model_breaker("kept").record(false, now);
+        for i in 0..10_000 {
+            assert!(up.model_breaker(&format!("client-made-{i}")).allow(now));
+        }
+        let max = crate::resilience::MAX_MODEL_BREAKERS;
+        assert!(health.model_breaker_count("groq") <= max);
+        assert!(up.model_breakers.read().unwrap().len() <= max);
+        // The one with a failure counted is the same breaker as before the flood.
+        let kept = up.model_breaker("kept");
+        assert!(!kept.is_idle());
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Built-in provider presets: where each provider lives, how it authenticates, which dialect it
 //! speaks. A config names a preset by `kind` and may override `base_url`.
 
+use super::kind::ProviderKind;
 use crate::dialect::Dialect;
 
 /// How a provider expects its API key.
@@ -16,7 +17,7 @@ pub enum AuthStyle {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Preset {
-    pub kind: &'static str,
+    pub kind: ProviderKind,
     /// Base URL up to and including the API version; endpoint paths are appended to it.
     pub base_url: Option<&'static str>,
     pub dialect: Dialect,
@@ -25,7 +26,7 @@ pub struct Preset {
     pub keys_optional: bool,
 }
 
-const fn openai_like(kind: &'static str, base_url: &'static str) -> Preset {
+const fn openai_like(kind: ProviderKind, base_url: &'static str) -> Preset {
     Preset {
         kind,
         base_url: Some(base_url),
@@ -36,9 +37,9 @@ const fn openai_like(kind: &'static str, base_url: &'static str) -> Preset {
 }
 
 pub const PRESETS: &[Preset] = &[
-    openai_like("openai", "https://api.openai.com/v1"),
+    openai_like(ProviderKind::OpenAi, "https://api.openai.com/v1"),
     Preset {
-        kind: "anthropic",
+        kind: ProviderKind::Anthropic,
         base_url: Some("https://api.anthropic.com/v1"),
         dialect: Dialect::Anthropic,
         auth: AuthStyle::AnthropicKey,
@@ -47,7 +48,7 @@ pub const PRESETS: &[Preset] = &[
     // Gemini native: generateContent / streamGenerateContent, translated through the canonical
     // model (thinking, cached tokens and function calls in Gemini's own terms).
     Preset {
-        kind: "gemini-native",
+        kind: ProviderKind::GeminiNative,
         base_url: Some("https://generativelanguage.googleapis.com/v1beta"),
         dialect: Dialect::Gemini,
         auth: AuthStyle::GoogleKey,
@@ -55,17 +56,20 @@ pub const PRESETS: &[Preset] = &[
     },
     // Gemini through Google's OpenAI-compatible endpoint.
     openai_like(
-        "gemini",
+        ProviderKind::Gemini,
         "https://generativelanguage.googleapis.com/v1beta/openai",
     ),
-    openai_like("groq", "https://api.groq.com/openai/v1"),
-    openai_like("cerebras", "https://api.cerebras.ai/v1"),
-    openai_like("deepinfra", "https://api.deepinfra.com/v1/openai"),
-    openai_like("mistral", "https://api.mistral.ai/v1"),
-    openai_like("xai", "https://api.x.ai/v1"),
-    openai_like("openrouter", "https://openrouter.ai/api/v1"),
+    openai_like(ProviderKind::Groq, "https://api.groq.com/openai/v1"),
+    openai_like(ProviderKind::Cerebras, "https://api.cerebras.ai/v1"),
+    openai_like(
+        ProviderKind::DeepInfra,
+        "https://api.deepinfra.com/v1/openai",
+    ),
+    openai_like(ProviderKind::Mistral, "https://api.mistral.ai/v1"),
+    openai_like(ProviderKind::Xai, "https://api.x.ai/v1"),
+    openai_like(ProviderKind::OpenRouter, "https://openrouter.ai/api/v1"),
     Preset {
-        kind: "openai-compatible",
+        kind: ProviderKind::OpenAiCompatible,
         base_url: None,
         dialect: Dialect::OpenAi,
         auth: AuthStyle::Bearer,
@@ -76,21 +80,12 @@ pub const PRESETS: &[Preset] = &[
 /// The version header Anthropic requires; sent when the client did not send its own.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-pub fn preset(kind: &str) -> Option<&'static Preset> {
-    PRESETS.iter().find(|p| p.kind == kind)
-}
-
-/// The `provider` name a kind's models are listed under in the price list: the same models
-/// cost the same through Gemini's native and OpenAI-compatible endpoints.
-pub fn price_family(kind: &'static str) -> &'static str {
-    match kind {
-        "gemini-native" => "gemini",
-        k => k,
-    }
-}
-
-pub fn kinds() -> Vec<&'static str> {
-    PRESETS.iter().map(|p| p.kind).collect()
+pub fn preset(kind: ProviderKind) -> &'static Preset {
+    // Every kind has its preset (checked by the test below): the fallback is never taken.
+    PRESETS
+        .iter()
+        .find(|p| p.kind == kind)
+        .unwrap_or(&PRESETS[PRESETS.len() - 1])
 }
 
 #[cfg(test)]
@@ -102,10 +97,18 @@ mod tests {
         for p in PRESETS {
             match p.base_url {
                 Some(url) => assert!(url.starts_with("https://"), "{}", p.kind),
-                None => assert_eq!(p.kind, "openai-compatible"),
+                None => assert_eq!(p.kind, ProviderKind::OpenAiCompatible),
             }
         }
-        assert_eq!(preset("anthropic").unwrap().dialect, Dialect::Anthropic);
-        assert!(preset("grok").is_none());
+        assert_eq!(preset(ProviderKind::Anthropic).dialect, Dialect::Anthropic);
+    }
+
+    #[test]
+    fn every_kind_has_exactly_one_preset() {
+        for k in ProviderKind::ALL {
+            assert_eq!(PRESETS.iter().filter(|p| p.kind == k).count(), 1, "{k}");
+            assert_eq!(preset(k).kind, k);
+        }
+        assert_eq!(PRESETS.len(), ProviderKind::ALL.len());
     }
 }

@@ -218,9 +218,7 @@ impl RequestCtx {
                 candidates: Vec::new(),
                 reason: None,
                 max_attempts,
-                deadline: tokio::time::Instant::from_std(started)
-                    .checked_add(deadline)
-                    .unwrap_or_else(far_future),
+                deadline: crate::duration::later(tokio::time::Instant::from_std(started), deadline),
             },
             state,
             id: new_request_id(),
@@ -270,11 +268,6 @@ impl RequestCtx {
     pub fn attempts_header(&self) -> String {
         crate::summary::attempts_header(&self.walk.attempts)
     }
-}
-
-/// A deadline no request reaches (for a configured duration too large for the clock).
-pub fn far_future() -> tokio::time::Instant {
-    tokio::time::Instant::now() + std::time::Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 /// A request id that sorts by time: 12 hex digits of milliseconds, then 12 random.

@@ -393,6 +393,17 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    async fn cache_hit_filter(
+        &self,
+        _session: &mut Session,
+        _meta: &pingora_cache::CacheMeta,
+        _hit_handler: &mut pingora_cache::HitHandler,
+        _is_fresh: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora_error::Result<Option<pingora_cache::ForcedFreshness>> {
+        Ok(cache::hit_filter(ctx))
+    }
+
     fn cache_key_callback(
         &self,
         _session: &Session,
@@ -542,7 +553,7 @@ impl ProxyHttp for Gateway {
 /// answer is known without calling anyone; answering from `request_filter` keeps the client
 /// connection alive).
 fn walk_ready(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
-    if matches!(ctx.cache, cache::Plan::On { .. }) {
+    if ctx.cache.may_serve_stored() {
         return Ok(());
     }
     attempts::precheck(gw, ctx)

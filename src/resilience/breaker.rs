@@ -172,6 +172,15 @@ impl Breaker {
         };
     }
 
+    /// Closed with no failure counted: it holds nothing a fresh breaker would not, so it may
+    /// be forgotten (see [`crate::resilience::Health::model_breaker`]).
+    pub fn is_idle(&self) -> bool {
+        self.inner
+            .lock()
+            .map(|g| matches!(g.phase, Inner::Closed { failures: 0 }))
+            .unwrap_or(false)
+    }
+
     pub fn state(&self, now: Instant) -> BreakerState {
         match self.inner.lock().map(|g| match g.phase {
             Inner::Closed { .. } => BreakerState::Closed,

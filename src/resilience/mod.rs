@@ -6,6 +6,12 @@
 //! breakers are keyed by provider name and `provider/model`, key health by provider name and
 //! key origin (`env:VAR`), so a reload that keeps a key keeps its rest, and one that drops a
 //! key forgets it.
+//!
+//! Model breakers are bounded: clients may name any `provider/<model>` (with
+//! `pricing.unpriced = "record_unknown"`), so at most [`MAX_MODEL_BREAKERS`] are kept per
+//! provider. Past that, idle ones (closed, no failure counted: nothing a fresh breaker would not
+//! know) that no running config holds are forgotten; if none can be, the model gets a breaker
+//! that is not kept (the provider-wide breaker still counts its failures).
 
 pub mod backoff;
 pub mod breaker;
@@ -20,6 +26,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// Most model breakers kept per provider (see the module docs).
+pub const MAX_MODEL_BREAKERS: usize = 1024;
 
 /// Retry, backoff, deadline and breaker settings (config `[resilience]`).
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +101,62 @@ impl Health {
         b
     }
 
+    /// The breaker of `model` at `provider` (named `provider/model`), created closed on first
+    /// use, as [`Health::breaker`] does, but bounded to [`MAX_MODEL_BREAKERS`] per provider.
+    pub fn model_breaker(
+        &self,
+        provider: &str,
+        model: &str,
+        cfg: BreakerConfig,
+        generation: u64,
+    ) -> Arc<Breaker> {
+        let name = format!("{provider}/{model}");
+        let mut map = match self.breakers.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(b) = map.get(&name) {
+            b.set_config(cfg, generation);
+            return b.clone();
+        }
+        let prefix = &name[..=provider.len()];
+        let of_provider = || {
+            map.range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| k.starts_with(prefix))
+        };
+        if of_provider().count() >= MAX_MODEL_BREAKERS {
+            // Held only here (no upstream caches it) and idle: forgetting it loses nothing.
+            let forget: Vec<String> = of_provider()
+                .filter(|(_, b)| Arc::strong_count(b) == 1 && b.is_idle())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in &forget {
+                map.remove(k);
+            }
+            if forget.is_empty() {
+                let b = Arc::new(Breaker::new(cfg));
+                b.set_config(cfg, generation);
+                return b;
+            }
+        }
+        let b = Arc::new(Breaker::new(cfg));
+        b.set_config(cfg, generation);
+        map.insert(name, b.clone());
+        b
+    }
+
+    /// How many model breakers are kept for `provider`.
+    pub fn model_breaker_count(&self, provider: &str) -> usize {
+        let prefix = format!("{provider}/");
+        self.breakers
+            .lock()
+            .map(|m| m.keys().filter(|k| k.starts_with(&prefix)).count())
+            .unwrap_or(0)
+    }
+
     pub fn key(&self, provider: &str, origin: &str) -> Arc<KeyHealth> {
         let mut map = match self.keys.lock() {
             Ok(m) => m,
@@ -143,6 +208,42 @@ impl Health {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn model_breakers_stay_bounded_and_keep_the_ones_with_state() {
+        let health = Health::new();
+        let cfg = BreakerConfig {
+            failure_threshold: 2,
+            ..BreakerConfig::default()
+        };
+        let now = Instant::now();
+        // One model with a failure counted: it must survive the flood.
+        health.model_breaker("p", "real", cfg, 1).record(false, now);
+        for i in 0..10_000 {
+            let b = health.model_breaker("p", &format!("junk-{i}"), cfg, 1);
+            assert!(b.allow(now));
+        }
+        assert!(health.model_breaker_count("p") <= MAX_MODEL_BREAKERS);
+        assert!(health.breaker_states(now).len() <= MAX_MODEL_BREAKERS + 1);
+        let real = health.model_breaker("p", "real", cfg, 1);
+        real.record(false, now);
+        assert_eq!(real.state(now), breaker::BreakerState::Open, "2 of 2");
+        // Another provider's breakers are not touched by p's bound.
+        health.model_breaker("q", "m", cfg, 1).record(false, now);
+        assert_eq!(health.model_breaker_count("q"), 1);
+
+        // Every kept breaker has state: a new name gets a working breaker that is not kept.
+        let full = Health::new();
+        let held: Vec<_> = (0..MAX_MODEL_BREAKERS)
+            .map(|i| full.model_breaker("p", &format!("m{i}"), cfg, 1))
+            .collect();
+        let extra = full.model_breaker("p", "extra", cfg, 1);
+        extra.record(false, now);
+        extra.record(false, now);
+        assert_eq!(extra.state(now), breaker::BreakerState::Open);
+        assert_eq!(full.model_breaker_count("p"), MAX_MODEL_BREAKERS);
+        drop(held);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_reload_gives_an_existing_breaker_the_new_thresholds_and_keeps_its_state() {

@@ -1,6 +1,7 @@
 //! Reads providers' rate-limit headers into "how long should this key rest".
 //!
-//! - `retry-after`: seconds, or an HTTP date (RFC 7231); `retry-after-ms` (OpenAI) too.
+//! - `retry-after`: seconds, or an HTTP date (RFC 9110, read by the `httpdate` crate);
+//!   `retry-after-ms` (OpenAI) too.
 //! - OpenAI / Groq / most OpenAI-compatible: `x-ratelimit-remaining-requests|tokens` and
 //!   `x-ratelimit-reset-requests|tokens` as durations like `1s`, `6m0s`, `120ms`, `2.5s`.
 //! - Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining`
@@ -123,64 +124,29 @@ fn retry_after(v: &str, now: SystemTime) -> Option<Duration> {
     httpdate_in(v, now)
 }
 
-/// Go-style durations as OpenAI sends them: `1s`, `6m0s`, `1h2m3s`, `120ms`, `2.5s`.
+/// Go-style durations as OpenAI sends them: `1s`, `6m0s`, `1h2m3s`, `120ms`, `2.5s` (or a
+/// bare number of seconds), read by the shared [`crate::duration`] parser and capped at
+/// [`MAX_REST`].
 pub fn go_duration(v: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut num = String::new();
-    let mut chars = v.chars().peekable();
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let unit = match (c, chars.peek()) {
-            ('m', Some('s')) => {
-                chars.next();
-                0.001
-            }
-            ('h', _) => 3600.0,
-            ('m', _) => 60.0,
-            ('s', _) => 1.0,
-            _ => return None,
-        };
-        let n: f64 = num.parse().ok()?;
-        total += n * unit;
-        num.clear();
-        any = true;
+    use crate::duration::DurationError;
+    if let Ok(secs) = v.trim().parse::<f64>() {
+        return seconds(secs);
     }
-    if !num.is_empty() {
-        total += num.parse::<f64>().ok()?;
-        any = true;
+    match crate::duration::parse(v) {
+        Ok(d) => Some(d.min(MAX_REST)),
+        Err(DurationError::TooLarge(_)) => Some(MAX_REST),
+        Err(_) => None,
     }
-    if !any {
-        return None;
-    }
-    seconds(total)
 }
 
-/// `Wed, 21 Oct 2015 07:28:00 GMT` -> time from now (zero if past).
+/// An HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, or the obsolete RFC 850 and asctime forms)
+/// -> time from now (zero if past), capped at [`MAX_REST`].
 fn httpdate_in(v: &str, now: SystemTime) -> Option<Duration> {
-    let parts: Vec<&str> = v.split_whitespace().collect();
-    if parts.len() != 6 || parts[5] != "GMT" {
-        return None;
-    }
-    let day: u32 = parts[1].parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == parts[2])? as u32
-        + 1;
-    let year: i64 = parts[3].parse().ok()?;
-    let hms: Vec<u64> = parts[4].split(':').filter_map(|x| x.parse().ok()).collect();
-    // Bounded so the arithmetic below cannot overflow on hostile input.
-    if hms.len() != 3 || hms.iter().any(|x| *x > 99) || !plausible_date(year, month, day) {
-        return None;
-    }
-    let secs =
-        days_from_civil(year, month, day) * 86_400 + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
-    until(secs as f64, now)
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(now)
+            .map_or(Duration::ZERO, |d| d.min(MAX_REST)),
+    )
 }
 
 /// `2026-11-25T09:00:30Z` (or with a fraction / offset `+00:00`) -> time from now.
@@ -298,6 +264,9 @@ mod tests {
         assert_eq!(go_duration("58m3s"), Some(Duration::from_secs(3483)));
         assert_eq!(go_duration("1h2m3s"), Some(MAX_REST), "capped");
         assert_eq!(go_duration("soon"), None);
+        assert_eq!(go_duration("5124095576030431h"), Some(MAX_REST));
+        assert_eq!(go_duration("99999999999999999999999h"), Some(MAX_REST));
+        assert_eq!(go_duration("1.5"), Some(Duration::from_millis(1500)));
         assert_eq!(go_duration(""), None);
     }
 
@@ -322,6 +291,33 @@ mod tests {
         );
         assert_eq!(
             parse(&headers(&[("retry-after", "later")]), now).retry_after,
+            None
+        );
+        // The obsolete forms a server may still send, and a date already past.
+        for v in [
+            "Wednesday, 21-Oct-15 07:28:00 GMT",
+            "Wed Oct 21 07:28:00 2015",
+        ] {
+            assert_eq!(
+                parse(&headers(&[("retry-after", v)]), now).retry_after,
+                Some(Duration::from_secs(10)),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            parse(
+                &headers(&[("retry-after", "Wed, 21 Oct 2015 07:27:00 GMT")]),
+                now
+            )
+            .retry_after,
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse(
+                &headers(&[("retry-after", "Wed, 32 Oct 2015 07:28:00 GMT")]),
+                now
+            )
+            .retry_after,
             None
         );
     }

@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use serde_json::Value;
 
-use super::{StreamTally, Usage, Wire};
+use super::{StreamTally, Usage};
+use crate::dialect::Dialect;
 
 struct Fixture {
     name: String,
-    wire: Wire,
+    wire: Dialect,
     streaming: bool,
     body: Vec<u8>,
     expected: Option<Usage>,
@@ -45,11 +46,11 @@ fn fixtures() -> Vec<Fixture> {
             panic!("unexpected fixture file {file}");
         };
         let wire = if stem.starts_with("openai_") {
-            Wire::OpenAiChat
+            Dialect::OpenAi
         } else if stem.starts_with("anthropic_") {
-            Wire::AnthropicMessages
+            Dialect::Anthropic
         } else if stem.starts_with("gemini_") {
-            Wire::GeminiGenerate
+            Dialect::Gemini
         } else {
             panic!("fixture {file}: name must start with its dialect");
         };
@@ -116,7 +117,7 @@ fn run(f: &Fixture, strip: bool, cuts: &[usize]) -> Run {
 
 /// The bytes the client must get.
 fn client_bytes(f: &Fixture, strip: bool) -> Vec<u8> {
-    if strip && f.streaming && f.wire == Wire::OpenAiChat {
+    if strip && f.streaming && f.wire == Dialect::OpenAi {
         stripped(&f.body)
     } else {
         f.body.clone()
@@ -134,7 +135,7 @@ fn check(f: &Fixture, strip: bool, cuts: &[usize], whole: &Run) {
 
 /// Stripping only ever applies to OpenAI streams; elsewhere it is the same code path.
 fn strip_modes(f: &Fixture) -> &'static [bool] {
-    if f.streaming && f.wire == Wire::OpenAiChat {
+    if f.streaming && f.wire == Dialect::OpenAi {
         &[false, true]
     } else {
         &[false]
@@ -147,7 +148,7 @@ fn strip_modes(f: &Fixture) -> &'static [bool] {
 #[test]
 fn usage_fixtures_whole_and_at_every_split_point() {
     for f in fixtures() {
-        let strip = f.streaming && f.wire == Wire::OpenAiChat;
+        let strip = f.streaming && f.wire == Dialect::OpenAi;
         let whole = run(&f, strip, &[]);
         assert!(whole.chars > 0, "{}: no output text counted", f.name);
         assert!(whole.out == client_bytes(&f, strip), "{}", f.name);
@@ -219,7 +220,7 @@ fn usage_fixtures_cut_short_report_exact_usage_or_none() {
             assert!(got.is_none() || got == f.expected, "{} cut {cut}", f.name);
             assert!(!seen_final || got.is_some(), "{} cut {cut}", f.name);
             seen_final |= got.is_some();
-            assert!(f.body.starts_with(&out) || f.wire == Wire::OpenAiChat);
+            assert!(f.body.starts_with(&out) || f.wire == Dialect::OpenAi);
         }
     }
 }

@@ -40,7 +40,7 @@ mod tests;
 
 pub use estimate::{estimate_tokens, estimate_usage, preload_tokenizer, OutputText};
 pub use sse::{SseEvent, SseParser};
-pub use tally::{usage_from_body, StreamTally, Wire};
+pub use tally::{usage_from_body, StreamTally};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {

@@ -19,42 +19,32 @@ use super::json_array::JsonArraySplitter;
 use super::openai::{self, OpenAiStream};
 use super::sse::{SseEvent, SseParser, DEFAULT_MAX_LINE};
 use super::Usage;
+use crate::dialect::Dialect;
 
 /// Largest non-streaming body parsed for usage: 32 MiB.
 pub const MAX_BODY: usize = 32 * 1024 * 1024;
 /// Largest incomplete event held back while stripping: 16 MiB.
 pub const MAX_HELD: usize = DEFAULT_MAX_LINE;
 
-/// The provider's wire dialect of a response.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Wire {
-    /// OpenAI Chat Completions (and OpenAI-compatible providers).
-    OpenAiChat,
-    /// Anthropic Messages.
-    AnthropicMessages,
-    /// Gemini native `generateContent` / `streamGenerateContent`.
-    GeminiGenerate,
-}
-
 /// Usage of a complete non-streaming response body; `None` if it is not JSON or reports none.
-pub fn usage_from_body(wire: Wire, body: &[u8]) -> Option<Usage> {
+pub fn usage_from_body(dialect: Dialect, body: &[u8]) -> Option<Usage> {
     let v = serde_json::from_slice::<Value>(body).ok()?;
-    body_usage(wire, &v)
+    body_usage(dialect, &v)
 }
 
-fn body_usage(wire: Wire, v: &Value) -> Option<Usage> {
-    match wire {
-        Wire::OpenAiChat => openai::body_usage(v),
-        Wire::AnthropicMessages => anthropic::body_usage(v),
-        Wire::GeminiGenerate => gemini::body_usage(v),
+fn body_usage(dialect: Dialect, v: &Value) -> Option<Usage> {
+    match dialect {
+        Dialect::OpenAi => openai::body_usage(v),
+        Dialect::Anthropic => anthropic::body_usage(v),
+        Dialect::Gemini => gemini::body_usage(v),
     }
 }
 
-fn body_text(wire: Wire, v: &Value, out: &mut OutputText) {
-    match wire {
-        Wire::OpenAiChat => openai::body_text(v, out),
-        Wire::AnthropicMessages => anthropic::body_text(v, out),
-        Wire::GeminiGenerate => gemini::body_text(v, out),
+fn body_text(dialect: Dialect, v: &Value, out: &mut OutputText) {
+    match dialect {
+        Dialect::OpenAi => openai::body_text(v, out),
+        Dialect::Anthropic => anthropic::body_text(v, out),
+        Dialect::Gemini => gemini::body_text(v, out),
     }
 }
 
@@ -69,35 +59,36 @@ struct UsageFields<'a> {
 
 /// Usage of a complete body read without building the whole JSON tree; `None` when the body
 /// is not one JSON object with the dialect's usage field (the full parse then decides).
-fn fast_body_usage(wire: Wire, body: &[u8]) -> Option<Usage> {
+fn fast_body_usage(dialect: Dialect, body: &[u8]) -> Option<Usage> {
     let fields: UsageFields<'_> = serde_json::from_slice(body).ok()?;
-    let (key, raw) = match wire {
-        Wire::OpenAiChat | Wire::AnthropicMessages => ("usage", fields.usage?),
-        Wire::GeminiGenerate => ("usageMetadata", fields.usage_metadata?),
+    let (key, raw) = match dialect {
+        Dialect::OpenAi | Dialect::Anthropic => ("usage", fields.usage?),
+        Dialect::Gemini => ("usageMetadata", fields.usage_metadata?),
     };
     let v: Value = serde_json::from_str(raw.get()).ok()?;
     let mut wrapper = serde_json::Map::with_capacity(1);
     wrapper.insert(key.to_owned(), v);
-    body_usage(wire, &Value::Object(wrapper))
+    body_usage(dialect, &Value::Object(wrapper))
 }
 
+/// The dialect's stream reader.
 #[derive(Debug)]
-enum Dialect {
+enum Reader {
     OpenAi(OpenAiStream),
     Anthropic(AnthropicStream),
     Gemini(GeminiStream),
 }
 
-impl Dialect {
+impl Reader {
     /// Reads one SSE event; returns whether it is OpenAI's usage-only chunk.
     fn on_event(&mut self, ev: &SseEvent, text: &mut OutputText) -> bool {
         match self {
-            Dialect::OpenAi(s) => s.on_event(ev, text),
-            Dialect::Anthropic(s) => {
+            Reader::OpenAi(s) => s.on_event(ev, text),
+            Reader::Anthropic(s) => {
                 s.on_event(ev, text);
                 false
             }
-            Dialect::Gemini(s) => {
+            Reader::Gemini(s) => {
                 s.on_data(&ev.data, text);
                 false
             }
@@ -105,32 +96,32 @@ impl Dialect {
     }
 
     fn on_element(&mut self, element: &[u8], text: &mut OutputText) {
-        if let (Dialect::Gemini(s), Ok(v)) = (self, serde_json::from_slice::<Value>(element)) {
+        if let (Reader::Gemini(s), Ok(v)) = (self, serde_json::from_slice::<Value>(element)) {
             s.on_value(&v, text);
         }
     }
 
     fn usage(&self) -> Option<Usage> {
         match self {
-            Dialect::OpenAi(s) => s.usage(),
-            Dialect::Anthropic(s) => s.usage(),
-            Dialect::Gemini(s) => s.usage(),
+            Reader::OpenAi(s) => s.usage(),
+            Reader::Anthropic(s) => s.usage(),
+            Reader::Gemini(s) => s.usage(),
         }
     }
 
     fn reported(&self) -> Option<Usage> {
         match self {
-            Dialect::OpenAi(s) => s.usage(),
-            Dialect::Anthropic(s) => s.reported(),
-            Dialect::Gemini(s) => s.reported(),
+            Reader::OpenAi(s) => s.usage(),
+            Reader::Anthropic(s) => s.reported(),
+            Reader::Gemini(s) => s.reported(),
         }
     }
 
     fn done(&self) -> bool {
         match self {
-            Dialect::OpenAi(s) => s.done(),
-            Dialect::Anthropic(s) => s.done(),
-            Dialect::Gemini(s) => s.done(),
+            Reader::OpenAi(s) => s.done(),
+            Reader::Anthropic(s) => s.done(),
+            Reader::Gemini(s) => s.done(),
         }
     }
 }
@@ -147,7 +138,8 @@ enum Framing {
 /// Per-request usage reader; see the module docs.
 #[derive(Debug)]
 pub struct StreamTally {
-    wire: Wire,
+    /// The provider's dialect: usage is read from its own wire format.
+    dialect: Dialect,
     streaming: bool,
     strip: bool,
     // Non-streaming.
@@ -157,7 +149,7 @@ pub struct StreamTally {
     // Streaming.
     framing: Framing,
     sse: SseParser,
-    dialect: Dialect,
+    reader: Reader,
     /// Stripping: bytes after the last event boundary, held until their event completes.
     held: Vec<u8>,
     /// Stripping: the current event outgrew [`MAX_HELD`]; its bytes pass straight through.
@@ -180,25 +172,25 @@ pub struct StreamTally {
 
 impl StreamTally {
     /// A tally for one response. `strip_usage_only_chunk` applies to OpenAI streams only.
-    pub fn new(wire: Wire, streaming: bool, strip_usage_only_chunk: bool) -> Self {
-        let dialect = match wire {
-            Wire::OpenAiChat => Dialect::OpenAi(OpenAiStream::default()),
-            Wire::AnthropicMessages => Dialect::Anthropic(AnthropicStream::default()),
-            Wire::GeminiGenerate => Dialect::Gemini(GeminiStream::default()),
+    pub fn new(dialect: Dialect, streaming: bool, strip_usage_only_chunk: bool) -> Self {
+        let reader = match dialect {
+            Dialect::OpenAi => Reader::OpenAi(OpenAiStream::default()),
+            Dialect::Anthropic => Reader::Anthropic(AnthropicStream::default()),
+            Dialect::Gemini => Reader::Gemini(GeminiStream::default()),
         };
         Self {
-            wire,
+            dialect,
             streaming,
-            strip: streaming && strip_usage_only_chunk && wire == Wire::OpenAiChat,
+            strip: streaming && strip_usage_only_chunk && dialect == Dialect::OpenAi,
             body: Vec::new(),
             body_usage: None,
             body_complete: false,
-            framing: match wire {
-                Wire::GeminiGenerate => Framing::Undecided,
+            framing: match dialect {
+                Dialect::Gemini => Framing::Undecided,
                 _ => Framing::Sse,
             },
             sse: SseParser::new(),
-            dialect,
+            reader,
             held: Vec::new(),
             passthrough: false,
             lf_after: None,
@@ -249,7 +241,7 @@ impl StreamTally {
             if !self.overflowed {
                 // Fast path: only the usage object is built; the rest is skipped (validated,
                 // not allocated). The answer's text is extracted only if ever needed.
-                if let Some(u) = fast_body_usage(self.wire, &body) {
+                if let Some(u) = fast_body_usage(self.dialect, &body) {
                     self.body_complete = true;
                     self.body_usage = Some(u);
                     self.unread_body = Some(body);
@@ -257,15 +249,15 @@ impl StreamTally {
                 }
                 if let Ok(v) = serde_json::from_slice::<Value>(&body) {
                     self.body_complete = true;
-                    self.body_usage = body_usage(self.wire, &v);
-                    body_text(self.wire, &v, &mut self.text);
+                    self.body_usage = body_usage(self.dialect, &v);
+                    body_text(self.dialect, &v, &mut self.text);
                 }
             }
             return Bytes::new();
         }
         let strip_last = match self.sse.finish() {
             Some(ev) if matches!(self.framing, Framing::Sse) => {
-                self.dialect.on_event(&ev, &mut self.text)
+                self.reader.on_event(&ev, &mut self.text)
             }
             _ => false,
         };
@@ -282,7 +274,7 @@ impl StreamTally {
     /// its `finishReason` are partial, and only [`Self::reported_usage`] returns them.
     pub fn usage(&self) -> Option<Usage> {
         if self.streaming {
-            self.dialect.usage()
+            self.reader.usage()
         } else {
             self.body_usage
         }
@@ -291,7 +283,7 @@ impl StreamTally {
     /// The last usage the provider reported, final or partial.
     pub fn reported_usage(&self) -> Option<Usage> {
         if self.streaming {
-            self.dialect.reported()
+            self.reader.reported()
         } else {
             self.body_usage
         }
@@ -302,7 +294,7 @@ impl StreamTally {
     /// JSON at [`Self::finish`].
     pub fn saw_terminal_event(&self) -> bool {
         if self.streaming {
-            self.dialect.done()
+            self.reader.done()
         } else {
             self.body_complete
         }
@@ -320,7 +312,7 @@ impl StreamTally {
             Some(body) => self.lazy_text.get_or_init(|| {
                 let mut text = OutputText::default();
                 if let Ok(v) = serde_json::from_slice::<Value>(body) {
-                    body_text(self.wire, &v, &mut text);
+                    body_text(self.dialect, &v, &mut text);
                 }
                 text
             }),
@@ -382,14 +374,14 @@ impl StreamTally {
         let Self {
             framing,
             sse,
-            dialect,
+            reader,
             text,
             ..
         } = self;
         match framing {
-            Framing::JsonArray(splitter) => splitter.feed(data, |el| dialect.on_element(el, text)),
+            Framing::JsonArray(splitter) => splitter.feed(data, |el| reader.on_element(el, text)),
             _ => sse.feed_with(data, |ev| {
-                dialect.on_event(&ev, text);
+                reader.on_event(&ev, text);
             }),
         }
     }
@@ -408,17 +400,14 @@ impl StreamTally {
         {
             let Self {
                 sse,
-                dialect,
+                reader,
                 text,
                 passthrough,
                 lf_after,
                 ..
             } = self;
             sse.feed_raw(&chunk, |b| {
-                let usage_only = b
-                    .event
-                    .as_ref()
-                    .is_some_and(|ev| dialect.on_event(ev, text));
+                let usage_only = b.event.as_ref().is_some_and(|ev| reader.on_event(ev, text));
                 // The first boundary ends a passed-through event, whatever it was.
                 let passed_through = std::mem::take(passthrough);
                 let strip = usage_only && !passed_through;

@@ -5,7 +5,8 @@ use bytes::Bytes;
 
 use super::estimate::{OutputText, MAX_KEPT_OUTPUT};
 use super::sse::{SseEvent, SseParser};
-use super::{estimate_tokens, estimate_usage, usage_from_body, StreamTally, Usage, Wire};
+use super::{estimate_tokens, estimate_usage, usage_from_body, StreamTally, Usage};
+use crate::dialect::Dialect;
 
 /// Small deterministic PRNG (xorshift64*) for random split points.
 pub(crate) struct Rng(pub u64);
@@ -169,7 +170,12 @@ fn usage(input: u64, output: u64, cached: u64, write: u64, reasoning: u64) -> Us
     }
 }
 
-fn tally_run(wire: Wire, streaming: bool, strip: bool, chunks: &[&[u8]]) -> (StreamTally, Vec<u8>) {
+fn tally_run(
+    wire: Dialect,
+    streaming: bool,
+    strip: bool,
+    chunks: &[&[u8]],
+) -> (StreamTally, Vec<u8>) {
     let mut t = StreamTally::new(wire, streaming, strip);
     let mut out = Vec::new();
     for c in chunks {
@@ -184,20 +190,17 @@ fn usage_openai_body_normalisation_saturates() {
     let body = br#"{"usage":{"prompt_tokens":10,"completion_tokens":5,
         "prompt_tokens_details":{"cached_tokens":12}}}"#;
     assert_eq!(
-        usage_from_body(Wire::OpenAiChat, body),
+        usage_from_body(Dialect::OpenAi, body),
         Some(usage(0, 5, 12, 0, 0))
     );
     let floats = br#"{"usage":{"prompt_tokens":"7","completion_tokens":3.0}}"#;
     assert_eq!(
-        usage_from_body(Wire::OpenAiChat, floats),
+        usage_from_body(Dialect::OpenAi, floats),
         Some(usage(7, 3, 0, 0, 0))
     );
-    assert_eq!(
-        usage_from_body(Wire::OpenAiChat, br#"{"usage":null}"#),
-        None
-    );
-    assert_eq!(usage_from_body(Wire::OpenAiChat, br#"{"usage":{}}"#), None);
-    assert_eq!(usage_from_body(Wire::OpenAiChat, b"not json"), None);
+    assert_eq!(usage_from_body(Dialect::OpenAi, br#"{"usage":null}"#), None);
+    assert_eq!(usage_from_body(Dialect::OpenAi, br#"{"usage":{}}"#), None);
+    assert_eq!(usage_from_body(Dialect::OpenAi, b"not json"), None);
 }
 
 #[test]
@@ -206,7 +209,7 @@ fn usage_openai_stream_null_usage_ignored_last_usage_wins() {
 data: {\"choices\":[{\"delta\":{\"content\":\" there\"}}],\"usage\":null}\n\n\
 data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}\n\n\
 data: {\"choices\":[],\"usage\":null}\n\n";
-    let (t, _) = tally_run(Wire::OpenAiChat, true, false, &[s]);
+    let (t, _) = tally_run(Dialect::OpenAi, true, false, &[s]);
     assert_eq!(t.usage(), Some(usage(9, 2, 0, 0, 0)));
     assert!(!t.saw_terminal_event(), "no [DONE]");
     assert_eq!(t.output_text_chars(), 8);
@@ -218,11 +221,11 @@ fn usage_anthropic_delta_replaces_output_and_keeps_input() {
 event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":40}}\n\n\
 event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"input_tokens\":0,\"output_tokens\":77}}\n\n\
 event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
-    let (t, _) = tally_run(Wire::AnthropicMessages, true, false, &[s]);
+    let (t, _) = tally_run(Dialect::Anthropic, true, false, &[s]);
     assert_eq!(t.usage(), Some(usage(30, 77, 5, 0, 0)));
     assert!(!t.saw_terminal_event(), "no message_stop");
     let none = tally_run(
-        Wire::AnthropicMessages,
+        Dialect::Anthropic,
         true,
         false,
         &[b"event: ping\ndata: {}\n\n"],
@@ -235,18 +238,18 @@ event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"
 fn usage_gemini_last_counted_metadata_wins_and_array_framing() {
     let sse = b"data: {\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":2,\"toolUsePromptTokenCount\":4}}\r\n\r\n\
 data: {\"usageMetadata\":{\"trafficType\":\"ON_DEMAND\"}}\r\n\r\n";
-    let (t, _) = tally_run(Wire::GeminiGenerate, true, false, &[sse]);
+    let (t, _) = tally_run(Dialect::Gemini, true, false, &[sse]);
     // No finishReason: the stream was cut, its usage is partial.
     assert!(!t.saw_terminal_event());
     assert_eq!(t.usage(), None);
     assert_eq!(t.reported_usage(), Some(usage(14, 2, 0, 0, 0)));
     let fin = b"data: {\"candidates\":[{\"finishReason\":\"STOP\"}]}\r\n\r\n";
-    let (t, _) = tally_run(Wire::GeminiGenerate, true, false, &[sse, fin]);
+    let (t, _) = tally_run(Dialect::Gemini, true, false, &[sse, fin]);
     assert_eq!(t.usage(), Some(usage(14, 2, 0, 0, 0)));
     let arr = b"  \n[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"}]\\\"{\"}]},\"finishReason\":\"MAX_TOKENS\"}],\
 \"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":1,\"thoughtsTokenCount\":2}}\n]";
     let (t, out) = tally_run(
-        Wire::GeminiGenerate,
+        Dialect::Gemini,
         true,
         false,
         &[&arr[..1], &arr[1..9], &arr[9..]],
@@ -257,7 +260,7 @@ data: {\"usageMetadata\":{\"trafficType\":\"ON_DEMAND\"}}\r\n\r\n";
     assert_eq!(t.output_text_chars(), 4);
     // The same array as a non-streaming body.
     assert_eq!(
-        usage_from_body(Wire::GeminiGenerate, arr),
+        usage_from_body(Dialect::Gemini, arr),
         Some(usage(3, 3, 0, 0, 2))
     );
 }
@@ -266,7 +269,7 @@ data: {\"usageMetadata\":{\"trafficType\":\"ON_DEMAND\"}}\r\n\r\n";
 fn usage_cut_anthropic_stream_estimate_keeps_reported_input() {
     let s = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":300,\"cache_creation_input_tokens\":7,\"cache_read_input_tokens\":900,\"output_tokens\":1}}}\n\n\
 event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hello world hello world\"}}\n\n";
-    let (t, _) = tally_run(Wire::AnthropicMessages, true, false, &[s.as_bytes()]);
+    let (t, _) = tally_run(Dialect::Anthropic, true, false, &[s.as_bytes()]);
     assert_eq!(t.usage(), None);
     assert_eq!(t.reported_usage(), Some(usage(300, 1, 900, 7, 0)));
     assert_eq!(
@@ -278,18 +281,13 @@ event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,
 #[test]
 fn usage_non_streaming_body_cap_gives_up() {
     let body = br#"{"usage":{"input_tokens":1,"output_tokens":2}}"#;
-    let mut t = StreamTally::new(Wire::AnthropicMessages, false, true).with_caps(20, 64, 64);
+    let mut t = StreamTally::new(Dialect::Anthropic, false, true).with_caps(20, 64, 64);
     let out = t.feed(Bytes::from_static(body));
     assert_eq!(out.as_ptr(), body.as_ptr());
     assert!(t.finish().is_empty());
     assert_eq!(t.usage(), None);
     assert!(t.overflowed() && !t.saw_terminal_event());
-    let (t, out) = tally_run(
-        Wire::AnthropicMessages,
-        false,
-        true,
-        &[&body[..5], &body[5..]],
-    );
+    let (t, out) = tally_run(Dialect::Anthropic, false, true, &[&body[..5], &body[5..]]);
     assert_eq!(out, body);
     assert_eq!(t.usage(), Some(usage(1, 2, 0, 0, 0)));
     assert!(t.saw_terminal_event());
@@ -316,7 +314,7 @@ data: {{\"choices\":[],\"usage\":null}}{nl}{nl}event: message{nl}data: {{\"choic
 
 fn run_strip(input: &[u8], cuts: &[usize]) -> (Vec<u8>, StreamTally) {
     let all = Bytes::copy_from_slice(input);
-    let mut t = StreamTally::new(Wire::OpenAiChat, true, true);
+    let mut t = StreamTally::new(Dialect::OpenAi, true, true);
     let mut out = Vec::new();
     let mut start = 0;
     for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
@@ -377,10 +375,10 @@ fn usage_strip_unterminated_usage_chunk_at_end_is_removed() {
 fn usage_pass_through_is_zero_copy() {
     let chunk = Bytes::from_static(b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n");
     for (wire, strip) in [
-        (Wire::OpenAiChat, false),
-        (Wire::OpenAiChat, true),
-        (Wire::AnthropicMessages, true),
-        (Wire::GeminiGenerate, true),
+        (Dialect::OpenAi, false),
+        (Dialect::OpenAi, true),
+        (Dialect::Anthropic, true),
+        (Dialect::Gemini, true),
     ] {
         let mut t = StreamTally::new(wire, true, strip);
         let out = t.feed(chunk.clone());
@@ -388,7 +386,7 @@ fn usage_pass_through_is_zero_copy() {
         assert!(t.finish().is_empty());
     }
     // Stripping holds back only the incomplete event, and returns slices of the chunk.
-    let mut t = StreamTally::new(Wire::OpenAiChat, true, true);
+    let mut t = StreamTally::new(Dialect::OpenAi, true, true);
     let two = Bytes::from_static(b"data: {\"choices\":[]}\n\ndata: {\"cho");
     let out = t.feed(two.clone());
     assert_eq!(&out[..], b"data: {\"choices\":[]}\n\n");
@@ -405,7 +403,7 @@ fn usage_strip_held_cap_passes_big_event_through() {
     let input = format!("{big}{USAGE_CHUNK}\n\ndata: [DONE]\n\n");
     let all = Bytes::from(input.clone().into_bytes());
     for cut in 0..=input.len() {
-        let mut t = StreamTally::new(Wire::OpenAiChat, true, true).with_caps(1 << 20, 150, 1 << 20);
+        let mut t = StreamTally::new(Dialect::OpenAi, true, true).with_caps(1 << 20, 150, 1 << 20);
         let mut out = Vec::new();
         out.extend_from_slice(&t.feed(all.slice(..cut)));
         out.extend_from_slice(&t.feed(all.slice(cut..)));
@@ -515,7 +513,7 @@ fn usage_output_text_is_bounded_and_extrapolated() {
 #[test]
 fn usage_tally_estimate_from_stream_text() {
     let s = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"hello world\"}}\n\n";
-    let (t, _) = tally_run(Wire::AnthropicMessages, true, false, &[s.as_bytes()]);
+    let (t, _) = tally_run(Dialect::Anthropic, true, false, &[s.as_bytes()]);
     assert_eq!(t.usage(), None);
     assert_eq!(t.output_text_chars(), 11);
     let est = t.estimate(br#"{"messages":[{"role":"user","content":"hello world"}]}"#);

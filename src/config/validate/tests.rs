@@ -165,7 +165,7 @@ fn the_embedded_demo_config_is_valid() {
 fn the_reference_config_is_valid() {
     let text = include_str!("../../../conf/switchyard.toml");
     let c = validate("switchyard.toml", text, &|_| None).unwrap();
-    for kind in crate::providers::presets::kinds() {
+    for kind in crate::providers::ProviderKind::ALL {
         assert!(
             c.providers.iter().any(|p| p.kind == kind),
             "reference config lacks {kind}"
@@ -306,4 +306,80 @@ fn routes_to_deprecated_or_retired_models_are_warned_about() {
         .warnings
         .iter()
         .any(|w| w.contains("routes[0].targets[1]")));
+}
+
+/// Every configured duration is bounded: a value the clock cannot add to `Instant::now()`
+/// (`5124095576030431h` fits a `Duration` but overflows `Instant + Duration`) is refused at
+/// validation, naming the file, line and field, instead of panicking on every request.
+#[test]
+fn every_duration_is_bounded_with_file_line_and_field() {
+    const HUGE: &str = "5124095576030431h";
+    let provider = "[[providers]]\nname = \"p\"\nkind = \"openai\"\napi_keys = [\"k\"]\n";
+    let cases: Vec<(String, &str)> = vec![
+        (format!("[resilience]\ndeadline = \"{HUGE}\"\n"), "resilience.deadline"),
+        (format!("[resilience]\nbackoff_base = \"{HUGE}\"\n"), "resilience.backoff_base"),
+        (format!("[resilience]\nbackoff_max = \"{HUGE}\"\n"), "resilience.backoff_max"),
+        (
+            format!("[resilience]\nrate_limit_rest = \"{HUGE}\"\n"),
+            "resilience.rate_limit_rest",
+        ),
+        (
+            format!("[resilience]\nauth_failure_rest = \"{HUGE}\"\n"),
+            "resilience.auth_failure_rest",
+        ),
+        (
+            format!("[resilience]\nbreaker_open_for = \"{HUGE}\"\n"),
+            "resilience.breaker_open_for",
+        ),
+        (
+            format!("[server]\ngrace_period = \"{HUGE}\"\n"),
+            "server.grace_period",
+        ),
+        (format!("[cache]\nmax_ttl = \"{HUGE}\"\n"), "cache.max_ttl"),
+        (format!("[cache]\nlock_timeout = \"{HUGE}\"\n"), "cache.lock_timeout"),
+        (
+            format!("[mock]\nlisten = \"127.0.0.1:1\"\nttft = \"{HUGE}\"\n"),
+            "mock.ttft",
+        ),
+        (
+            format!("[mock]\nlisten = \"127.0.0.1:1\"\nitl = \"{HUGE}\"\n"),
+            "mock.itl",
+        ),
+        (
+            format!("{provider}connect_timeout = \"{HUGE}\"\n"),
+            "providers[0].connect_timeout",
+        ),
+        (
+            format!("{provider}read_timeout = \"{HUGE}\"\n"),
+            "providers[0].read_timeout",
+        ),
+        (
+            format!("{provider}[[routes]]\nname = \"r\"\ntargets = [\"p/m\"]\ndeadline = \"{HUGE}\"\n"),
+            "routes[0].deadline",
+        ),
+        (
+            format!("{provider}[[routes]]\nname = \"r\"\ntargets = [\"p/m\"]\ncache = {{ ttl = \"{HUGE}\" }}\n"),
+            "routes[0].cache.ttl",
+        ),
+    ];
+    for (text, field) in cases {
+        let e = err(&text);
+        let line = text
+            .lines()
+            .position(|l| l.contains(HUGE))
+            .map(|i| i + 1)
+            .unwrap();
+        assert_eq!((e.line, e.field.as_str()), (line, field), "{e}");
+        assert!(e.message.contains("at most"), "{e}");
+        assert!(e.to_string().starts_with("test.toml:"), "{e}");
+    }
+    // Per kind: a request-scale value up to a day, a rest up to 30 days, a TTL up to a year.
+    assert!(parse("[resilience]\ndeadline = \"24h\"\n").is_ok());
+    assert_eq!(
+        err("[resilience]\ndeadline = \"25h\"\n").field,
+        "resilience.deadline"
+    );
+    assert!(parse("[resilience]\nauth_failure_rest = \"30d\"\n").is_ok());
+    assert!(parse("[cache]\nmax_ttl = \"365d\"\n").is_ok());
+    assert_eq!(err("[cache]\nmax_ttl = \"366d\"\n").field, "cache.max_ttl");
 }

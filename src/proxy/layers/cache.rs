@@ -4,8 +4,10 @@
 //! client's dialect.
 //!
 //! Opt-in only: a route's `cache = { ttl = "10m" }`, or a request's `x-switchyard-cache:
-//! ttl=600`. `x-switchyard-cache: off` or `Cache-Control: no-cache` bypasses. Answers carry
-//! `x-switchyard-cache: hit|miss|bypass` whenever caching was asked for.
+//! ttl=600`. `x-switchyard-cache: off` bypasses. The client's `Cache-Control` wins over both:
+//! `no-store` bypasses (nothing read, nothing written); `no-cache` never serves a stored answer
+//! but stores the fresh one (a refresh). Answers carry `x-switchyard-cache: hit|miss|bypass`
+//! whenever caching was asked for.
 
 use super::{Cx, Failure, Flow, Layer};
 use crate::cache::key::request_key;
@@ -17,7 +19,7 @@ use crate::dialect::Endpoint;
 use crate::proxy::ctx::{RequestCtx, Response};
 use crate::proxy::GatewayState;
 use bytes::Bytes;
-use pingora_cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
+use pingora_cache::{CacheKey, CacheMeta, ForcedFreshness, NoCacheReason, RespCacheable};
 use pingora_http::{RequestHeader, ResponseHeader};
 use std::time::{Duration, SystemTime};
 
@@ -36,30 +38,42 @@ enum Ask {
 }
 
 fn asked(req: &RequestHeader) -> Option<Ask> {
-    let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
-    if let Some(v) = header(CACHE_HEADER) {
-        let v = v.trim().to_ascii_lowercase();
-        if v == "off" || v == "bypass" || v == "no" {
-            return Some(Ask::Bypass);
-        }
-        if let Some(secs) = v
-            .strip_prefix("ttl=")
-            .and_then(|s| s.trim().parse::<u64>().ok())
-        {
-            return Some(if secs == 0 {
-                Ask::Bypass
-            } else {
-                Ask::Ttl(Duration::from_secs(secs))
-            });
-        }
-    }
-    if header("cache-control").is_some_and(|v| {
-        let v = v.to_ascii_lowercase();
-        v.contains("no-cache") || v.contains("no-store")
-    }) {
+    let v = req.headers.get(CACHE_HEADER)?.to_str().ok()?;
+    let v = v.trim().to_ascii_lowercase();
+    if v == "off" || v == "bypass" || v == "no" {
         return Some(Ask::Bypass);
     }
-    None
+    let secs = v.strip_prefix("ttl=")?.trim().parse::<u64>().ok()?;
+    Some(if secs == 0 {
+        Ask::Bypass
+    } else {
+        Ask::Ttl(Duration::from_secs(secs))
+    })
+}
+
+/// The client's own `Cache-Control` request directives that concern the gateway's cache.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct ClientDirectives {
+    /// Nothing read from the cache, nothing written to it.
+    no_store: bool,
+    /// No stored answer served; a fresh one may be stored.
+    no_cache: bool,
+}
+
+fn client_directives(req: &RequestHeader) -> ClientDirectives {
+    let mut d = ClientDirectives::default();
+    for value in req.headers.get_all(http::header::CACHE_CONTROL) {
+        let Ok(value) = value.to_str() else { continue };
+        for directive in value.split(',') {
+            let name = directive.split('=').next().unwrap_or("").trim();
+            if name.eq_ignore_ascii_case("no-store") {
+                d.no_store = true;
+            } else if name.eq_ignore_ascii_case("no-cache") {
+                d.no_cache = true;
+            }
+        }
+    }
+    d
 }
 
 #[derive(Default)]
@@ -118,8 +132,12 @@ pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
         .as_deref()
         .and_then(|r| gw.config.route(r))
         .and_then(|r| r.cache);
+    let client = client_directives(req);
     let (ttl, tool_calls) = match (asked(req), route) {
+        // The client's own Cache-Control wins over the gateway's opt-ins (header or route).
+        _ if client.no_store => return Plan::Bypass,
         (Some(Ask::Bypass), _) => return Plan::Bypass,
+        (None, None) if client.no_cache => return Plan::Bypass,
         (Some(Ask::Ttl(t)), r) => (t, r.is_none_or(|r| r.tool_calls)),
         (None, Some(r)) => (r.ttl, r.tool_calls),
         (None, None) => return Plan::Off,
@@ -153,7 +171,14 @@ pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
             namespace.len(),
             request_key(&canonical, model)
         ),
+        refresh: client.no_cache,
     }
+}
+
+/// `cache_hit_filter`: a refresh never serves the stored answer; pingora then treats the
+/// lookup as a miss, and the fresh answer replaces the entry.
+pub fn hit_filter(ctx: &RequestCtx) -> Option<ForcedFreshness> {
+    matches!(ctx.cache, Plan::On { refresh: true, .. }).then_some(ForcedFreshness::ForceMiss)
 }
 
 pub fn cache_key(ctx: &RequestCtx) -> CacheKey {

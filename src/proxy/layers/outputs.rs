@@ -31,7 +31,7 @@ impl Layer for Outputs {
         let client_gone = fin.error.is_some_and(crate::proxy::client_went_away);
         let req = fin.session.req_header();
         let summary = summary(ctx, fin, req.method.as_str(), req.uri.path(), client_gone);
-        crate::metrics::record_request(&summary);
+        crate::metrics::record_request(&summary, &ctx.state.config);
         crate::access_log::write(&summary);
         if let (Some(ledger), Some(row)) = (fin.shared.ledger.as_ref(), ledger_row(&summary)) {
             // Queued for the batching writer thread; waits at most briefly, then spills.

@@ -78,6 +78,8 @@ fn client_deadline(req: &pingora_http::RequestHeader) -> Option<Duration> {
                 .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
                 .map(Duration::from_secs_f64)
         })?;
+    // Beyond what any route may allow anyway: capped, so no arithmetic on it can overflow.
+    let asked = asked.min(crate::duration::Bound::Request.max());
     let margin = (asked / 10).min(Duration::from_millis(250));
     Some(asked.saturating_sub(margin))
 }

@@ -48,9 +48,8 @@ impl Layer for Routing {
         if let Some(client) = ctx.request.client_deadline {
             budget = budget.min(client);
         }
-        ctx.plan.deadline = tokio::time::Instant::from_std(ctx.started)
-            .checked_add(budget)
-            .unwrap_or_else(crate::proxy::ctx::far_future);
+        ctx.plan.deadline =
+            crate::duration::later(tokio::time::Instant::from_std(ctx.started), budget);
         if tokio::time::Instant::now() >= ctx.plan.deadline {
             // The upload alone used up this route's (shorter) deadline: the client's doing.
             ctx.downstream.close = true;
