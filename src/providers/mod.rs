@@ -1,7 +1,14 @@
 //! Providers at run time: where a request goes (base URL + endpoint path), which of the
-//! provider's keys it carries, and how that key is presented.
+//! provider's keys it carries, and how that key is presented. Proxied attempts and the
+//! gateway's own calls ([`crate::outbound`]) share each step: whether an attempt may be made
+//! ([`admit`]), its peer ([`peer`]), its request header ([`shape`]) and what its outcome does
+//! to the provider's health ([`outcome`]).
 
+pub mod admit;
+pub mod outcome;
+pub mod peer;
 pub mod presets;
+pub mod shape;
 pub mod url;
 
 use crate::config::{ProviderConfig, Secret};

@@ -5,10 +5,9 @@ use super::ctx::{Attempt, RequestCtx};
 use super::GatewayState;
 use crate::config::Target;
 use crate::error::{ErrorKind, GatewayError};
-use crate::resilience::classify::{classify_status, status_class, Verdict};
-use crate::resilience::ratelimit;
+use crate::resilience::classify::{status_class, Verdict};
 use pingora_http::ResponseHeader;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// When `target` could next be tried (now, if it can): its breakers and keys allowing.
@@ -154,49 +153,13 @@ pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeade
     a.status = Some(status);
     a.elapsed = Some(a.started.elapsed());
     let up = &gw.upstreams[a.provider_index];
-    let key = a.key_index.and_then(|i| up.key_health.get(i));
-    let limits = ratelimit::parse(&resp.headers, SystemTime::now());
-    if let Some(k) = key {
-        k.observe_budget(now, limits.remaining, limits.reset_in);
-    }
-    let model_breaker = up.model_breaker(&a.model);
-    let verdict = classify_status(status);
-    match verdict {
-        Verdict::Final => {
-            // The breakers hear of a success when the body is complete (`on_complete`): a
-            // provider that sends a 200 and then dies mid-body is failing, not succeeding.
-            if let Some(k) = key {
-                k.succeeded();
-            }
-            return Next::Pass;
-        }
-        Verdict::Retry if status == 429 => {
-            if let Some(k) = key {
-                k.rate_limited(
-                    now,
-                    limits.retry_after,
-                    gw.config.resilience.rate_limit_rest,
-                );
-            }
-        }
-        Verdict::Retry => {
-            up.breaker.record(false, now);
-            model_breaker.record(false, now);
-        }
-        Verdict::BadKey => {
-            if let Some(k) = key {
-                k.rest(now, gw.config.resilience.auth_failure_rest, "auth_failed");
-            }
-            log::warn!(
-                "provider `{}` rejected key #{} ({}) with {status}; it rests for {:?}",
-                up.name(),
-                a.key_index.unwrap_or(0),
-                a.key_index
-                    .and_then(|i| up.cfg.keys.get(i))
-                    .map_or("-", |s| s.origin()),
-                gw.config.resilience.auth_failure_rest
-            );
-        }
+    let verdict = up
+        .record_answer(&a.model, a.key_index, resp, &gw.config.resilience, now)
+        .verdict;
+    if verdict == Verdict::Final {
+        // The breakers hear of a success when the body is complete (`on_complete`): a
+        // provider that sends a 200 and then dies mid-body is failing, not succeeding.
+        return Next::Pass;
     }
     a.error = Some(status_class(status).to_owned());
     let provider = a.provider.clone();
@@ -234,9 +197,7 @@ pub fn on_complete(gw: &GatewayState, ctx: &RequestCtx) {
     let served = ctx.served_attempt();
     // A passed-through 429/5xx is a failure already recorded, not a success.
     if let Some(a) = served.filter(|a| a.status.is_some_and(|s| s < 400)) {
-        let up = &gw.upstreams[a.provider_index];
-        up.breaker.record(true, now);
-        up.model_breaker(&a.model).record(true, now);
+        gw.upstreams[a.provider_index].record_success(&a.model, now);
     }
 }
 
@@ -246,8 +207,6 @@ pub fn on_transport_failure(gw: &GatewayState, ctx: &mut RequestCtx, class: &str
     if let Some(a) = ctx.attempts.last_mut() {
         a.error = Some(class.to_owned());
         a.elapsed = Some(a.started.elapsed());
-        let up = &gw.upstreams[a.provider_index];
-        up.breaker.record(false, now);
-        up.model_breaker(&a.model).record(false, now);
+        gw.upstreams[a.provider_index].record_failure(&a.model, now);
     }
 }
