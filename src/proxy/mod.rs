@@ -115,6 +115,8 @@ pub struct Shared {
     pub cache: Option<&'static crate::cache::CacheLayer>,
     /// Set once the server is handing over to a new process or stopping: see [`drain`].
     pub draining: AtomicBool,
+    /// The client for the gateway's own requests (race legs, hedges, judge calls, probes).
+    pub outbound: Arc<crate::outbound::OutboundClient>,
 }
 
 impl Shared {
@@ -122,6 +124,7 @@ impl Shared {
         config: Config,
         config_path: Option<PathBuf>,
         ledger: Option<crate::ledger::LedgerHandle>,
+        outbound: Arc<crate::outbound::OutboundClient>,
     ) -> Arc<Shared> {
         let health = Health::new();
         let resolver = Resolver::new();
@@ -143,6 +146,7 @@ impl Shared {
             ledger,
             cache,
             draining: AtomicBool::new(false),
+            outbound,
         })
     }
 
