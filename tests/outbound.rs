@@ -413,6 +413,7 @@ async fn a_provider_that_never_answers_times_out_at_the_deadline() {
     let e = client.send(&gw, req).await.expect_err("hang");
     let took = started.elapsed();
     assert_eq!(e.kind, OutboundErrorKind::Timeout, "{e}");
+    assert_eq!(e.class(), "deadline");
     assert!(!e.retryable, "no time is left");
     assert!(took >= Duration::from_millis(250), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");

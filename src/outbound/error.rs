@@ -57,11 +57,7 @@ impl OutboundError {
         attempt: AttemptInfo,
         deadline: Instant,
     ) -> OutboundError {
-        let retryable = match kind {
-            OutboundErrorKind::Unavailable(_) => true,
-            OutboundErrorKind::Invalid => false,
-            _ => Instant::now() < deadline,
-        };
+        let retryable = kind != OutboundErrorKind::Invalid && Instant::now() < deadline;
         OutboundError {
             kind,
             retryable,
@@ -72,15 +68,15 @@ impl OutboundError {
         }
     }
 
-    /// A target that cannot be tried now.
-    pub(crate) fn skipped(why: Skip, attempt: AttemptInfo) -> OutboundError {
+    /// A target that cannot be tried now (others may be, before the deadline).
+    pub(crate) fn skipped(why: Skip, attempt: AttemptInfo, deadline: Instant) -> OutboundError {
         let context = format!("not tried: {}", why.as_str());
         OutboundError::new(
             OutboundErrorKind::Unavailable(why),
             why.as_str(),
             context,
             attempt,
-            Instant::now(),
+            deadline,
         )
     }
 
@@ -101,17 +97,16 @@ impl OutboundError {
         }
     }
 
-    /// The deadline ran out while `doing`.
+    /// The request's deadline ran out while `doing` (class `deadline`).
     pub(crate) fn deadline(doing: &str, attempt: AttemptInfo) -> OutboundError {
-        let mut e = OutboundError::new(
-            OutboundErrorKind::Timeout,
-            ErrorType::ReadTimedout.as_str(),
-            format!("the deadline ran out while {doing}"),
+        OutboundError {
+            kind: OutboundErrorKind::Timeout,
+            retryable: false,
+            retry_after: None,
+            context: format!("the deadline ran out while {doing}"),
             attempt,
-            Instant::now(),
-        );
-        e.retryable = false;
-        e
+            class: "deadline".to_owned(),
+        }
     }
 
     /// A pingora error from connecting, writing or reading.
@@ -141,7 +136,8 @@ impl OutboundError {
 
     /// The short, stable name the proxied path records for the same outcome: a skip reason
     /// (`circuit_open`), a status class (`rate_limited`), or pingora's error type
-    /// (`ConnectRefused`, `ReadTimedout`, `TLSHandshakeFailure`).
+    /// (`ConnectRefused`, `ReadTimedout`, `TLSHandshakeFailure`); `deadline` when the
+    /// request's own deadline cut the exchange.
     pub fn class(&self) -> &str {
         &self.class
     }

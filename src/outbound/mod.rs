@@ -122,7 +122,7 @@ impl OutboundClient {
         let admitted =
             match tokio::time::timeout_at(deadline, up.admit(&gw.resolver, model, now)).await {
                 Ok(Ok(a)) => a,
-                Ok(Err(why)) => return Err(OutboundError::skipped(why, attempt)),
+                Ok(Err(why)) => return Err(OutboundError::skipped(why, attempt, deadline)),
                 Err(_) => {
                     return Err(OutboundError::deadline(
                         "resolving the provider's address",
