@@ -16,6 +16,8 @@
 //! - [`routing`]: model name -> ordered candidate list.
 //! - [`providers`]: provider presets, upstream addressing, key rotation and auth.
 //! - [`net`]: non-blocking, cached DNS for upstream peers.
+//! - [`outbound`]: the client for the gateway's own requests to providers (race legs,
+//!   hedges, judge calls, probes), sharing the proxy's keys, breakers, TLS and DNS.
 //! - [`mock`]: a built-in mock provider (OpenAI, Anthropic, Gemini) with fault injection.
 //! - [`error`]: the one error type the gateway answers with.
 pub mod access_log;
@@ -36,6 +38,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mock;
 pub mod net;
+pub mod outbound;
 pub mod pricing;
 pub mod providers;
 pub mod proxy;

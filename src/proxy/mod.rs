@@ -107,6 +107,8 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// Limits, runtime keys, kept bodies (outlive reloads).
     pub governance: Arc<Governance>,
+    /// The client for the gateway's own requests (race legs, hedges, judge calls, probes).
+    pub outbound: Arc<crate::outbound::OutboundClient>,
 }
 
 impl Shared {
@@ -115,6 +117,7 @@ impl Shared {
         config_path: Option<PathBuf>,
         ledger: Option<crate::ledger::LedgerHandle>,
         governance: Arc<Governance>,
+        outbound: Arc<crate::outbound::OutboundClient>,
     ) -> Arc<Shared> {
         let health = Health::new();
         let resolver = Resolver::new();
@@ -137,6 +140,7 @@ impl Shared {
             ledger,
             cache,
             draining: AtomicBool::new(false),
+            outbound,
         })
     }
 
