@@ -3,7 +3,7 @@
 
 use super::ctx::RequestCtx;
 use crate::dialect::{Dialect, Endpoint};
-use crate::ledger::LedgerRow;
+use crate::ledger::{LedgerAttempt, LedgerRow, Role};
 use crate::resilience::classify::status_class;
 use crate::usage::tally::{StreamTally, Wire};
 use crate::usage::Usage;
@@ -139,25 +139,6 @@ pub fn cost_header(ctx: &RequestCtx) -> String {
 /// The ledger row for a finished request. `client_gone`: the client went away mid-request.
 pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Option<LedgerRow> {
     let endpoint = ctx.endpoint?;
-    #[derive(serde::Serialize)]
-    struct AttemptRow<'a> {
-        provider: &'a str,
-        model: &'a str,
-        key: Option<usize>,
-        outcome: String,
-        ms: Option<f64>,
-    }
-    let attempts: Vec<AttemptRow<'_>> = ctx
-        .attempts
-        .iter()
-        .map(|a| AttemptRow {
-            provider: &a.provider,
-            model: &a.model,
-            key: a.key_index,
-            outcome: a.outcome(),
-            ms: a.elapsed.map(|d| d.as_secs_f64() * 1000.0),
-        })
-        .collect();
     let error_class = if client_gone {
         Some("client_disconnected".to_owned())
     } else if let Some(e) = &ctx.error {
@@ -171,7 +152,7 @@ pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Opt
         .started_at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    Some(LedgerRow {
+    let mut row = LedgerRow {
         request_id: ctx.id.clone(),
         ts_ms,
         gateway_key: ctx.key_name.clone(),
@@ -181,7 +162,7 @@ pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Opt
         requested_model: ctx.model.clone(),
         provider: account.provider.clone(),
         model: account.model.clone(),
-        attempts_json: serde_json::to_string(&attempts).unwrap_or_else(|_| "[]".to_owned()),
+        attempts: Vec::new(),
         attempt_count: ctx.upstream_attempts() as u32,
         status: ctx.status,
         error_class,
@@ -196,5 +177,53 @@ pub fn ledger_row(ctx: &RequestCtx, account: &Account, client_gone: bool) -> Opt
             .first_token
             .map(|t| (t - ctx.started).as_secs_f64() * 1000.0),
         total_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
-    })
+    };
+    let (attempts, carried) = ledger_attempts(ctx, account);
+    let billed = account.usage != Usage::default()
+        || account.cost_usd.is_none_or(|c| !c.is_zero())
+        || account.cost_unknown;
+    if carried || !billed {
+        // The row's tokens and cost are the sum of its attempts'.
+        row.set_attempts(attempts);
+    } else {
+        // No attempt could carry the account (cannot happen today): keep the row's own.
+        row.attempts = attempts;
+    }
+    Some(row)
+}
+
+/// The request's attempts for the ledger, and whether one of them carries the account: the
+/// attempt whose answer the client got is `served` (with the settled tokens and cost), those
+/// before it `failed` (billed nothing), candidates passed over `skipped`.
+fn ledger_attempts(ctx: &RequestCtx, account: &Account) -> (Vec<LedgerAttempt>, bool) {
+    // The last attempt that reached a provider served, unless it failed without an answer or
+    // the gateway answered its own error in place of the provider's (a rejected key).
+    let served = ctx.attempts.iter().rposition(|a| !a.skipped).filter(|&i| {
+        let a = &ctx.attempts[i];
+        account.provider.is_some() || a.status.is_some_and(|s| s < 400 || ctx.error.is_none())
+    });
+    let attempts = ctx
+        .attempts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let role = match (a.skipped, Some(i) == served) {
+                (true, _) => Role::Skipped,
+                (false, true) => Role::Served,
+                (false, false) => Role::Failed,
+            };
+            let mut row = LedgerAttempt::unbilled(role, &a.provider, &a.model);
+            row.key_index = a.key_index.and_then(|k| u32::try_from(k).ok());
+            row.status = a.status;
+            row.error_class = a.error.clone();
+            row.ms = a.elapsed.map(|d| d.as_secs_f64() * 1000.0);
+            if role == Role::Served {
+                row.usage = account.usage;
+                row.cost_usd = account.cost_usd;
+                row.cost_unknown = account.cost_unknown || account.cost_usd.is_none();
+            }
+            row
+        })
+        .collect();
+    (attempts, served.is_some())
 }
