@@ -5,6 +5,7 @@
 //! GET  /admin/health     circuit breakers and provider keys (by origin, never the secret)
 //! POST /admin/reload     re-read the config file (same as SIGHUP)
 //! GET  /admin/spend?by=key|feature|model|provider|route&since=7d   spend report (JSON)
+//! GET  /admin/targets    live statistics per provider/model, with their breakers (JSON)
 //! GET  /healthz
 //! ```
 //! With `admin.key` set, every path but `/healthz` needs `Authorization: Bearer <key>`.
@@ -67,6 +68,41 @@ impl AdminApp {
         }
     }
 
+    /// Live statistics per target ([`crate::stats`]) with the state of the target's breaker
+    /// and its provider's (`closed`, `half_open`, `open`; `null` if none was made yet).
+    fn targets(&self) -> serde_json::Value {
+        let stats = &self.shared.stats;
+        let breakers: std::collections::HashMap<String, &'static str> = self
+            .shared
+            .health
+            .breaker_states(tokio::time::Instant::now())
+            .into_iter()
+            .map(|(name, state)| (name, state.name()))
+            .collect();
+        let targets: Vec<serde_json::Value> = stats
+            .all()
+            .into_iter()
+            .map(|(provider, model, snap)| {
+                let mut v = serde_json::to_value(&snap).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("provider".into(), json!(provider));
+                    o.insert("model".into(), json!(model));
+                    o.insert(
+                        "breaker".into(),
+                        json!(breakers.get(&format!("{provider}/{model}"))),
+                    );
+                    o.insert("provider_breaker".into(), json!(breakers.get(&provider)));
+                }
+                v
+            })
+            .collect();
+        json!({
+            "half_life_secs": stats.half_life().as_secs_f64(),
+            "capacity": stats.capacity(),
+            "targets": targets,
+        })
+    }
+
     fn authorized(&self, session: &ServerSession) -> bool {
         let Some(key) = &self.key else {
             return true;
@@ -90,15 +126,19 @@ impl ServeHttp for AdminApp {
             return json_reply(401, json!({"error": "admin key required"}));
         }
         match (method.as_str(), path.as_str()) {
-            ("GET", "/metrics") => reply(
-                200,
-                "text/plain; version=0.0.4",
-                crate::metrics::render(
-                    &self.shared.health,
-                    self.shared.ledger.as_ref(),
-                    self.shared.cache,
-                ),
-            ),
+            ("GET", "/metrics") => {
+                crate::metrics::refresh_targets(&self.shared.stats);
+                reply(
+                    200,
+                    "text/plain; version=0.0.4",
+                    crate::metrics::render(
+                        &self.shared.health,
+                        self.shared.ledger.as_ref(),
+                        self.shared.cache,
+                    ),
+                )
+            }
+            ("GET", "/admin/targets") => json_reply(200, self.targets()),
             ("GET", "/admin/health") => json_reply(
                 200,
                 self.shared.health.snapshot(tokio::time::Instant::now()),

@@ -199,6 +199,7 @@ pub fn on_response(gw: &GatewayState, ctx: &mut RequestCtx, resp: &ResponseHeade
         }
     }
     a.error = Some(status_class(status).to_owned());
+    super::observe::failed(gw, a, Some(status), now);
     let provider = a.provider.clone();
     if verdict == Verdict::BadKey {
         // The same target again, with another key if it has one.
@@ -249,5 +250,6 @@ pub fn on_transport_failure(gw: &GatewayState, ctx: &mut RequestCtx, class: &str
         let up = &gw.upstreams[a.provider_index];
         up.breaker.record(false, now);
         up.model_breaker(&a.model).record(false, now);
+        super::observe::failed(gw, a, None, now);
     }
 }

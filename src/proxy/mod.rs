@@ -37,6 +37,8 @@
 //! 8. `fail_to_proxy`: an error in the client's dialect if nothing was sent yet.
 //! 9. `logging`: restore the real client session; settle usage and cost ([`accounting`]);
 //!    metrics, one JSON access-log line, and one ledger row (queued, never written here).
+//!    Live target statistics ([`crate::stats`]) hear of each failed attempt as it fails and
+//!    of the served one here ([`observe`]).
 
 mod access_log;
 pub mod accounting;
@@ -47,6 +49,7 @@ pub mod downstream;
 pub mod drain;
 mod intake;
 mod models;
+mod observe;
 mod respond;
 mod stream_error;
 mod translation;
@@ -80,10 +83,17 @@ pub struct GatewayState {
     pub upstreams: Vec<Upstream>,
     pub resolver: Arc<Resolver>,
     pub health: Arc<Health>,
+    /// Live statistics per provider/model (process-wide, like `health`).
+    pub stats: Arc<crate::stats::TargetStats>,
 }
 
 impl GatewayState {
-    pub fn new(config: Config, resolver: Arc<Resolver>, health: Arc<Health>) -> GatewayState {
+    pub fn new(
+        config: Config,
+        resolver: Arc<Resolver>,
+        health: Arc<Health>,
+        stats: Arc<crate::stats::TargetStats>,
+    ) -> GatewayState {
         let breaker = config.resilience.breaker;
         let generation = health.next_generation();
         GatewayState {
@@ -97,6 +107,7 @@ impl GatewayState {
                 .collect(),
             resolver,
             health,
+            stats,
             config,
         }
     }
@@ -106,6 +117,8 @@ impl GatewayState {
 pub struct Shared {
     current: RwLock<Arc<GatewayState>>,
     pub health: Arc<Health>,
+    /// Live statistics per provider/model: kept across reloads.
+    pub stats: Arc<crate::stats::TargetStats>,
     pub resolver: Arc<Resolver>,
     /// The config file, for reloads (`None` for the embedded demo).
     pub config_path: Option<PathBuf>,
@@ -134,10 +147,12 @@ impl Shared {
             lock_age,
             c.lock_timeout,
         ));
-        let state = GatewayState::new(config, resolver.clone(), health.clone());
+        let stats = Arc::new(crate::stats::TargetStats::default());
+        let state = GatewayState::new(config, resolver.clone(), health.clone(), stats.clone());
         Arc::new(Shared {
             current: RwLock::new(Arc::new(state)),
             health,
+            stats,
             resolver,
             config_path,
             ledger,
@@ -194,7 +209,12 @@ impl Shared {
             config.routes.len(),
             config.gateway_keys.len()
         );
-        let state = GatewayState::new(config, self.resolver.clone(), self.health.clone());
+        let state = GatewayState::new(
+            config,
+            self.resolver.clone(),
+            self.health.clone(),
+            self.stats.clone(),
+        );
         self.health.retain_keys(&keep);
         match self.current.write() {
             Ok(mut cur) => *cur = Arc::new(state),
@@ -547,6 +567,7 @@ impl ProxyHttp for Gateway {
         crate::metrics::record_request(ctx, &account);
         access_log::write(session, e, ctx, &account);
         let client_gone = e.is_some_and(client_went_away);
+        observe::served(ctx, &account, client_gone);
         if let (Some(ledger), Some(row)) = (
             self.shared.ledger.as_ref(),
             accounting::ledger_row(ctx, &account, client_gone),
