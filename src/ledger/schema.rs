@@ -15,7 +15,7 @@
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::legacy::{attempts_from_v2, V2Row};
-use super::store::{from_sql_count, insert_attempts, parse_money};
+use super::store::{from_sql_count, insert_attempts, parse_money, prepare_insert_attempt};
 use super::LedgerError;
 use crate::usage::Usage;
 
@@ -110,6 +110,7 @@ fn attempts_table(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              cost_usd, cost_unknown FROM requests",
         )?;
         let mut rows = rows.query([])?;
+        let mut insert = prepare_insert_attempt(tx)?;
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
             let (provider, model): (Option<String>, Option<String>) = (r.get(1)?, r.get(2)?);
@@ -130,7 +131,7 @@ fn attempts_table(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                 cost_usd,
                 cost_unknown,
             };
-            insert_attempts(tx, &id, &attempts_from_v2(&json, &v2))?;
+            insert_attempts(&mut insert, &id, &attempts_from_v2(&json, &v2))?;
         }
     }
     tx.execute_batch("ALTER TABLE requests DROP COLUMN attempts_json;")

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Row, Statement, TransactionBehavior,
+};
 use rust_decimal::Decimal;
 
 use super::legacy::{attempts_from_v2, V2Row};
@@ -91,6 +93,7 @@ pub(crate) fn insert_rows<'a>(
     let mut done = Inserted::default();
     {
         let mut stmt = tx.prepare_cached(INSERT)?;
+        let mut attempt_stmt = prepare_insert_attempt(&tx)?;
         for r in rows {
             let changed = stmt.execute(params![
                 r.request_id,
@@ -123,7 +126,7 @@ pub(crate) fn insert_rows<'a>(
                 done.duplicates += 1;
             } else {
                 done.new += 1;
-                insert_attempts(&tx, &r.request_id, &r.attempts)?;
+                insert_attempts(&mut attempt_stmt, &r.request_id, &r.attempts)?;
             }
         }
     }
@@ -131,16 +134,18 @@ pub(crate) fn insert_rows<'a>(
     Ok(done)
 }
 
-/// Inserts the attempts of row `request_id` (same transaction as the row).
+/// The statement [`insert_attempts`] runs, prepared once per transaction.
+pub(crate) fn prepare_insert_attempt(conn: &Connection) -> rusqlite::Result<Statement<'_>> {
+    conn.prepare(INSERT_ATTEMPT)
+}
+
+/// Inserts the attempts of row `request_id` (same transaction as the row) with a statement
+/// from [`prepare_insert_attempt`].
 pub(crate) fn insert_attempts(
-    conn: &Connection,
+    stmt: &mut Statement<'_>,
     request_id: &str,
     attempts: &[LedgerAttempt],
 ) -> rusqlite::Result<()> {
-    if attempts.is_empty() {
-        return Ok(());
-    }
-    let mut stmt = conn.prepare_cached(INSERT_ATTEMPT)?;
     for (idx, a) in attempts.iter().enumerate() {
         stmt.execute(params![
             request_id,
