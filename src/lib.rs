@@ -14,6 +14,7 @@
 //!   model they translate through, and their error shapes.
 //! - [`cache`]: opt-in response caching (pingora-cache, canonical records).
 //! - [`routing`]: model name -> ordered candidate list.
+//! - [`stats`]: live per-target statistics (latency quantiles, throughput, error and 429 rates).
 //! - [`providers`]: provider presets, upstream addressing, key rotation and auth.
 //! - [`net`]: non-blocking, cached DNS for upstream peers.
 //! - [`outbound`]: the client for the gateway's own requests to providers (race legs,
@@ -44,6 +45,7 @@ pub mod providers;
 pub mod proxy;
 pub mod resilience;
 pub mod routing;
+pub mod stats;
 pub mod summary;
 pub mod transform;
 pub mod usage;

@@ -44,6 +44,7 @@ fn state(providers: &str, failures: u32) -> Arc<GatewayState> {
         Resolver::new(),
         Health::new(),
         switchyard::governance::Governance::in_memory(),
+        Default::default(),
     ))
 }
 

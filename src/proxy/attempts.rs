@@ -140,6 +140,7 @@ pub fn on_response(
         // provider that sends a 200 and then dies mid-body is failing, not succeeding.
         return None;
     }
+    super::observe::failed(gw, a, Some(status), now);
     let provider = a.provider.clone();
     if verdict == Verdict::BadKey {
         // The same target again, with another key if it has one.
@@ -186,5 +187,6 @@ pub fn on_transport_failure(gw: &GatewayState, ctx: &mut RequestCtx, class: &'st
         a.outcome = AttemptOutcome::Transport(class);
         a.elapsed = Some(a.started.elapsed());
         gw.upstreams[a.provider_index].record_failure(&a.model, now);
+        super::observe::failed(gw, a, None, now);
     }
 }
