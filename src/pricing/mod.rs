@@ -30,13 +30,20 @@
 //!   per-image model, images to a token model), gives `None`; the caller applies
 //!   [`UnpricedPolicy`].
 //!
-//! Not modelled: per-modality input prices (audio tokens), image sizes/qualities beyond the
-//! one `per_image` price, batch and flex/priority discounts, cache storage per hour, and
+//! - **Images.** `[[prices.images]]` with `size` and/or `quality` and `price` gives per-image
+//!   prices by size and quality ([`ModelPrice::per_image_for`]); `per_image` is the price when
+//!   none matches.
+//! - **Media.** The shipped list is conf/prices.toml plus conf/prices/media.toml (images,
+//!   audio, speech, media embeddings); a media entry replaces a main entry with the same
+//!   provider, model and effective date.
+//!
+//! Not modelled: per-modality input prices (audio tokens), batch and flex/priority discounts, cache storage per hour, and
 //! provider-specific rounding of audio seconds (callers pass billed seconds).
 
 mod cost;
 mod date;
 mod error;
+mod images;
 mod parse;
 #[cfg(test)]
 mod tests;
@@ -44,6 +51,7 @@ mod tests;
 pub use cost::{Cost, Units};
 pub use date::PriceDate;
 pub use error::PriceError;
+pub use images::ImagePrice;
 
 use crate::usage::Usage;
 use rust_decimal::Decimal;
@@ -56,6 +64,9 @@ use std::str::FromStr;
 /// The shipped price list, compiled in.
 pub const BUILTIN_PRICES: &str = include_str!("../../conf/prices.toml");
 pub const BUILTIN_PRICES_NAME: &str = "<embedded conf/prices.toml>";
+/// The shipped media price list (images, audio, speech, media embeddings), compiled in.
+pub const BUILTIN_MEDIA_PRICES: &str = include_str!("../../conf/prices/media.toml");
+pub const BUILTIN_MEDIA_PRICES_NAME: &str = "<embedded conf/prices/media.toml>";
 
 /// One price period of one provider+model. Prices are USD per million tokens, or USD per unit
 /// for the `per_*` fields.
@@ -77,6 +88,9 @@ pub struct ModelPrice {
     /// Long-prompt tiers, sorted by `above_input_tokens` ascending.
     pub tiers: Vec<PriceTier>,
     pub per_image: Option<Decimal>,
+    /// Per-image prices by size and quality; [`ModelPrice::per_image_for`] picks one, falling
+    /// back to `per_image`.
+    pub images: Vec<ImagePrice>,
     pub per_second: Option<Decimal>,
     pub per_character: Option<Decimal>,
     /// Charged once per call, on top of everything else.
@@ -135,17 +149,19 @@ impl PriceBook {
         PriceBook::parse(&file, &text)
     }
 
-    /// The shipped list (conf/prices.toml, embedded). A unit test guarantees it parses; if it
-    /// ever did not, the error is logged and the book is empty, so every call is unpriced
-    /// (never $0).
+    /// The shipped list (conf/prices.toml and conf/prices/media.toml, embedded). A unit test
+    /// guarantees both parse; if one ever did not, the error is logged and its models are
+    /// unpriced (never $0).
     pub fn builtin() -> PriceBook {
-        match PriceBook::parse(BUILTIN_PRICES_NAME, BUILTIN_PRICES) {
+        let load = |name: &str, text: &str| match PriceBook::parse(name, text) {
             Ok(book) => book,
             Err(e) => {
-                log::error!("built-in price list is invalid, all models unpriced: {e}");
+                log::error!("built-in price list is invalid, its models are unpriced: {e}");
                 PriceBook::default()
             }
-        }
+        };
+        load(BUILTIN_PRICES_NAME, BUILTIN_PRICES)
+            .with_overrides(load(BUILTIN_MEDIA_PRICES_NAME, BUILTIN_MEDIA_PRICES))
     }
 
     /// Layers deployment overrides (same format) on top: an override entry for the same

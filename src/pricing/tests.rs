@@ -490,15 +490,20 @@ fn toml_syntax_error_has_a_position() {
 fn shipped_price_list_parses_and_covers_every_preset() {
     let book = PriceBook::builtin();
     assert!(!book.is_empty());
-    assert_eq!(book, builtin());
+    let media = PriceBook::parse(BUILTIN_MEDIA_PRICES_NAME, BUILTIN_MEDIA_PRICES).unwrap();
+    assert_eq!(book, builtin().with_overrides(media));
     for p in book.entries() {
         let tokens = p.input.is_some() && p.output.is_some();
         let units = p.per_image.is_some()
+            || !p.images.is_empty()
             || p.per_second.is_some()
             || p.per_character.is_some()
             || p.per_request.is_some();
         assert!(tokens || units, "{}/{} has no price", p.provider, p.model);
-        assert!(p.source.starts_with(BUILTIN_PRICES_NAME));
+        assert!(
+            p.source.starts_with(BUILTIN_PRICES_NAME)
+                || p.source.starts_with(BUILTIN_MEDIA_PRICES_NAME)
+        );
     }
     for kind in crate::providers::presets::kinds() {
         if kind != "openai-compatible" {

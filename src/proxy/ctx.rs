@@ -207,6 +207,8 @@ pub struct RequestCtx {
     pub cache: crate::cache::Plan,
     pub response: Response,
     pub outcome: Outcome,
+    /// Media endpoints' state: upload spool, request facts, answer meter (empty for chat).
+    pub media: crate::media::MediaCtx,
 }
 
 impl RequestCtx {
@@ -241,6 +243,7 @@ impl RequestCtx {
             cache: crate::cache::Plan::Off,
             response: Response::Pass,
             outcome: Outcome::default(),
+            media: crate::media::MediaCtx::default(),
         }
     }
 
