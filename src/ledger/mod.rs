@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::usage::Usage;
 
+mod media_units;
 pub mod report;
 mod spill;
 pub mod store;
@@ -86,6 +87,12 @@ pub struct LedgerRow {
     pub estimated: bool,
     pub ttft_ms: Option<f64>,
     pub total_ms: f64,
+    /// What the cost is counted in: `tokens`, `images`, `seconds`, `characters`.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// How many of `unit` the request used (`None`: unknown).
+    #[serde(default)]
+    pub quantity: Option<u64>,
 }
 
 impl LedgerRow {

@@ -36,15 +36,18 @@ pub enum GroupBy {
     Model,
     Provider,
     Route,
+    /// What the cost is counted in (`tokens`, `images`, `seconds`, `characters`).
+    Unit,
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 5] = [
+    pub const ALL: [GroupBy; 6] = [
         GroupBy::Key,
         GroupBy::Feature,
         GroupBy::Model,
         GroupBy::Provider,
         GroupBy::Route,
+        GroupBy::Unit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +57,7 @@ impl GroupBy {
             GroupBy::Model => "model",
             GroupBy::Provider => "provider",
             GroupBy::Route => "route",
+            GroupBy::Unit => "unit",
         }
     }
 }
@@ -74,8 +78,9 @@ impl FromStr for GroupBy {
             "model" | "models" => Ok(GroupBy::Model),
             "provider" | "providers" => Ok(GroupBy::Provider),
             "route" | "routes" => Ok(GroupBy::Route),
+            "unit" | "units" => Ok(GroupBy::Unit),
             other => Err(format!(
-                "unknown grouping {other:?}: expected key, feature, model, provider or route"
+                "unknown grouping {other:?}: expected key, feature, model, provider, route or unit"
             )),
         }
     }
@@ -96,6 +101,8 @@ pub struct SpendRow {
     pub saved_usd: Decimal,
     pub unknown_cost_requests: u64,
     pub estimated_requests: u64,
+    /// Quantities used, by unit (`images`, `seconds`, ...; rows with no unit are not in it).
+    pub quantities: std::collections::BTreeMap<String, u64>,
 }
 
 impl SpendRow {
@@ -119,6 +126,10 @@ impl SpendRow {
         }
         self.unknown_cost_requests += u64::from(r.cost_unknown);
         self.estimated_requests += u64::from(r.estimated);
+        if let (Some(unit), Some(q)) = (&r.unit, r.quantity) {
+            let sum = self.quantities.entry(unit.clone()).or_default();
+            *sum = sum.saturating_add(q);
+        }
     }
 
     fn merge(&mut self, other: &SpendRow) {
@@ -130,6 +141,10 @@ impl SpendRow {
         self.saved_usd = self.saved_usd.saturating_add(other.saved_usd);
         self.unknown_cost_requests += other.unknown_cost_requests;
         self.estimated_requests += other.estimated_requests;
+        for (unit, q) in &other.quantities {
+            let sum = self.quantities.entry(unit.clone()).or_default();
+            *sum = sum.saturating_add(*q);
+        }
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -147,6 +162,7 @@ impl SpendRow {
             "saved_usd": self.saved_usd.to_string(),
             "unknown_cost_requests": self.unknown_cost_requests,
             "estimated_requests": self.estimated_requests,
+            "quantities": self.quantities,
         })
     }
 }
@@ -168,6 +184,8 @@ struct Fact {
     cost_unknown: bool,
     saved: Option<Decimal>,
     estimated: bool,
+    unit: Option<String>,
+    quantity: Option<u64>,
 }
 
 /// Spend per group over `[since_ms, until_ms]`, groups sorted by cost (highest first).
@@ -197,7 +215,7 @@ pub fn spend_report_range(
     let mut stmt = conn.prepare(
         "SELECT gateway_key, feature, route, provider, model, status, error_class, cache_hit, \
          input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
-         cost_usd, cost_unknown, saved_usd, estimated \
+         cost_usd, cost_unknown, saved_usd, estimated, unit, quantity \
          FROM requests WHERE ts_ms >= ?1 AND ts_ms <= ?2",
     )?;
     let mut groups: HashMap<String, SpendRow> = HashMap::new();
@@ -207,7 +225,12 @@ pub fn spend_report_range(
         let count = |i: usize| r.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
         let (key, feature, route) = (text(0)?, text(1)?, text(2)?);
         let (provider, model) = (text(3)?, text(4)?);
+        let unit = text(17)?;
+        let quantity = r
+            .get::<_, Option<i64>>(18)?
+            .map(|n| u64::try_from(n).unwrap_or(0));
         let group = match by {
+            GroupBy::Unit => unit.clone(),
             GroupBy::Key => key,
             GroupBy::Feature => feature,
             GroupBy::Route => route,
@@ -240,6 +263,8 @@ pub fn spend_report_range(
             cost,
             saved: parse_money(text(15)?),
             estimated: r.get(16)?,
+            unit,
+            quantity,
         };
         groups
             .entry(group)

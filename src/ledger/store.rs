@@ -24,7 +24,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// `MIGRATIONS[i]` upgrades a database from `user_version = i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     "CREATE TABLE requests (
         request_id TEXT PRIMARY KEY NOT NULL,
         ts_ms INTEGER NOT NULL,
@@ -64,20 +64,21 @@ const MIGRATIONS: &[&str] = &[
     "DROP INDEX IF EXISTS requests_feature_ts;
     DROP INDEX IF EXISTS requests_route_ts;
     DROP INDEX IF EXISTS requests_provider_model_ts;",
+    super::media_units::MIGRATION,
 ];
 
 /// Every column, in table order; shared by the INSERT and the SELECTs.
 const COLUMNS: &str = "request_id, ts_ms, gateway_key, feature, route, endpoint, requested_model, \
      provider, model, attempts_json, attempt_count, status, error_class, cache_hit, stream, \
      input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
-     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms";
+     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity";
 
 const INSERT: &str = "INSERT OR IGNORE INTO requests (request_id, ts_ms, gateway_key, feature, \
      route, endpoint, requested_model, provider, model, attempts_json, attempt_count, status, \
      error_class, cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, \
      cache_write_tokens, reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, \
-     ttft_ms, total_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-     ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+     ttft_ms, total_ms, unit, quantity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
+     ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)";
 
 /// Opens (creating it and its directories if needed) the database for writing: WAL journal,
 /// `synchronous=NORMAL`, busy timeout, schema migrated to [`SCHEMA_VERSION`].
@@ -193,6 +194,8 @@ pub(crate) fn insert_rows<'a>(
                 r.estimated,
                 r.ttft_ms,
                 r.total_ms,
+                r.unit,
+                r.quantity.map(to_sql_count),
             ])?;
             if changed == 0 {
                 done.duplicates += 1;
@@ -254,6 +257,8 @@ pub(crate) fn row_from_sql(r: &Row<'_>) -> rusqlite::Result<LedgerRow> {
         estimated: r.get(23)?,
         ttft_ms: r.get(24)?,
         total_ms: r.get(25)?,
+        unit: r.get(26)?,
+        quantity: r.get::<_, Option<i64>>(27)?.map(from_sql_count),
     })
 }
 

@@ -32,6 +32,8 @@ pub struct Meter {
     body: Vec<u8>,
     overflowed: bool,
     bytes: u64,
+    /// The result, once read.
+    done: Option<Measured>,
 }
 
 /// What an answer used.
@@ -54,10 +56,14 @@ impl Meter {
             body: Vec::new(),
             overflowed: false,
             bytes: 0,
+            done: None,
         }
     }
 
     pub fn feed(&mut self, chunk: &[u8]) {
+        if self.done.is_some() {
+            return;
+        }
         self.bytes += chunk.len() as u64;
         if !self.keep || self.overflowed {
             return;
@@ -71,8 +77,17 @@ impl Meter {
         }
     }
 
-    /// The quantities, given what the request told (`facts`).
+    /// The quantities, given what the request told (`facts`); read once, then remembered.
     pub fn finish(&mut self, facts: &Facts) -> Measured {
+        if let Some(m) = &self.done {
+            return m.clone();
+        }
+        let m = self.read(facts);
+        self.done = Some(m.clone());
+        m
+    }
+
+    fn read(&mut self, facts: &Facts) -> Measured {
         let body = std::mem::take(&mut self.body);
         let json: Option<Value> = (self.keep && !self.overflowed)
             .then(|| serde_json::from_slice(&body).ok())

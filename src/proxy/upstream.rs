@@ -122,7 +122,15 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
                     }
                 }
             }
-            _ => rewrite_model(&ctx.request.body, &ctx.request.model_span, &target.model),
+            _ => match media_body(ctx, up.cfg.dialect, &target.model) {
+                Some(Ok(body)) => body,
+                Some(Err(e)) => {
+                    log::error!("request for {}: {e}", up.name());
+                    skip(ctx, Skip::Untranslatable);
+                    continue;
+                }
+                None => rewrite_model(&ctx.request.body, &ctx.request.model_span, &target.model),
+            },
         };
         ctx.walk.attempts.push(Attempt {
             provider_index: target.provider,
@@ -135,6 +143,25 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
         });
         return Ok(peer);
     }
+}
+
+/// A media request's body for this attempt (`crate::media`): an upload replayed from its
+/// spool (the body then streams, `walk.body` stays empty), or a translation. `None`: the
+/// client's JSON with the model renamed.
+fn media_body(
+    ctx: &mut RequestCtx,
+    to: crate::dialect::Dialect,
+    model: &str,
+) -> Option<Result<bytes::Bytes, GatewayError>> {
+    if let Some(upload) = ctx.media.upload.as_mut() {
+        let cursor = upload.cursor(model);
+        if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
+            c.upload = Some(cursor);
+        }
+        return Some(Ok(bytes::Bytes::new()));
+    }
+    let endpoint = ctx.client.endpoint?;
+    crate::media::attempt_body(endpoint, ctx.client.dialect, to, &ctx.request.body, model)
 }
 
 /// Rewrites the client's request header into the provider's: path, host, auth, framing.
@@ -191,7 +218,8 @@ pub fn shape_request(
         req.insert_header("content-type", "application/json")?;
     }
     req.insert_header("host", up.cfg.base_url.host_header())?;
-    req.insert_header("content-length", ctx.walk.body.len().to_string())?;
+    let length = ctx.media.upload_len().unwrap_or(ctx.walk.body.len() as u64);
+    req.insert_header("content-length", length.to_string())?;
     let key = attempt.key_index.and_then(|i| up.cfg.keys.get(i));
     up.apply_auth(req, key)?;
     Ok(())

@@ -9,6 +9,8 @@
 use super::Layer;
 use crate::dialect::canonical::StreamEncoderOptions;
 use crate::dialect::translate::ResponseTranslator;
+use crate::dialect::Endpoint;
+use crate::media::embeddings::FromGemini;
 use crate::proxy::ctx::{RequestCtx, Response};
 use bytes::Bytes;
 use pingora_http::ResponseHeader;
@@ -22,8 +24,18 @@ impl Layer for Translation {
         ctx: &mut RequestCtx,
         resp: &mut ResponseHeader,
     ) -> pingora_error::Result<()> {
-        // A recorded answer is rendered from its record, never translated directly.
+        ctx.media.embeddings = None; // a failed attempt's translator never serves the next
+                                     // A recorded answer is rendered from its record, never translated directly.
         if !ctx.translating() || !matches!(ctx.response, Response::Proxied { .. }) {
+            return Ok(());
+        }
+        if ctx.client.endpoint == Some(Endpoint::Embeddings) && resp.status.is_success() {
+            // Gemini's batchEmbedContents answer, as OpenAI's (errors translate as any).
+            resp.remove_header(&http::header::CONTENT_LENGTH);
+            resp.remove_header(&http::header::CONTENT_ENCODING);
+            resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+            let model = ctx.walk.attempts.last().map_or("", |a| a.model.as_str());
+            ctx.media.embeddings = Some(FromGemini::new(&ctx.request.body, model));
             return Ok(());
         }
         let built = response_translator(ctx, resp)?;
@@ -34,6 +46,19 @@ impl Layer for Translation {
     }
 
     fn on_body(&self, ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) {
+        if let Some(t) = ctx.media.embeddings.as_mut() {
+            if let Some(b) = body.take() {
+                t.feed(&b);
+            }
+            *body = Some(if end { t.finish() } else { Bytes::new() });
+            if end && t.failed() {
+                ctx.outcome.status = 502;
+                if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
+                    c.status = Some(502);
+                }
+            }
+            return;
+        }
         let Response::Proxied {
             translator: Some(t),
             ..
