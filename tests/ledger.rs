@@ -60,6 +60,8 @@ fn row(id: &str, cost: Option<Decimal>) -> LedgerRow {
         estimated: false,
         ttft_ms: None,
         total_ms: 42.5,
+        unit: None,
+        quantity: None,
     }
 }
 

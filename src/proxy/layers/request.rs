@@ -214,10 +214,7 @@ async fn read_upload(
     let parts = parts.map_err(|why| {
         GatewayError::bad_request(format!("the multipart body is malformed: {why}"))
     })?;
-    let field = match endpoint_model_field(ctx) {
-        Some(f) => f,
-        None => "model",
-    };
+    let field = endpoint_model_field(ctx).unwrap_or("model");
     let model = parts.iter().find(|p| p.name == field).ok_or_else(|| {
         GatewayError::bad_request(format!("you must provide a `{field}` form field"))
             .with_param(field)
