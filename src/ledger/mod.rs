@@ -58,6 +58,7 @@ use crate::usage::Usage;
 
 pub mod attempt;
 mod legacy;
+mod media_units;
 pub mod report;
 mod schema;
 mod spill;
@@ -116,6 +117,12 @@ pub struct LedgerRow {
     pub estimated: bool,
     pub ttft_ms: Option<f64>,
     pub total_ms: f64,
+    /// What the cost is counted in: `tokens`, `images`, `seconds`, `characters`.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// How many of `unit` the request used (`None`: unknown).
+    #[serde(default)]
+    pub quantity: Option<u64>,
 }
 
 impl LedgerRow {

@@ -11,6 +11,8 @@
 //!    tokens and exact cost. Existing rows are converted in place ([`super::legacy`]): the
 //!    served attempt carries the row's tokens and cost, so every row keeps its cost and the
 //!    reports their totals; `requests.attempts_json` is then dropped.
+//! 4. `requests.unit` and `requests.quantity` (media endpoints: images, seconds, characters;
+//!    see [`super::media_units`]).
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -75,6 +77,7 @@ const MIGRATIONS: &[Migration] = &[
     DROP INDEX IF EXISTS requests_provider_model_ts;",
     ),
     Migration::Rust(attempts_table),
+    Migration::Sql(super::media_units::MIGRATION),
 ];
 
 /// The `attempts` table (version 3). No secondary index: reports reach attempts from
