@@ -53,7 +53,10 @@ pub fn spend_chart(series: &Series, by: GroupBy, groups: &[GroupSeries]) -> Resu
         let span = series.until_ms - series.since_ms;
         let starts = series.starts.clone();
         let mut chart = ChartBuilder::on(&root)
-            .caption(format!("Spend by {by} (USD per bucket)"), ("sans-serif", 16))
+            .caption(
+                format!("Spend by {by} (USD per bucket)"),
+                ("sans-serif", 16),
+            )
             .margin(8)
             .x_label_area_size(28)
             .y_label_area_size(64)
@@ -200,7 +203,10 @@ pub fn waterfall(bars: &[Bar]) -> Result<String, String> {
             .draw_series(bars.iter().enumerate().map(|(i, b)| {
                 let y = n - i as f64;
                 Rectangle::new(
-                    [(b.start_ms, y - 0.8), (b.start_ms + b.ms.max(end / 400.0), y - 0.2)],
+                    [
+                        (b.start_ms, y - 0.8),
+                        (b.start_ms + b.ms.max(end / 400.0), y - 0.2),
+                    ],
                     bar_color(&b.outcome).filled(),
                 )
             }))
@@ -252,10 +258,10 @@ mod tests {
 
     #[test]
     fn spend_chart_names_its_groups_and_escapes_them() {
-        let q = super::super::series::parse_query("since=2h&buckets=4&by=feature", 10_000_000)
-            .unwrap();
-        let mut s = super::super::series::read(std::path::Path::new("/nonexistent/l.db"), &q)
-            .unwrap();
+        let q =
+            super::super::series::parse_query("since=2h&buckets=4&by=feature", 10_000_000).unwrap();
+        let mut s =
+            super::super::series::read(std::path::Path::new("/nonexistent/l.db"), &q).unwrap();
         let mut g = s.total.clone();
         g.group = "<script>x</script>".into();
         g.cost[1] = Decimal::new(25, 3);

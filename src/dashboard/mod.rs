@@ -121,9 +121,11 @@ impl Dashboard {
                 "text/javascript; charset=utf-8",
                 APP_JS.as_bytes().to_vec(),
             ),
-            ("GET", "/ui/style.css") => {
-                page(200, "text/css; charset=utf-8", STYLE_CSS.as_bytes().to_vec())
-            }
+            ("GET", "/ui/style.css") => page(
+                200,
+                "text/css; charset=utf-8",
+                STYLE_CSS.as_bytes().to_vec(),
+            ),
             ("POST", "/ui/login") => self.login(req, body),
             ("POST", "/ui/logout") => {
                 if let Some(id) = req.cookie.and_then(session::from_cookie_header) {
@@ -134,7 +136,10 @@ impl Dashboard {
             _ if !req.authorized => login_page(401, ""),
             ("GET", "/ui" | "/ui/") => html(200, INDEX_HTML),
             ("GET", "/ui/waterfall.svg") => waterfall(req).await,
-            _ => html(404, "<!doctype html><title>Not found</title><p>No such page."),
+            _ => html(
+                404,
+                "<!doctype html><title>Not found</title><p>No such page.",
+            ),
         }
     }
 
@@ -171,7 +176,12 @@ async fn waterfall(req: &UiRequest<'_>) -> Response<Vec<u8>> {
             .unwrap_or_default(),
         Ok(Ok(None)) => return html(404, "<!doctype html><p>No such request."),
         Ok(Err(e)) => return html(500, &format!("<!doctype html><p>{}", escape(&e))),
-        Err(e) => return html(500, &format!("<!doctype html><p>{}", escape(&e.to_string()))),
+        Err(e) => {
+            return html(
+                500,
+                &format!("<!doctype html><p>{}", escape(&e.to_string())),
+            )
+        }
     };
     match charts::waterfall(&charts::bars(&attempts)) {
         Ok(svg) => page(200, "image/svg+xml", svg.into_bytes()),
@@ -278,7 +288,10 @@ mod tests {
         assert_eq!(page.status(), 200);
         let text = String::from_utf8_lossy(page.body()).into_owned();
         assert!(text.contains("/ui/app.js"));
-        assert!(!text.contains("http://") && !text.contains("https://"), "no CDN");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "no CDN"
+        );
         assert!(header(&page, "content-security-policy").contains("default-src 'self'"));
         let none = d.serve(&req("GET", "/ui/nope", true), b"").await;
         assert_eq!(none.status(), 404);

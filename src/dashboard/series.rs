@@ -133,7 +133,11 @@ impl GroupSeries {
     }
 
     fn to_json(&self) -> Value {
-        let money = |v: &[Decimal]| v.iter().map(|d| d.normalize().to_string()).collect::<Vec<_>>();
+        let money = |v: &[Decimal]| {
+            v.iter()
+                .map(|d| d.normalize().to_string())
+                .collect::<Vec<_>>()
+        };
         json!({
             "group": self.group,
             "cost_usd": money(&self.cost),
@@ -282,7 +286,14 @@ mod tests {
     use super::*;
     use crate::ledger::LedgerRow;
 
-    fn row(id: &str, ts: i64, key: &str, model: &str, cost: &str, saved: Option<&str>) -> LedgerRow {
+    fn row(
+        id: &str,
+        ts: i64,
+        key: &str,
+        model: &str,
+        cost: &str,
+        saved: Option<&str>,
+    ) -> LedgerRow {
         LedgerRow {
             request_id: id.into(),
             ts_ms: ts,
@@ -325,7 +336,14 @@ mod tests {
             row("b1", base + 3_600_000 + 5, "bob", "mini", "0.000001", None),
         ];
         for i in 0..12 {
-            rows.push(row(&format!("z{i}"), base + 20, &format!("k{i}"), "gpt", "0", None));
+            rows.push(row(
+                &format!("z{i}"),
+                base + 20,
+                &format!("k{i}"),
+                "gpt",
+                "0",
+                None,
+            ));
         }
         crate::ledger::store::insert_rows(&mut conn, &rows).unwrap();
         let q = parse_query("since=all&buckets=2&by=key,model", base + 7_200_000).unwrap();
