@@ -252,7 +252,7 @@ mod tests {
         let svg = waterfall(&b).unwrap();
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("b/y [hedge]"));
-        assert_eq!(svg.matches("<rect").count() >= 2, true);
+        assert!(svg.matches("<rect").count() >= 2);
         assert!(waterfall(&[]).unwrap().contains("<svg"));
     }
 
