@@ -6,12 +6,12 @@
 //!   cargo run --release --example ledger_fill -- PATH ROWS [--days 30] [--without-dashboard-indexes]
 //!
 //! Prints one line: rows, seconds, rows per second, microseconds per row. With
-//! `--without-dashboard-indexes` the filter indexes of schema version 3 are dropped first
+//! `--without-dashboard-indexes` the filter indexes of schema version 4 are dropped first
 //! (the schema version stays), to measure what those indexes cost each insert.
 
 use rust_decimal::Decimal;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use switchyard::ledger::{Ledger, LedgerConfig, LedgerRow};
+use switchyard::ledger::{Ledger, LedgerAttempt, LedgerConfig, LedgerRow, Role};
 use switchyard::usage::Usage;
 
 const DASHBOARD_INDEXES: [&str; 6] = [
@@ -100,10 +100,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             requested_model: Some("chat".into()),
             provider: Some(provider.into()),
             model: Some(model.into()),
-            attempts_json: format!(
-                r#"[{{"provider":"{provider}","model":"{model}","key":0,"outcome":"ok","ms":{}}}]"#,
-                (x >> 24) % 3000
-            ),
+            attempts: vec![LedgerAttempt {
+                role: Role::Served,
+                provider: provider.into(),
+                model: model.into(),
+                key_index: Some(0),
+                status: Some(status),
+                error_class: None,
+                ms: Some(((x >> 24) % 3000) as f64),
+                usage: Usage {
+                    input,
+                    output,
+                    ..Usage::default()
+                },
+                cost_usd: Some(if cache_hit { Decimal::ZERO } else { cost }),
+                cost_unknown: false,
+            }],
             attempt_count: 1,
             status,
             error_class: None,

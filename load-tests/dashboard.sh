@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The dashboard at scale: fills two ledgers with ROWS synthetic rows through the real writer
-# (with and without the schema-3 filter indexes) and times the writer per row; then serves the
+# (with and without the schema-4 filter indexes) and times the writer per row; then serves the
 # indexed one from the release binary and times each request the page makes on load (curl,
 # loopback only, a bounded number of requests), and the whole set fired together as the page
 # does.

@@ -87,7 +87,17 @@ pub fn serve(
     // The writer thread lives as long as the process; rows are flushed as shutdown begins.
     std::mem::forget(ledger);
     let governance = crate::governance::Governance::start(&config)?;
-    let shared = Shared::new(config, config_path, Some(ledger_handle.clone()), governance);
+    // The gateway's own requests connect as proxied ones do: the same connector options.
+    let outbound = crate::outbound::OutboundClient::new(
+        pingora_core::connectors::ConnectorOptions::from_server_conf(&server.configuration),
+    )?;
+    let shared = Shared::new(
+        config,
+        config_path,
+        Some(ledger_handle.clone()),
+        governance,
+        Arc::new(outbound),
+    );
     warm_dns(&shared.state().config, &shared.resolver);
     {
         let state = shared.state();
@@ -150,26 +160,12 @@ fn client_listener(addr: &str) -> pingora_core::listeners::ListenerConfig {
 /// pingora builds its TLS connector with the platform's roots (honouring `SSL_CERT_FILE` and
 /// `SSL_CERT_DIR`) and panics if they cannot be loaded; check first and say what is wrong.
 fn check_trust_store(config: &Config) -> Result<(), String> {
-    let mut store = pingora_rustls::RootCertStore::empty();
-    let env_hint = || {
-        ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-            .iter()
-            .filter_map(|v| std::env::var(v).ok().map(|x| format!("{v}={x}")))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if let Err(e) = pingora_rustls::load_platform_certs_incl_env_into_store(&mut store) {
-        return Err(format!(
-            "cannot load TLS root certificates for upstream providers: {e} ({}); install \
-             ca-certificates or fix SSL_CERT_FILE / SSL_CERT_DIR",
-            env_hint()
-        ));
-    }
+    let store = crate::outbound::roots::load(None)?;
     let https = config.providers.iter().any(|p| p.base_url.tls);
     if store.is_empty() && https {
         log::warn!(
             "no TLS root certificates were found ({}); every https provider will fail its handshake",
-            env_hint()
+            crate::outbound::roots::env_hint()
         );
     }
     Ok(())

@@ -14,8 +14,11 @@
 //!   model they translate through, and their error shapes.
 //! - [`cache`]: opt-in response caching (pingora-cache, canonical records).
 //! - [`routing`]: model name -> ordered candidate list.
+//! - [`stats`]: live per-target statistics (latency quantiles, throughput, error and 429 rates).
 //! - [`providers`]: provider presets, upstream addressing, key rotation and auth.
 //! - [`net`]: non-blocking, cached DNS for upstream peers.
+//! - [`outbound`]: the client for the gateway's own requests to providers (race legs,
+//!   hedges, judge calls, probes), sharing the proxy's keys, breakers, TLS and DNS.
 //! - [`mock`]: a built-in mock provider (OpenAI, Anthropic, Gemini) with fault injection.
 //! - [`error`]: the one error type the gateway answers with.
 pub mod access_log;
@@ -37,11 +40,13 @@ pub mod logging;
 pub mod metrics;
 pub mod mock;
 pub mod net;
+pub mod outbound;
 pub mod pricing;
 pub mod providers;
 pub mod proxy;
 pub mod resilience;
 pub mod routing;
+pub mod stats;
 pub mod summary;
 pub mod transform;
 pub mod usage;

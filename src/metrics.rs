@@ -7,7 +7,8 @@ pub mod labels;
 
 use crate::resilience::Health;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::OnceLock;
 
@@ -39,6 +40,15 @@ pub struct Metrics {
     pub cache_saved_usd: prometheus::Counter,
     /// Cache store: entries, bytes, max_bytes, inserts, evictions, rejected_too_large, at scrape.
     pub cache_store: IntGaugeVec,
+    /// Live target statistics ([`crate::stats`]), refreshed at scrape by [`refresh_targets`]:
+    /// p50/p90 time to first token and total time (`quantile` label), decayed output tokens
+    /// per second, error and 429 ratios, per provider and model. Only targets the statistics
+    /// still keep have series, so their number is bounded by its capacity.
+    pub target_ttft_seconds: GaugeVec,
+    pub target_duration_seconds: GaugeVec,
+    pub target_tokens_per_second: GaugeVec,
+    pub target_error_ratio: GaugeVec,
+    pub target_rate_limited_ratio: GaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -135,6 +145,38 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(tokens.clone()))?;
     registry.register(Box::new(cost_usd.clone()))?;
     registry.register(Box::new(cost_flags.clone()))?;
+    let gauge = |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, prometheus::Error> {
+        let g = GaugeVec::new(Opts::new(name, help), labels)?;
+        registry.register(Box::new(g.clone()))?;
+        Ok(g)
+    };
+    let target = ["provider", "model"];
+    let quantiles = ["provider", "model", "quantile"];
+    let target_ttft_seconds = gauge(
+        "target_ttft_seconds",
+        "Time to first token of a target's recent answers (decayed p50/p90)",
+        &quantiles,
+    )?;
+    let target_duration_seconds = gauge(
+        "target_duration_seconds",
+        "Total time of a target's recent answers (decayed p50/p90)",
+        &quantiles,
+    )?;
+    let target_tokens_per_second = gauge(
+        "target_tokens_per_second",
+        "Output tokens per second of a target's recent answers (decayed average)",
+        &target,
+    )?;
+    let target_error_ratio = gauge(
+        "target_error_ratio",
+        "Share of a target's recent attempts that failed, 429s included (decayed)",
+        &target,
+    )?;
+    let target_rate_limited_ratio = gauge(
+        "target_rate_limited_ratio",
+        "Share of a target's recent attempts answered with 429 (decayed)",
+        &target,
+    )?;
     Ok(Metrics {
         registry,
         model_labels: labels::ModelLabels::new(labels::MAX_MODEL_LABELS),
@@ -151,7 +193,51 @@ fn build() -> Result<Metrics, prometheus::Error> {
         cache_requests,
         cache_saved_usd,
         cache_store,
+        target_ttft_seconds,
+        target_duration_seconds,
+        target_tokens_per_second,
+        target_error_ratio,
+        target_rate_limited_ratio,
     })
+}
+
+/// Sets the target gauges from `stats`: series of targets no longer kept are removed first,
+/// so the label sets stay within the statistics' capacity. Called before each scrape.
+pub fn refresh_targets(stats: &crate::stats::TargetStats) {
+    set_targets(metrics(), stats);
+}
+
+fn set_targets(m: &Metrics, stats: &crate::stats::TargetStats) {
+    let targets = stats.all();
+    m.target_ttft_seconds.reset();
+    m.target_duration_seconds.reset();
+    m.target_tokens_per_second.reset();
+    m.target_error_ratio.reset();
+    m.target_rate_limited_ratio.reset();
+    for (provider, model, s) in &targets {
+        let (p, md) = (provider.as_str(), model.as_str());
+        for (gauge, summary) in [
+            (&m.target_ttft_seconds, &s.ttft_ms),
+            (&m.target_duration_seconds, &s.total_ms),
+        ] {
+            for (q, ms) in [("0.5", summary.p50), ("0.9", summary.p90)] {
+                if let Some(ms) = ms {
+                    gauge.with_label_values(&[p, md, q]).set(ms / 1000.0);
+                }
+            }
+        }
+        if let Some(tps) = s.tokens_per_sec.avg {
+            m.target_tokens_per_second
+                .with_label_values(&[p, md])
+                .set(tps);
+        }
+        m.target_error_ratio
+            .with_label_values(&[p, md])
+            .set(s.error_rate);
+        m.target_rate_limited_ratio
+            .with_label_values(&[p, md])
+            .set(s.rate_429);
+    }
 }
 
 /// The process's metrics. Building them cannot fail with these static definitions; if it ever
@@ -441,5 +527,79 @@ targets = ["openai/gpt-4o-mini"]
         let t = text(&m, &health);
         assert!(!t.contains(r#"target="p/m0""#), "{t}");
         assert!(t.contains(r#"switchyard_circuit_breaker_state{target="p/new"} 0"#));
+    }
+
+    #[test]
+    fn target_gauges_follow_the_statistics_and_drop_evicted_targets() {
+        use crate::stats::{Observation, TargetStats};
+        use std::time::Duration;
+        let m = super::build().unwrap();
+        let stats = TargetStats::new(2, Duration::from_secs(60));
+        let now = tokio::time::Instant::now();
+        let ok = Observation::success(
+            now,
+            Some(Duration::from_millis(100)),
+            Duration::from_secs(2),
+            Some(50),
+        );
+        stats.observe("openai", "gpt", ok);
+        stats.observe("openai", "gpt", Observation::failure(now, Some(429)));
+        let later = Observation {
+            at: now + Duration::from_millis(1),
+            ..ok
+        };
+        stats.observe("anthropic", "claude", later);
+        super::set_targets(&m, &stats);
+        let text = render(&m);
+        let p50 = r#"switchyard_target_ttft_seconds{model="gpt",provider="openai",quantile="0.5"}"#;
+        let line = text.lines().find(|l| l.starts_with(p50)).expect(&text);
+        let v: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((v - 0.1).abs() < 0.01, "{line}");
+        assert!(
+            text.contains(
+                r#"switchyard_target_rate_limited_ratio{model="gpt",provider="openai"} 0.5"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"switchyard_target_tokens_per_second{model="claude",provider="anthropic"} 25"#
+            ),
+            "{text}"
+        );
+        // A third target evicts the least recently seen one; its series go with it.
+        stats.observe(
+            "groq",
+            "llama",
+            Observation::success(
+                now + Duration::from_secs(1),
+                None,
+                Duration::from_secs(1),
+                Some(5),
+            ),
+        );
+        super::set_targets(&m, &stats);
+        let text = render(&m);
+        assert!(!text.contains(r#"provider="openai""#), "{text}");
+        assert!(text.contains(r#"provider="groq""#), "{text}");
+    }
+
+    fn render(m: &super::Metrics) -> String {
+        use prometheus::Encoder;
+        let mut out = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&m.registry.gather(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn definitions_build_and_render() {
+        let m = super::build().unwrap();
+        m.requests
+            .with_label_values(&["chat_completions", "chat", "openai", "gpt", "200", "k"])
+            .inc();
+        let text = super::render(&crate::resilience::Health::default(), None, None);
+        assert!(text.is_empty() || std::str::from_utf8(&text).is_ok());
     }
 }

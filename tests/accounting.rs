@@ -454,3 +454,78 @@ fn streamed_and_non_streamed_cost_are_equal_for_every_preset() {
         assert!(!plain.cost_unknown && !streamed.cost_unknown, "{kind}");
     }
 }
+
+#[test]
+fn each_attempt_is_in_the_row_and_the_served_one_carries_the_cost() {
+    let (_mock, gw) = start_stack("");
+    let auth = bearer();
+    // `failover` tries a provider that refuses connections, then openai.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str())],
+        &chat_body("failover", false),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let row = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+    let roles: Vec<ledger::Role> = row.attempts.iter().map(|a| a.role).collect();
+    assert_eq!(
+        roles,
+        [ledger::Role::Failed, ledger::Role::Served],
+        "{row:?}"
+    );
+    let (failed, served) = (&row.attempts[0], &row.attempts[1]);
+    assert_eq!(
+        (failed.provider.as_str(), failed.model.as_str()),
+        ("down", "never")
+    );
+    assert_eq!(failed.error_class.as_deref(), Some("ConnectRefused"));
+    assert_eq!(
+        (failed.status, failed.cost_usd),
+        (None, Some(Decimal::ZERO))
+    );
+    assert_eq!(failed.usage, switchyard::usage::Usage::default());
+    assert_eq!(
+        (served.provider.as_str(), served.status),
+        ("openai", Some(200))
+    );
+    assert_eq!(served.key_index, Some(0));
+    // gpt-4o-mini: 3 input and 16 output tokens at $0.15 and $0.60 per million.
+    let expected =
+        (Decimal::from(3) * d("0.15") + Decimal::from(16) * d("0.60")) / Decimal::from(MILLION);
+    assert_eq!(served.cost_usd, Some(expected));
+    assert_eq!(row.cost_usd, Some(expected));
+    assert_eq!((served.usage, row.usage), (row.usage, served.usage));
+    assert!(served.ms.is_some_and(|ms| ms > 0.0));
+
+    // An unpriced model's answer that served: its cost, and so the row's, is unknown.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str())],
+        &chat_body("openai/my-private-model", false),
+    );
+    let row = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+    assert_eq!(row.attempts.len(), 1);
+    assert!(row.attempts[0].has_unknown_cost() && row.cost_usd.is_none());
+
+    // Every attempt rate limited (last: the 429 rests the key): the last one's 429 reached the
+    // client; nothing was billed.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str()), ("x-mock-fault", "429")],
+        &chat_body("openai/gpt-4o-mini", false),
+    );
+    assert_eq!(r.status, 429);
+    let row = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+    assert!(row.attempts.len() > 1, "{row:?}");
+    let (last, before) = row.attempts.split_last().unwrap();
+    assert_eq!(last.role, ledger::Role::Served);
+    assert!(before.iter().all(|a| a.role == ledger::Role::Failed));
+    assert!(row.attempts.iter().all(|a| a.status == Some(429)
+        && a.error_class.as_deref() == Some("rate_limited")
+        && a.cost_usd == Some(Decimal::ZERO)));
+    assert_eq!(row.cost_usd, Some(Decimal::ZERO));
+    assert_eq!(row.attempt_count as usize, row.attempts.len());
+}

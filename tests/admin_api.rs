@@ -205,7 +205,8 @@ fn request_log_filters_paginates_and_shows_redacted_bodies() {
         !one["bodies"].is_null()
     });
     assert_eq!(one["gateway_key"], "careful");
-    assert_eq!(one["attempts"][0]["outcome"], "200");
+    assert_eq!(one["attempts"][0]["status"], 200, "{one}");
+    assert_eq!(one["attempts"][0]["role"], "served", "{one}");
     let req = one["bodies"]["request"].as_str().unwrap();
     for gone in [
         "jane@",

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
 use switchyard::ledger::{
-    count_rows, parse_since, read_row, schema_version, spend_report, GroupBy, Ledger, LedgerConfig,
-    LedgerError, LedgerHandle, LedgerRow, SCHEMA_VERSION,
+    count_rows, parse_since, read_row, schema_version, spend_report, spend_report_range, GroupBy,
+    Ledger, LedgerAttempt, LedgerConfig, LedgerError, LedgerHandle, LedgerRow, Role, Totals,
+    SCHEMA_VERSION,
 };
 use switchyard::usage::Usage;
 
@@ -30,8 +31,32 @@ fn cfg(path: &Path) -> LedgerConfig {
     }
 }
 
+/// A request that failed over once and was served: the served attempt carries the tokens and
+/// the cost (`None`: unpriced).
 fn row(id: &str, cost: Option<Decimal>) -> LedgerRow {
-    LedgerRow {
+    let failed = LedgerAttempt {
+        key_index: Some(1),
+        status: Some(503),
+        error_class: Some("server_error".into()),
+        ms: Some(1.25),
+        ..LedgerAttempt::unbilled(Role::Failed, "openai", "gpt-4o-mini")
+    };
+    let served = LedgerAttempt {
+        key_index: Some(0),
+        status: Some(200),
+        ms: Some(3.5),
+        usage: Usage {
+            input: 10,
+            output: 5,
+            cached_input: 2,
+            cache_write: 1,
+            reasoning: 0,
+        },
+        cost_usd: cost,
+        cost_unknown: cost.is_none(),
+        ..LedgerAttempt::unbilled(Role::Served, "openai", "gpt-4o-mini")
+    };
+    let mut r = LedgerRow {
         request_id: id.to_string(),
         ts_ms: now_ms() - 1_000,
         gateway_key: Some("team-a".into()),
@@ -41,26 +66,13 @@ fn row(id: &str, cost: Option<Decimal>) -> LedgerRow {
         requested_model: Some("fast".into()),
         provider: Some("openai".into()),
         model: Some("gpt-4o-mini".into()),
-        attempts_json: r#"[{"target":"openai/gpt-4o-mini","key":0,"status":200,"ms":3.5}]"#.into(),
-        attempt_count: 1,
+        attempt_count: 2,
         status: 200,
-        error_class: None,
-        cache_hit: false,
-        stream: false,
-        usage: Usage {
-            input: 10,
-            output: 5,
-            cached_input: 2,
-            cache_write: 1,
-            reasoning: 0,
-        },
-        cost_unknown: cost.is_none(),
-        cost_usd: cost,
-        saved_usd: None,
-        estimated: false,
-        ttft_ms: None,
         total_ms: 42.5,
-    }
+        ..LedgerRow::default()
+    };
+    r.set_attempts(vec![failed, served]);
+    r
 }
 
 /// Spill files (active or rotated) next to `db`.
@@ -522,4 +534,155 @@ async fn a_record_future_dropped_while_waiting_spills_its_row() {
     assert_eq!(count_rows(&path).expect("count"), 3);
     assert!(read_row(&path, "cancelled").expect("read").is_some());
     ledger.shutdown().expect("shutdown");
+}
+
+/// The fixture: a ledger written by the release before attempts were costed (schema 2), by the
+/// binary against the mock (`tests/fixtures/ledger/make-v2.sh`), with the spend reports that
+/// release gave for it.
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ledger");
+
+#[tokio::test]
+async fn a_ledger_written_by_the_previous_release_migrates_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("switchyard-ledger.db");
+    std::fs::copy(format!("{FIXTURE}/ledger-v2.sqlite"), &path).expect("copy fixture");
+    assert_eq!(schema_version(&path).expect("version"), 2);
+    // What the old release stored, read with plain SQL before anything touches the file.
+    let old: Vec<(String, Option<String>, bool, i64, i64)> = {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        let mut stmt = conn
+            .prepare(
+                "SELECT request_id, cost_usd, cost_unknown, input_tokens, output_tokens \
+                 FROM requests ORDER BY request_id",
+            )
+            .expect("prepare");
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .expect("query");
+        rows.collect::<Result<_, _>>().expect("rows")
+    };
+    assert_eq!(old.len(), 13);
+
+    let (ledger, handle) = Ledger::open(cfg(&path)).expect("open migrates");
+    assert_eq!(schema_version(&path).expect("version"), SCHEMA_VERSION);
+    assert_eq!(count_rows(&path).expect("count"), 13);
+    for (id, cost, unknown, input, output) in &old {
+        let r = read_row(&path, id).expect("read").expect("row kept");
+        assert_eq!(r.cost_usd, cost.as_deref().map(dec), "{id}");
+        assert_eq!(r.cost_unknown, *unknown, "{id}");
+        assert_eq!(
+            (r.usage.input, r.usage.output),
+            (*input as u64, *output as u64)
+        );
+        // The attempts add up to the row.
+        let t = Totals::of(&r.attempts);
+        assert_eq!((t.usage, t.cost_usd), (r.usage, r.cost_usd), "{id}: {r:?}");
+        assert!(r.attempts.iter().filter(|a| a.role == Role::Served).count() <= 1);
+    }
+    // The same spend, whatever the grouping.
+    for by in GroupBy::ALL {
+        let text = std::fs::read_to_string(format!("{FIXTURE}/spend-v2-by-{by}.json"))
+            .expect("fixture report");
+        let then: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let now = spend_report_range(&path, by, 0, i64::MAX)
+            .expect("report")
+            .to_json();
+        assert_eq!(now["rows"], then["rows"], "by {by}");
+        assert_eq!(now["total"], then["total"], "by {by}");
+    }
+    // Attempts as the old release listed them, now with roles.
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let id_of = |route_or_status: &str| -> String {
+        conn.query_row(
+            &format!("SELECT request_id FROM requests WHERE {route_or_status}"),
+            [],
+            |r| r.get(0),
+        )
+        .expect("row")
+    };
+    let failover = read_row(&path, &id_of("route = 'failover'"))
+        .expect("read")
+        .expect("row");
+    let roles: Vec<Role> = failover.attempts.iter().map(|a| a.role).collect();
+    assert_eq!(roles, [Role::Failed, Role::Served]);
+    assert_eq!(
+        failover.attempts[0].error_class.as_deref(),
+        Some("ConnectRefused")
+    );
+    assert_eq!(failover.attempts[1].cost_usd, failover.cost_usd);
+    let limited = read_row(&path, &id_of("status = 429"))
+        .expect("read")
+        .expect("row");
+    let roles: Vec<Role> = limited.attempts.iter().map(|a| a.role).collect();
+    assert_eq!(roles, [Role::Failed, Role::Failed, Role::Served]);
+    assert!(limited.attempts.iter().all(|a| a.status == Some(429)
+        && a.error_class.as_deref() == Some("rate_limited")
+        && a.cost_usd == Some(Decimal::ZERO)));
+
+    // New rows go in beside the old ones, and the report by model adds a race loser's cost to
+    // its own model.
+    let before = spend_report_range(&path, GroupBy::Model, 0, i64::MAX).expect("report");
+    let mut raced = row("raced", Some(dec("0.001")));
+    let mut attempts = raced.attempts.clone();
+    attempts.push(LedgerAttempt {
+        usage: Usage {
+            input: 10,
+            output: 100,
+            ..Usage::default()
+        },
+        cost_usd: Some(dec("0.0016")),
+        cost_unknown: false,
+        ..LedgerAttempt::unbilled(Role::RaceLoser, "anthropic", "claude-sonnet-4-5")
+    });
+    raced.set_attempts(attempts);
+    raced.ts_ms = 1;
+    handle.record(raced).await;
+    ledger.shutdown().expect("shutdown");
+    let after = spend_report_range(&path, GroupBy::Model, 0, i64::MAX).expect("report");
+    assert_eq!(after.total.cost_usd, before.total.cost_usd + dec("0.0026"));
+    let cost = |r: &switchyard::ledger::SpendReport, g: &str| {
+        r.rows
+            .iter()
+            .find(|x| x.group == g)
+            .map(|x| (x.requests, x.cost_usd))
+    };
+    let (claude_n, claude_cost) = cost(&before, "anthropic/claude-sonnet-4-5").expect("claude");
+    assert_eq!(
+        cost(&after, "anthropic/claude-sonnet-4-5"),
+        Some((claude_n, claude_cost + dec("0.0016")))
+    );
+    let (gpt_n, gpt_cost) = cost(&before, "openai/gpt-4o-mini").expect("gpt");
+    assert_eq!(
+        cost(&after, "openai/gpt-4o-mini"),
+        Some((gpt_n + 1, gpt_cost + dec("0.001")))
+    );
+}
+
+#[tokio::test]
+async fn spill_lines_left_by_the_previous_release_are_imported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    std::fs::copy(
+        format!("{FIXTURE}/spill-v2.jsonl"),
+        dir.path().join("ledger.db.spill.jsonl"),
+    )
+    .expect("copy spill");
+    let (ledger, _handle) = Ledger::open(cfg(&path)).expect("open");
+    let stats = ledger.shutdown().expect("shutdown");
+    assert_eq!((stats.spill_imported, stats.spill_bad_lines), (2, 0));
+    assert!(spill_files(&path).is_empty());
+    let priced = read_row(&path, "req_spill_v2_priced")
+        .expect("read")
+        .expect("row");
+    assert_eq!(priced.cost_usd, Some(dec("0.000123456789")));
+    let roles: Vec<Role> = priced.attempts.iter().map(|a| a.role).collect();
+    assert_eq!(roles, [Role::Failed, Role::Served]);
+    assert_eq!(priced.attempts[1].cost_usd, priced.cost_usd);
+    let unpriced = read_row(&path, "req_spill_v2_unpriced")
+        .expect("read")
+        .expect("row");
+    assert!(unpriced.cost_usd.is_none() && unpriced.cost_unknown);
+    assert!(unpriced.attempts[0].has_unknown_cost());
 }

@@ -4,7 +4,7 @@
 //! ```text
 //! GET  /metrics          Prometheus text format
 //! GET  /admin/health     circuit breakers and provider keys (by origin, never the secret)
-//! GET  /admin/targets    every route's targets with their breaker state
+//! GET  /admin/targets    every route's targets; live statistics per provider/model with breakers
 //! POST /admin/reload     re-read the config file (same as SIGHUP)
 //! GET  /admin/spend?by=key|feature|model|provider|route&since=7d   spend report (JSON)
 //! GET|POST /admin/keys, POST /admin/keys/{name}/revoke|rotate, DELETE /admin/keys/{name}
@@ -206,10 +206,13 @@ impl AdminApp {
         json_reply(status, v)
     }
 
-    /// Every route's targets, with the breaker state of their provider and model.
+    /// Every route's targets; and the live statistics of each provider/model
+    /// ([`crate::stats`]) with the state of its breaker and its provider's (`closed`,
+    /// `half_open`, `open`; `null` if none was made yet).
     fn targets(&self) -> Response<Vec<u8>> {
         let state = self.shared.state();
-        let health = self.shared.health.snapshot(tokio::time::Instant::now());
+        let now = tokio::time::Instant::now();
+        let health = self.shared.health.snapshot(now);
         let routes: Vec<_> = state
             .config
             .routes
@@ -223,7 +226,41 @@ impl AdminApp {
                 })
             })
             .collect();
-        json_reply(200, json!({"routes": routes, "health": health}))
+        let stats = &self.shared.stats;
+        let breakers: std::collections::HashMap<String, &'static str> = self
+            .shared
+            .health
+            .breaker_states(now)
+            .into_iter()
+            .map(|(name, state)| (name, state.name()))
+            .collect();
+        let targets: Vec<serde_json::Value> = stats
+            .all()
+            .into_iter()
+            .map(|(provider, model, snap)| {
+                let mut v = serde_json::to_value(&snap).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("provider".into(), json!(provider));
+                    o.insert("model".into(), json!(model));
+                    o.insert(
+                        "breaker".into(),
+                        json!(breakers.get(&format!("{provider}/{model}"))),
+                    );
+                    o.insert("provider_breaker".into(), json!(breakers.get(&provider)));
+                }
+                v
+            })
+            .collect();
+        json_reply(
+            200,
+            json!({
+                "routes": routes,
+                "health": health,
+                "half_life_secs": stats.half_life().as_secs_f64(),
+                "capacity": stats.capacity(),
+                "targets": targets,
+            }),
+        )
     }
 }
 
@@ -259,15 +296,18 @@ impl ServeHttp for AdminApp {
         }
         match (method.as_str(), path.as_str()) {
             ("GET", "/admin/targets") => self.targets(),
-            ("GET", "/metrics") => reply(
-                200,
-                "text/plain; version=0.0.4",
-                crate::metrics::render(
-                    &self.shared.health,
-                    self.shared.ledger.as_ref(),
-                    self.shared.cache,
-                ),
-            ),
+            ("GET", "/metrics") => {
+                crate::metrics::refresh_targets(&self.shared.stats);
+                reply(
+                    200,
+                    "text/plain; version=0.0.4",
+                    crate::metrics::render(
+                        &self.shared.health,
+                        self.shared.ledger.as_ref(),
+                        self.shared.cache,
+                    ),
+                )
+            }
             ("GET", "/admin/health") => json_reply(
                 200,
                 self.shared.health.snapshot(tokio::time::Instant::now()),

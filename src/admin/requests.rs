@@ -2,7 +2,9 @@
 //! `GET /admin/requests/{request_id}` (the row, its attempts, its kept bodies), read from the
 //! ledger on a blocking thread.
 
-use crate::ledger::store::{open_reader, row_from_sql, select_all};
+use crate::ledger::store::{
+    has_attempts_table, open_reader, read_attempts, row_from_sql, select_all,
+};
 use crate::ledger::LedgerRow;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{json, Value};
@@ -95,15 +97,10 @@ pub fn parse_query(q: &str) -> Result<Query, String> {
     Ok(out)
 }
 
-/// One ledger row as the admin API shows it, its attempts parsed.
+/// One ledger row as the admin API shows it, with its attempts (each with its role, tokens and
+/// cost).
 pub fn row_json(r: &LedgerRow) -> Value {
-    let mut v = serde_json::to_value(r).unwrap_or_else(|_| json!({}));
-    let attempts: Value = serde_json::from_str(&r.attempts_json).unwrap_or_else(|_| json!([]));
-    if let Some(o) = v.as_object_mut() {
-        o.remove("attempts_json");
-        o.insert("attempts".into(), attempts);
-    }
-    v
+    serde_json::to_value(r).unwrap_or_else(|_| json!({}))
 }
 
 /// A page of requests, newest first, and the `before` of the next page (if there is one).
@@ -127,12 +124,12 @@ pub fn list(path: &Path, q: &Query) -> Result<Value, String> {
         clauses.push(format!("status = ?{}", args.len()));
         if s != 200 {
             // Spelled as the partial index's condition, so SQLite may use it.
-            clauses.push(crate::ledger::store::NOT_OK_CONDITION.to_owned());
+            clauses.push(crate::ledger::schema::NOT_OK_CONDITION.to_owned());
         }
     }
     match q.cache_hit {
         // Spelled as the partial index's condition, so SQLite may use it.
-        Some(true) => clauses.push(crate::ledger::store::CACHE_HIT_CONDITION.to_owned()),
+        Some(true) => clauses.push(crate::ledger::schema::CACHE_HIT_CONDITION.to_owned()),
         Some(false) => clauses.push("cache_hit = 0".to_owned()),
         None => {}
     }
@@ -176,6 +173,12 @@ pub fn list(path: &Path, q: &Query) -> Result<Value, String> {
     }
     let more = out.len() > q.limit;
     out.truncate(q.limit);
+    // A primary-key lookup per row of the page (at most `MAX_LIMIT`).
+    if has_attempts_table(&conn).map_err(|e| e.to_string())? {
+        for r in &mut out {
+            r.attempts = read_attempts(&conn, &r.request_id).map_err(|e| e.to_string())?;
+        }
+    }
     let next = more
         .then(|| out.last().map(|r| r.request_id.clone()))
         .flatten();

@@ -117,6 +117,8 @@ pub fn spend_chart(series: &Series, by: GroupBy, groups: &[GroupSeries]) -> Resu
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bar {
     pub label: String,
+    /// `served`, `failed`, `skipped`, `race_loser`, `hedge`, ... when the ledger records it.
+    pub role: Option<String>,
     pub start_ms: f64,
     pub ms: f64,
     pub outcome: String,
@@ -124,7 +126,8 @@ pub struct Bar {
 
 /// Bars from whatever attempt list the request JSON holds: each attempt's `start_ms` (or
 /// `offset_ms`) when recorded, else it starts where the previous one ended; its length is
-/// `ms`; its label is `provider/model` with its `role` and outcome (`outcome`, else `status`).
+/// `ms`; its label is `provider/model` with its `role` and outcome (`outcome`, else
+/// `error_class`, else `status`).
 pub fn bars(attempts: &[Value]) -> Vec<Bar> {
     let mut at = 0.0;
     attempts
@@ -140,6 +143,7 @@ pub fn bars(attempts: &[Value]) -> Vec<Bar> {
             let start = num("start_ms").or_else(|| num("offset_ms")).unwrap_or(at);
             at = start + ms;
             let outcome = text("outcome")
+                .or_else(|| text("error_class"))
                 .or_else(|| text("status"))
                 .unwrap_or_else(|| "?".into());
             let mut label = format!(
@@ -147,11 +151,13 @@ pub fn bars(attempts: &[Value]) -> Vec<Bar> {
                 text("provider").unwrap_or_default(),
                 text("model").unwrap_or_default()
             );
-            if let Some(role) = text("role") {
+            let role = text("role");
+            if let Some(role) = &role {
                 label.push_str(&format!(" [{role}]"));
             }
             Bar {
                 label,
+                role,
                 start_ms: start,
                 ms,
                 outcome,
@@ -160,12 +166,14 @@ pub fn bars(attempts: &[Value]) -> Vec<Bar> {
         .collect()
 }
 
-fn bar_color(outcome: &str) -> RGBColor {
-    let o = outcome.to_ascii_lowercase();
+fn bar_color(b: &Bar) -> RGBColor {
+    let o = b.role.as_deref().unwrap_or(&b.outcome).to_ascii_lowercase();
     if o == "ok" || o == "served" || o.starts_with('2') {
         RGBColor(46, 139, 87)
     } else if o.contains("skip") || o.contains("loser") || o.contains("cancel") {
         RGBColor(150, 150, 150)
+    } else if o.contains("hedge") || o.contains("race") {
+        RGBColor(70, 110, 200)
     } else {
         RGBColor(200, 60, 50)
     }
@@ -207,7 +215,7 @@ pub fn waterfall(bars: &[Bar]) -> Result<String, String> {
                         (b.start_ms, y - 0.8),
                         (b.start_ms + b.ms.max(end / 400.0), y - 0.2),
                     ],
-                    bar_color(&b.outcome).filled(),
+                    bar_color(b).filled(),
                 )
             }))
             .map_err(draw_err)?;

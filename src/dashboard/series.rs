@@ -331,7 +331,6 @@ mod tests {
             provider: Some("openai".into()),
             model: Some(model.into()),
             endpoint: "chat_completions".into(),
-            attempts_json: "[]".into(),
             status: 200,
             cost_usd: Decimal::from_str(cost).ok(),
             saved_usd: saved.and_then(|s| Decimal::from_str(s).ok()),

@@ -1,4 +1,5 @@
-//! Request ledger: exactly one SQLite row per client request, written off the request path.
+//! Request ledger: exactly one SQLite row per client request (with its attempts), written off
+//! the request path.
 //!
 //! Every request the gateway answers (successful, failed, served from cache or cancelled by the
 //! client) becomes one [`LedgerRow`], keyed by `request_id` (the table's PRIMARY KEY; a second
@@ -20,9 +21,28 @@
 //!
 //! Money is [`rust_decimal::Decimal`], stored as exact TEXT; reports add it up in Rust.
 //!
+//! A row holds every costed call the request made ([`LedgerAttempt`]: the served one, the
+//! failed and skipped ones before it, and calls that did not serve the client: race losers,
+//! hedges, judge and shadow calls), each with its [`Role`], tokens and exact cost. The row's
+//! usage and cost are their sums ([`LedgerRow::set_attempts`]); any attempt with an unknown
+//! cost makes the row's cost unknown.
+//!
+//! Attempts are stored in a child table `attempts (request_id, idx, ...)` rather than as a
+//! JSON column: the spend report by model or provider sums them per attempt with one indexed
+//! join (the primary key `(request_id, idx)` of a `WITHOUT ROWID` table, so a row's attempts
+//! sit together and are found by the request's key), exact TEXT money stays in one column per
+//! attempt, and `sqlite3` users can query attempts directly (`... WHERE role = 'race_loser'`).
+//! Reports that group by key, feature or route read only `requests`, as before. A JSON column
+//! would have kept inserts to one B-tree but made every per-model report parse JSON per row.
+//! Ids are time-ordered, so the child table grows at its end like the parent.
+//!
 //! Files:
-//! - [`store`]: connection set-up (WAL, `synchronous=NORMAL`, busy timeout), schema migrations
-//!   by `PRAGMA user_version`, row (de)serialisation, inserts and small read helpers.
+//! - [`attempt`]: [`LedgerAttempt`], [`Role`] and the sums ([`Totals`]).
+//! - `schema`: the tables and their migrations by `PRAGMA user_version`.
+//! - [`store`]: connection set-up (WAL, `synchronous=NORMAL`, busy timeout), row
+//!   (de)serialisation, inserts and small read helpers.
+//! - `legacy`: schema-2 rows (one attempt priced, the rest as a JSON string) turned into
+//!   attempts, for the in-place migration and for old spill files.
 //! - `spill`: the append-only overflow files and their import.
 //! - `writer`: [`Ledger`], [`LedgerHandle`] and the writer thread.
 //! - [`report`]: read-only spend reports ([`spend_report`]) and [`parse_since`].
@@ -36,18 +56,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::usage::Usage;
 
+pub mod attempt;
+mod legacy;
 pub mod report;
+pub(crate) mod schema;
 mod spill;
 pub mod store;
 mod writer;
 
 #[cfg(test)]
+mod attempt_tests;
+#[cfg(test)]
 mod tests;
 
+pub use attempt::{LedgerAttempt, Role, Totals};
 pub use report::{
     parse_query, parse_since, spend_report, spend_report_range, GroupBy, SpendReport, SpendRow,
 };
-pub use store::{count_rows, read_row, schema_version, SCHEMA_VERSION};
+pub use schema::SCHEMA_VERSION;
+pub use store::{count_rows, read_row, schema_version};
 pub use writer::{Ledger, LedgerHandle, WriterPause};
 
 /// One client request, as written to the ledger.
@@ -64,20 +91,23 @@ pub struct LedgerRow {
     /// `chat_completions`, `messages`, `embeddings`, ...
     pub endpoint: String,
     pub requested_model: Option<String>,
-    /// Final provider.
+    /// The provider that served (for a cache hit: the one that produced the stored answer).
     pub provider: Option<String>,
-    /// Final upstream model.
+    /// The upstream model that served (for a cache hit: the one that produced the answer).
     pub model: Option<String>,
-    /// JSON array of attempts (target, key index, status, error class, ms).
-    pub attempts_json: String,
+    /// Every call the request made, in order, each with its role, tokens and cost.
+    #[serde(default)]
+    pub attempts: Vec<LedgerAttempt>,
+    /// Attempts that reached a provider (skips excluded).
     pub attempt_count: u32,
     /// Status sent to the client (0 = the client went away before any was sent).
     pub status: u16,
     pub error_class: Option<String>,
     pub cache_hit: bool,
     pub stream: bool,
+    /// Tokens of every attempt, summed.
     pub usage: Usage,
-    /// `None` = cost unknown (unpriced model).
+    /// The sum of the attempts' costs; `None` = unknown (some attempt's model is unpriced).
     pub cost_usd: Option<Decimal>,
     pub cost_unknown: bool,
     /// Cache hits: the cost that was avoided.
@@ -98,6 +128,21 @@ impl LedgerRow {
     /// Whether the cost is unknown (`cost_usd` is `None` or `cost_unknown` is set).
     pub fn has_unknown_cost(&self) -> bool {
         self.cost_unknown || self.cost_usd.is_none()
+    }
+
+    /// Sets the attempts and the row's usage and cost to their sums ([`Totals::of`]); no
+    /// attempts (a cache hit, an error answered by the gateway) means no tokens and $0.
+    pub fn set_attempts(&mut self, attempts: Vec<LedgerAttempt>) {
+        let t = Totals::of(&attempts);
+        self.usage = t.usage;
+        self.cost_usd = t.cost_usd;
+        self.cost_unknown = t.cost_unknown;
+        self.attempts = attempts;
+    }
+
+    /// The attempt whose answer the client got, if any.
+    pub fn served(&self) -> Option<&LedgerAttempt> {
+        self.attempts.iter().rev().find(|a| a.role == Role::Served)
     }
 }
 

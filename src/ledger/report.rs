@@ -3,8 +3,9 @@
 //!
 //! Rows are grouped in Rust (missing values as `"(none)"`; the model group is
 //! `provider/model`) and money is added up with exact [`Decimal`] arithmetic, never SQL `SUM`
-//! over floats. Rounding happens only for display in [`SpendReport::to_table`];
-//! [`SpendReport::to_json`] gives costs as exact decimal strings.
+//! over floats. By model or provider, each attempt's tokens and cost count for its own model
+//! or provider ([`spend_report_range`]). Rounding happens only for display in
+//! [`SpendReport::to_table`]; [`SpendReport::to_json`] gives costs as exact decimal strings.
 
 use crate::calendar::{civil_from_days, days_from_civil};
 use std::collections::HashMap;
@@ -18,7 +19,8 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::store::{open_reader, parse_money};
+use super::attempt::{add_usage, sub_usage};
+use super::store::{has_attempts_table, open_reader, parse_money, usage_at};
 use super::LedgerError;
 use crate::usage::Usage;
 
@@ -32,7 +34,8 @@ pub enum GroupBy {
     /// Gateway key name.
     Key,
     Feature,
-    /// `provider/model` (the final upstream model).
+    /// `provider/model`: the request counts for the model that served, each attempt's
+    /// tokens and cost for its own model.
     Model,
     Provider,
     Route,
@@ -106,30 +109,22 @@ impl SpendRow {
         }
     }
 
-    fn add(&mut self, r: &Fact) {
+    /// Counts the request itself: everything but its tokens and cost.
+    fn count_request(&mut self, r: &RowFact) {
         self.requests += 1;
         self.errors += u64::from(r.error);
         self.cache_hits += u64::from(r.cache_hit);
-        add_usage(&mut self.usage, &r.usage);
-        if let Some(cost) = r.cost {
-            self.cost_usd = self.cost_usd.saturating_add(cost);
-        }
         if let Some(saved) = r.saved {
             self.saved_usd = self.saved_usd.saturating_add(saved);
         }
-        self.unknown_cost_requests += u64::from(r.cost_unknown);
         self.estimated_requests += u64::from(r.estimated);
     }
 
-    fn merge(&mut self, other: &SpendRow) {
-        self.requests += other.requests;
-        self.errors += other.errors;
-        self.cache_hits += other.cache_hits;
-        add_usage(&mut self.usage, &other.usage);
-        self.cost_usd = self.cost_usd.saturating_add(other.cost_usd);
-        self.saved_usd = self.saved_usd.saturating_add(other.saved_usd);
-        self.unknown_cost_requests += other.unknown_cost_requests;
-        self.estimated_requests += other.estimated_requests;
+    fn add_spend(&mut self, usage: &Usage, cost: Option<Decimal>) {
+        add_usage(&mut self.usage, usage);
+        if let Some(cost) = cost {
+            self.cost_usd = self.cost_usd.saturating_add(cost);
+        }
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -151,16 +146,10 @@ impl SpendRow {
     }
 }
 
-fn add_usage(sum: &mut Usage, u: &Usage) {
-    sum.input = sum.input.saturating_add(u.input);
-    sum.output = sum.output.saturating_add(u.output);
-    sum.cached_input = sum.cached_input.saturating_add(u.cached_input);
-    sum.cache_write = sum.cache_write.saturating_add(u.cache_write);
-    sum.reasoning = sum.reasoning.saturating_add(u.reasoning);
-}
-
 /// The part of a ledger row a report needs.
-struct Fact {
+struct RowFact {
+    /// The row's group (for model and provider: the one that served).
+    group: String,
     error: bool,
     cache_hit: bool,
     usage: Usage,
@@ -170,6 +159,14 @@ struct Fact {
     estimated: bool,
 }
 
+/// The part of a billed attempt a per-attempt report needs.
+struct AttemptFact {
+    group: String,
+    usage: Usage,
+    /// Known cost (an unknown one counts nothing here; the row is flagged instead).
+    cost: Decimal,
+}
+
 /// Spend per group over `[since_ms, until_ms]`, groups sorted by cost (highest first).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SpendReport {
@@ -177,7 +174,8 @@ pub struct SpendReport {
     pub until_ms: i64,
     pub by: GroupBy,
     pub rows: Vec<SpendRow>,
-    /// Sum of all rows; its `group` is `"TOTAL"`.
+    /// Every request in the window; its `group` is `"TOTAL"`. Its cost is the sum of the rows'
+    /// known costs, which is also the sum of the groups' costs.
     pub total: SpendRow,
 }
 
@@ -186,7 +184,22 @@ pub fn spend_report(path: &Path, by: GroupBy, since_ms: i64) -> Result<SpendRepo
     spend_report_range(path, by, since_ms, now_ms())
 }
 
+/// The `requests` columns every report reads, as `r.`; [`row_fact`] maps them.
+const ROW_COLUMNS: &str = "r.gateway_key, r.feature, r.route, r.provider, r.model, r.status, \
+     r.error_class, r.cache_hit, r.input_tokens, r.output_tokens, r.cached_input_tokens, \
+     r.cache_write_tokens, r.reasoning_tokens, r.cost_usd, r.cost_unknown, r.saved_usd, \
+     r.estimated";
+/// Columns of [`ROW_COLUMNS`].
+const ROW_WIDTH: usize = 17;
+
 /// Spend grouped `by`, for requests with `since_ms <= ts_ms <= until_ms`.
+///
+/// By key, feature or route, each request counts whole in its group. By model or provider,
+/// each attempt's tokens and cost go to ITS model or provider (race losers, hedges, judge and
+/// shadow calls count against their own), while the request itself (requests, errors, cache
+/// hits, savings) counts for the one that served. A request whose cost is unknown adds no cost
+/// to any group and counts in `unknown_cost_requests` of every group it touches, so the groups'
+/// costs always add up to the total, the sum of the rows' known costs.
 pub fn spend_report_range(
     path: &Path,
     by: GroupBy,
@@ -194,76 +207,193 @@ pub fn spend_report_range(
     until_ms: i64,
 ) -> Result<SpendReport, LedgerError> {
     let conn = open_reader(path)?;
-    let mut stmt = conn.prepare(
-        "SELECT gateway_key, feature, route, provider, model, status, error_class, cache_hit, \
-         input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
-         cost_usd, cost_unknown, saved_usd, estimated \
-         FROM requests WHERE ts_ms >= ?1 AND ts_ms <= ?2",
-    )?;
-    let mut groups: HashMap<String, SpendRow> = HashMap::new();
-    let mut rows = stmt.query([since_ms, until_ms])?;
-    while let Some(r) = rows.next()? {
-        let text = |i: usize| r.get::<_, Option<String>>(i);
-        let count = |i: usize| r.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
-        let (key, feature, route) = (text(0)?, text(1)?, text(2)?);
-        let (provider, model) = (text(3)?, text(4)?);
-        let group = match by {
-            GroupBy::Key => key,
-            GroupBy::Feature => feature,
-            GroupBy::Route => route,
-            GroupBy::Provider => provider,
-            GroupBy::Model => match (provider, model) {
-                (None, None) => None,
-                (p, m) => Some(format!(
-                    "{}/{}",
-                    p.as_deref().unwrap_or(NONE_GROUP),
-                    m.as_deref().unwrap_or(NONE_GROUP)
-                )),
-            },
+    let mut acc = Accumulator::new(by);
+    let per_attempt =
+        matches!(by, GroupBy::Model | GroupBy::Provider) && has_attempts_table(&conn)?;
+    if per_attempt {
+        // One row per attempt (or one for a request without any), a request's attempts
+        // together: the ORDER BY is unique per request, and its sort only breaks ties of
+        // ts_ms (the index gives ts_ms order).
+        let mut stmt = conn.prepare(&per_attempt_sql())?;
+        let mut rows = stmt.query([since_ms, until_ms])?;
+        let mut current: Option<(String, RowFact)> = None;
+        let mut attempts: Vec<AttemptFact> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(ROW_WIDTH)?;
+            if current.as_ref().is_none_or(|(cur, _)| *cur != id) {
+                if let Some((_, fact)) = current.take() {
+                    acc.add(&fact, &attempts);
+                }
+                attempts.clear();
+                current = Some((id, row_fact(r, by)?));
+            }
+            if let Some(a) = attempt_fact(r, ROW_WIDTH + 1, by)? {
+                attempts.push(a);
+            }
         }
-        .unwrap_or_else(|| NONE_GROUP.to_string());
-        let status: i64 = r.get(5)?;
-        let error_class = text(6)?;
-        let cost = parse_money(text(13)?);
-        let cost_unknown: bool = r.get(14)?;
-        let fact = Fact {
-            error: status == 0 || status >= 400 || error_class.is_some(),
-            cache_hit: r.get(7)?,
-            usage: Usage {
-                input: count(8)?,
-                output: count(9)?,
-                cached_input: count(10)?,
-                cache_write: count(11)?,
-                reasoning: count(12)?,
-            },
-            cost_unknown: cost_unknown || cost.is_none(),
-            cost,
-            saved: parse_money(text(15)?),
-            estimated: r.get(16)?,
-        };
-        groups
-            .entry(group)
-            .or_insert_with_key(|g| SpendRow::new(g.clone()))
-            .add(&fact);
+        if let Some((_, fact)) = current.take() {
+            acc.add(&fact, &attempts);
+        }
+    } else {
+        let sql =
+            format!("SELECT {ROW_COLUMNS} FROM requests r WHERE r.ts_ms >= ?1 AND r.ts_ms <= ?2");
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query([since_ms, until_ms])?;
+        while let Some(r) = rows.next()? {
+            acc.add(&row_fact(r, by)?, &[]);
+        }
     }
-    let mut rows: Vec<SpendRow> = groups.into_values().collect();
-    rows.sort_by(|a, b| {
-        b.cost_usd
-            .cmp(&a.cost_usd)
-            .then(b.requests.cmp(&a.requests))
-            .then_with(|| a.group.cmp(&b.group))
-    });
-    let mut total = SpendRow::new("TOTAL".to_string());
-    for row in &rows {
-        total.merge(row);
+    Ok(acc.finish(since_ms, until_ms))
+}
+
+/// Every request in `[?1, ?2]` joined with its attempts (one row for a request without any).
+pub(crate) fn per_attempt_sql() -> String {
+    format!(
+        "SELECT {ROW_COLUMNS}, r.request_id, a.provider, a.model, a.input_tokens, \
+         a.output_tokens, a.cached_input_tokens, a.cache_write_tokens, a.reasoning_tokens, \
+         a.cost_usd, a.cost_unknown \
+         FROM requests r LEFT JOIN attempts a ON a.request_id = r.request_id \
+         WHERE r.ts_ms >= ?1 AND r.ts_ms <= ?2 ORDER BY r.ts_ms, r.request_id"
+    )
+}
+
+/// Maps [`ROW_COLUMNS`] to a [`RowFact`] grouped `by`.
+fn row_fact(r: &rusqlite::Row<'_>, by: GroupBy) -> rusqlite::Result<RowFact> {
+    let text = |i: usize| r.get::<_, Option<String>>(i);
+    let (key, feature, route) = (text(0)?, text(1)?, text(2)?);
+    let (provider, model) = (text(3)?, text(4)?);
+    let group = match by {
+        GroupBy::Key => key,
+        GroupBy::Feature => feature,
+        GroupBy::Route => route,
+        GroupBy::Provider => provider,
+        GroupBy::Model => match (provider, model) {
+            (None, None) => None,
+            (p, m) => Some(format!(
+                "{}/{}",
+                p.as_deref().unwrap_or(NONE_GROUP),
+                m.as_deref().unwrap_or(NONE_GROUP)
+            )),
+        },
     }
-    Ok(SpendReport {
-        since_ms,
-        until_ms,
-        by,
-        rows,
-        total,
+    .unwrap_or_else(|| NONE_GROUP.to_string());
+    let status: i64 = r.get(5)?;
+    let error_class = text(6)?;
+    let cost = parse_money(text(13)?);
+    let cost_unknown: bool = r.get(14)?;
+    Ok(RowFact {
+        group,
+        error: status == 0 || status >= 400 || error_class.is_some(),
+        cache_hit: r.get(7)?,
+        usage: usage_at(r, 8)?,
+        cost_unknown: cost_unknown || cost.is_none(),
+        cost,
+        saved: parse_money(text(15)?),
+        estimated: r.get(16)?,
     })
+}
+
+/// The attempt joined at column `first` (provider, model, five token counts, cost, unknown),
+/// if there is one and it billed anything (failed and skipped attempts bill nothing).
+fn attempt_fact(
+    r: &rusqlite::Row<'_>,
+    first: usize,
+    by: GroupBy,
+) -> rusqlite::Result<Option<AttemptFact>> {
+    let Some(provider) = r.get::<_, Option<String>>(first)? else {
+        return Ok(None); // a request without attempts
+    };
+    let model: String = r.get(first + 1)?;
+    let usage = usage_at(r, first + 2)?;
+    let cost = parse_money(r.get(first + 7)?);
+    let unknown = r.get::<_, bool>(first + 8)? || cost.is_none();
+    let billed = unknown || cost.is_some_and(|c| !c.is_zero()) || usage != Usage::default();
+    if !billed {
+        return Ok(None);
+    }
+    Ok(Some(AttemptFact {
+        group: match by {
+            GroupBy::Provider => provider,
+            _ => format!("{provider}/{model}"),
+        },
+        usage,
+        cost: if unknown {
+            Decimal::ZERO
+        } else {
+            cost.unwrap_or_default()
+        },
+    }))
+}
+
+/// Groups and the total, built one request at a time.
+struct Accumulator {
+    by: GroupBy,
+    groups: HashMap<String, SpendRow>,
+    total: SpendRow,
+}
+
+impl Accumulator {
+    fn new(by: GroupBy) -> Accumulator {
+        Accumulator {
+            by,
+            groups: HashMap::new(),
+            total: SpendRow::new("TOTAL".to_string()),
+        }
+    }
+
+    fn group(&mut self, name: &str) -> &mut SpendRow {
+        self.groups
+            .entry(name.to_owned())
+            .or_insert_with_key(|g| SpendRow::new(g.clone()))
+    }
+
+    /// One request and its billed attempts (none: the whole row goes to its own group). The
+    /// attempts' tokens and known costs go to their groups; what the row holds beyond them
+    /// (normally nothing; a row recorded without attempts) goes to the row's group.
+    fn add(&mut self, row: &RowFact, attempts: &[AttemptFact]) {
+        self.total.count_request(row);
+        self.total.add_spend(&row.usage, row.cost);
+        self.total.unknown_cost_requests += u64::from(row.cost_unknown);
+        self.group(&row.group).count_request(row);
+        let mut rest_usage = row.usage;
+        let mut rest_cost = row.cost;
+        for a in attempts {
+            rest_usage = sub_usage(&rest_usage, &a.usage);
+            rest_cost = rest_cost.map(|c| c.saturating_sub(a.cost));
+            // A row of unknown cost adds no cost anywhere (it is flagged below).
+            let cost = row.cost.map(|_| a.cost);
+            self.group(&a.group).add_spend(&a.usage, cost);
+        }
+        self.group(&row.group).add_spend(&rest_usage, rest_cost);
+        if row.cost_unknown {
+            let mut flagged: Vec<&str> = vec![&row.group];
+            for a in attempts {
+                if !flagged.contains(&a.group.as_str()) {
+                    flagged.push(&a.group);
+                }
+            }
+            for g in flagged {
+                self.group(g).unknown_cost_requests += 1;
+            }
+        }
+    }
+
+    fn finish(self, since_ms: i64, until_ms: i64) -> SpendReport {
+        let mut rows: Vec<SpendRow> = self.groups.into_values().collect();
+        rows.sort_by(|a, b| {
+            b.cost_usd
+                .cmp(&a.cost_usd)
+                .then(b.requests.cmp(&a.requests))
+                .then_with(|| a.group.cmp(&b.group))
+        });
+        SpendReport {
+            since_ms,
+            until_ms,
+            by: self.by,
+            rows,
+            total: self.total,
+        }
+    }
 }
 
 impl SpendReport {

@@ -11,6 +11,8 @@
 //!   ignore known `request_id`s.
 //!
 //! A line that does not parse (e.g. cut short by a crash or a full disk) is skipped and counted.
+//! Lines in the schema-2 shape (attempts as an `attempts_json` string, no `attempts` list), left
+//! by an older release, are converted on import ([`super::legacy`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -19,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::legacy::{attempts_from_v2, V2Row};
 use super::LedgerRow;
 
 /// The active spill file and the flag telling the writer there is something to import.
@@ -194,7 +197,7 @@ pub(crate) fn read_chunks<E>(
         if text.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<LedgerRow>(text) {
+        match parse_line(text) {
             Ok(row) => rows.push(row),
             Err(e) => {
                 bad += 1;
@@ -209,6 +212,22 @@ pub(crate) fn read_chunks<E>(
         on_chunk(rows).map_err(SpillReadError::Sink)?;
     }
     Ok(bad)
+}
+
+/// One spill line: a [`LedgerRow`] as JSON, or a schema-2 row whose attempts are the
+/// `attempts_json` string.
+pub(crate) fn parse_line(text: &[u8]) -> serde_json::Result<LedgerRow> {
+    let mut value: serde_json::Value = serde_json::from_slice(text)?;
+    let legacy = value
+        .as_object_mut()
+        .and_then(|o| o.remove("attempts_json"));
+    let mut row: LedgerRow = serde_json::from_value(value)?;
+    if let Some(serde_json::Value::String(json)) = legacy {
+        if row.attempts.is_empty() {
+            row.attempts = attempts_from_v2(&json, &V2Row::of(&row));
+        }
+    }
+    Ok(row)
 }
 
 /// Why a spill file could not be read to the end.

@@ -1,8 +1,8 @@
-//! SQLite side of the ledger: connection set-up, schema migrations, inserts and reads.
+//! SQLite side of the ledger: connection set-up, inserts and reads. The schema and its
+//! migrations are in [`super::schema`].
 //!
-//! The schema is versioned by `PRAGMA user_version`; [`MIGRATIONS`]`[i]` takes version `i` to
-//! `i + 1`, each in its own transaction. A database whose version is newer than
-//! [`SCHEMA_VERSION`] is refused rather than written to.
+//! A row is one `requests` row plus its `attempts` rows (`idx` 0, 1, ... in the row's order),
+//! inserted in the same transaction.
 //!
 //! Column notes: token counts are INTEGER (saturated at `i64::MAX`), booleans are 0/1, money
 //! (`cost_usd`, `saved_usd`) is the exact decimal as TEXT (never REAL), timings are REAL.
@@ -11,97 +11,44 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Row, Statement, TransactionBehavior,
+};
 use rust_decimal::Decimal;
 
-use super::{LedgerError, LedgerRow};
+use super::legacy::{attempts_from_v2, V2Row};
+use super::schema::{check_not_newer, migrate, user_version};
+use super::{LedgerAttempt, LedgerError, LedgerRow, Role};
 use crate::usage::Usage;
 
 /// How long a connection waits for another one's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
-/// `MIGRATIONS[i]` upgrades a database from `user_version = i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE requests (
-        request_id TEXT PRIMARY KEY NOT NULL,
-        ts_ms INTEGER NOT NULL,
-        gateway_key TEXT,
-        feature TEXT,
-        route TEXT,
-        endpoint TEXT NOT NULL,
-        requested_model TEXT,
-        provider TEXT,
-        model TEXT,
-        attempts_json TEXT NOT NULL,
-        attempt_count INTEGER NOT NULL,
-        status INTEGER NOT NULL,
-        error_class TEXT,
-        cache_hit INTEGER NOT NULL,
-        stream INTEGER NOT NULL,
-        input_tokens INTEGER NOT NULL,
-        output_tokens INTEGER NOT NULL,
-        cached_input_tokens INTEGER NOT NULL,
-        cache_write_tokens INTEGER NOT NULL,
-        reasoning_tokens INTEGER NOT NULL,
-        cost_usd TEXT,
-        cost_unknown INTEGER NOT NULL,
-        saved_usd TEXT,
-        estimated INTEGER NOT NULL,
-        ttft_ms REAL,
-        total_ms REAL NOT NULL
-    );
-    CREATE INDEX requests_ts ON requests (ts_ms);
-    CREATE INDEX requests_key_ts ON requests (gateway_key, ts_ms);
-    CREATE INDEX requests_feature_ts ON requests (feature, ts_ms);
-    CREATE INDEX requests_route_ts ON requests (route, ts_ms);
-    CREATE INDEX requests_provider_model_ts ON requests (provider, model, ts_ms);",
-    // Every index costs each insert (measured: 5 secondary indexes were most of the writer's
-    // time per row). Spend reports group everything since a time (the ts index); per-key
-    // lookups keep theirs. The others served no query.
-    "DROP INDEX IF EXISTS requests_feature_ts;
-    DROP INDEX IF EXISTS requests_route_ts;
-    DROP INDEX IF EXISTS requests_provider_model_ts;",
-    DASHBOARD_FILTER_INDEXES,
-];
-
-/// Version 3: the indexes the request log's filters need (`/admin/requests`, the dashboard),
-/// each ordered by `request_id` so a filtered page is read newest first straight off the index
-/// and stops after one page, whatever the ledger's size. Status and cache filters use partial
-/// indexes (only non-200 rows, only cache hits), which cost nothing for the common row; a
-/// filter for status 200 or for misses walks the primary key, where matches are dense.
-/// Measured in load-tests/RESULTS.md ("Dashboard at a million rows").
-const DASHBOARD_FILTER_INDEXES: &str =
-    "CREATE INDEX IF NOT EXISTS requests_key_id ON requests (gateway_key, request_id);
-    CREATE INDEX IF NOT EXISTS requests_feature_id ON requests (feature, request_id);
-    CREATE INDEX IF NOT EXISTS requests_model_id ON requests (model, request_id);
-    CREATE INDEX IF NOT EXISTS requests_requested_model_id ON requests (requested_model, request_id);
-    CREATE INDEX IF NOT EXISTS requests_not_ok_id ON requests (status, request_id) WHERE status <> 200;
-    CREATE INDEX IF NOT EXISTS requests_cache_hit_id ON requests (request_id) WHERE cache_hit = 1;";
-
-/// The partial index `requests_not_ok_id`'s condition; a query must spell it the same way for
-/// SQLite to use the index.
-pub(crate) const NOT_OK_CONDITION: &str = "status <> 200";
-/// The partial index `requests_cache_hit_id`'s condition.
-pub(crate) const CACHE_HIT_CONDITION: &str = "cache_hit = 1";
-
 /// Every column, in table order; shared by the INSERT and the SELECTs.
 const COLUMNS: &str = "request_id, ts_ms, gateway_key, feature, route, endpoint, requested_model, \
-     provider, model, attempts_json, attempt_count, status, error_class, cache_hit, stream, \
+     provider, model, attempt_count, status, error_class, cache_hit, stream, \
      input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
      cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms";
 
 const INSERT: &str = "INSERT OR IGNORE INTO requests (request_id, ts_ms, gateway_key, feature, \
-     route, endpoint, requested_model, provider, model, attempts_json, attempt_count, status, \
+     route, endpoint, requested_model, provider, model, attempt_count, status, \
      error_class, cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, \
      cache_write_tokens, reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, \
      ttft_ms, total_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-     ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+     ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+
+/// The `attempts` columns after `request_id, idx`, in table order.
+const ATTEMPT_COLUMNS: &str = "role, provider, model, key_index, status, error_class, ms, \
+     input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
+     cost_usd, cost_unknown";
+
+const INSERT_ATTEMPT: &str = "INSERT OR IGNORE INTO attempts (request_id, idx, role, provider, \
+     model, key_index, status, error_class, ms, input_tokens, output_tokens, \
+     cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_usd, cost_unknown) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// Opens (creating it and its directories if needed) the database for writing: WAL journal,
-/// `synchronous=NORMAL`, busy timeout, schema migrated to [`SCHEMA_VERSION`].
+/// `synchronous=NORMAL`, busy timeout, schema migrated to [`super::SCHEMA_VERSION`].
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, LedgerError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -125,48 +72,8 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, LedgerError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let version = user_version(&conn)?;
-    if version > SCHEMA_VERSION {
-        return Err(LedgerError::SchemaTooNew {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
+    check_not_newer(user_version(&conn)?)?;
     Ok(conn)
-}
-
-fn user_version(conn: &Connection) -> Result<i64, LedgerError> {
-    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
-}
-
-/// Applies the missing migrations, one transaction each (the version bump included).
-fn migrate(conn: &mut Connection) -> Result<(), LedgerError> {
-    let mut version = user_version(conn)?;
-    if version > SCHEMA_VERSION {
-        return Err(LedgerError::SchemaTooNew {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    while version < SCHEMA_VERSION {
-        let sql = usize::try_from(version)
-            .ok()
-            .and_then(|i| MIGRATIONS.get(i))
-            .ok_or(LedgerError::SchemaTooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            })?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Another process may have migrated while we waited for the lock.
-        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if current == version {
-            tx.execute_batch(sql)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))?;
-        }
-        tx.commit()?;
-        version = user_version(conn)?;
-    }
-    Ok(())
 }
 
 /// What one [`insert_rows`] call did.
@@ -186,6 +93,7 @@ pub(crate) fn insert_rows<'a>(
     let mut done = Inserted::default();
     {
         let mut stmt = tx.prepare_cached(INSERT)?;
+        let mut attempt_stmt = prepare_insert_attempt(&tx)?;
         for r in rows {
             let changed = stmt.execute(params![
                 r.request_id,
@@ -197,7 +105,6 @@ pub(crate) fn insert_rows<'a>(
                 r.requested_model,
                 r.provider,
                 r.model,
-                r.attempts_json,
                 r.attempt_count,
                 r.status,
                 r.error_class,
@@ -219,6 +126,7 @@ pub(crate) fn insert_rows<'a>(
                 done.duplicates += 1;
             } else {
                 done.new += 1;
+                insert_attempts(&mut attempt_stmt, &r.request_id, &r.attempts)?;
             }
         }
     }
@@ -226,11 +134,46 @@ pub(crate) fn insert_rows<'a>(
     Ok(done)
 }
 
+/// The statement [`insert_attempts`] runs, prepared once per transaction.
+pub(crate) fn prepare_insert_attempt(conn: &Connection) -> rusqlite::Result<Statement<'_>> {
+    conn.prepare(INSERT_ATTEMPT)
+}
+
+/// Inserts the attempts of row `request_id` (same transaction as the row) with a statement
+/// from [`prepare_insert_attempt`].
+pub(crate) fn insert_attempts(
+    stmt: &mut Statement<'_>,
+    request_id: &str,
+    attempts: &[LedgerAttempt],
+) -> rusqlite::Result<()> {
+    for (idx, a) in attempts.iter().enumerate() {
+        stmt.execute(params![
+            request_id,
+            idx as i64,
+            a.role.as_str(),
+            a.provider,
+            a.model,
+            a.key_index,
+            a.status,
+            a.error_class,
+            a.ms,
+            to_sql_count(a.usage.input),
+            to_sql_count(a.usage.output),
+            to_sql_count(a.usage.cached_input),
+            to_sql_count(a.usage.cache_write),
+            to_sql_count(a.usage.reasoning),
+            a.cost_usd.map(|d| d.to_string()),
+            a.cost_unknown,
+        ])?;
+    }
+    Ok(())
+}
+
 fn to_sql_count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn from_sql_count(n: i64) -> u64 {
+pub(crate) fn from_sql_count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
@@ -244,7 +187,8 @@ pub(crate) fn select_all(where_clause: &str) -> String {
     format!("SELECT {COLUMNS} FROM requests {where_clause}")
 }
 
-/// Maps a row selected with [`select_all`] back to a [`LedgerRow`].
+/// Maps a row selected with [`select_all`] back to a [`LedgerRow`] (without its attempts:
+/// see [`read_attempts`]).
 pub(crate) fn row_from_sql(r: &Row<'_>) -> rusqlite::Result<LedgerRow> {
     Ok(LedgerRow {
         request_id: r.get(0)?,
@@ -256,35 +200,102 @@ pub(crate) fn row_from_sql(r: &Row<'_>) -> rusqlite::Result<LedgerRow> {
         requested_model: r.get(6)?,
         provider: r.get(7)?,
         model: r.get(8)?,
-        attempts_json: r.get(9)?,
-        attempt_count: u32::try_from(r.get::<_, i64>(10)?).unwrap_or(u32::MAX),
-        status: u16::try_from(r.get::<_, i64>(11)?).unwrap_or(0),
-        error_class: r.get(12)?,
-        cache_hit: r.get(13)?,
-        stream: r.get(14)?,
-        usage: Usage {
-            input: from_sql_count(r.get(15)?),
-            output: from_sql_count(r.get(16)?),
-            cached_input: from_sql_count(r.get(17)?),
-            cache_write: from_sql_count(r.get(18)?),
-            reasoning: from_sql_count(r.get(19)?),
-        },
-        cost_usd: parse_money(r.get(20)?),
-        cost_unknown: r.get(21)?,
-        saved_usd: parse_money(r.get(22)?),
-        estimated: r.get(23)?,
-        ttft_ms: r.get(24)?,
-        total_ms: r.get(25)?,
+        attempts: Vec::new(),
+        attempt_count: u32::try_from(r.get::<_, i64>(9)?).unwrap_or(u32::MAX),
+        status: u16::try_from(r.get::<_, i64>(10)?).unwrap_or(0),
+        error_class: r.get(11)?,
+        cache_hit: r.get(12)?,
+        stream: r.get(13)?,
+        usage: usage_at(r, 14)?,
+        cost_usd: parse_money(r.get(19)?),
+        cost_unknown: r.get(20)?,
+        saved_usd: parse_money(r.get(21)?),
+        estimated: r.get(22)?,
+        ttft_ms: r.get(23)?,
+        total_ms: r.get(24)?,
     })
+}
+
+/// The five token columns starting at `first` (input, output, cached input, cache write,
+/// reasoning).
+pub(crate) fn usage_at(r: &Row<'_>, first: usize) -> rusqlite::Result<Usage> {
+    Ok(Usage {
+        input: from_sql_count(r.get(first)?),
+        output: from_sql_count(r.get(first + 1)?),
+        cached_input: from_sql_count(r.get(first + 2)?),
+        cache_write: from_sql_count(r.get(first + 3)?),
+        reasoning: from_sql_count(r.get(first + 4)?),
+    })
+}
+
+/// Maps `ATTEMPT_COLUMNS`, starting at column `first`, to a [`LedgerAttempt`]. An unknown
+/// role (written by a newer build) reads as `failed`.
+pub(crate) fn attempt_from_sql(r: &Row<'_>, first: usize) -> rusqlite::Result<LedgerAttempt> {
+    let role: String = r.get(first)?;
+    Ok(LedgerAttempt {
+        role: role.parse().unwrap_or(Role::Failed),
+        provider: r.get(first + 1)?,
+        model: r.get(first + 2)?,
+        key_index: r
+            .get::<_, Option<i64>>(first + 3)?
+            .and_then(|k| u32::try_from(k).ok()),
+        status: r
+            .get::<_, Option<i64>>(first + 4)?
+            .and_then(|s| u16::try_from(s).ok()),
+        error_class: r.get(first + 5)?,
+        ms: r.get(first + 6)?,
+        usage: usage_at(r, first + 7)?,
+        cost_usd: parse_money(r.get(first + 12)?),
+        cost_unknown: r.get(first + 13)?,
+    })
+}
+
+/// The attempts of one row, in order.
+pub(crate) fn read_attempts(
+    conn: &Connection,
+    request_id: &str,
+) -> rusqlite::Result<Vec<LedgerAttempt>> {
+    let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE request_id = ?1 ORDER BY idx");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map([request_id], |r| attempt_from_sql(r, 0))?;
+    rows.collect()
 }
 
 /// Reads one row by `request_id` (read-only connection).
 pub fn read_row(path: &Path, request_id: &str) -> Result<Option<LedgerRow>, LedgerError> {
     let conn = open_reader(path)?;
     let sql = select_all("WHERE request_id = ?1");
-    Ok(conn
+    let Some(mut row) = conn
         .query_row(&sql, [request_id], row_from_sql)
-        .optional()?)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    row.attempts = if has_attempts_table(&conn)? {
+        read_attempts(&conn, request_id)?
+    } else {
+        // A schema-2 file not yet migrated (reports never migrate): convert its JSON.
+        legacy_attempts(&conn, &row)?
+    };
+    Ok(Some(row))
+}
+
+/// Whether the database has the `attempts` table (schema 3 and later).
+pub(crate) fn has_attempts_table(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attempts')",
+        [],
+        |r| r.get(0),
+    )
+}
+
+fn legacy_attempts(conn: &Connection, row: &LedgerRow) -> rusqlite::Result<Vec<LedgerAttempt>> {
+    let json: String = conn.query_row(
+        "SELECT attempts_json FROM requests WHERE request_id = ?1",
+        [&row.request_id],
+        |r| r.get(0),
+    )?;
+    Ok(attempts_from_v2(&json, &V2Row::of(row)))
 }
 
 /// Number of rows in the ledger (read-only connection).

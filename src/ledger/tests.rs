@@ -27,8 +27,30 @@ fn full_row(id: &str) -> LedgerRow {
         requested_model: Some("fast".into()),
         provider: Some("openai".into()),
         model: Some("gpt-4o-mini".into()),
-        attempts_json: r#"[{"target":"openai/gpt-4o-mini","key":0,"status":200,"ms":12.5}]"#.into(),
-        attempt_count: 1,
+        attempts: vec![
+            LedgerAttempt {
+                key_index: Some(1),
+                status: Some(503),
+                error_class: Some("server_error".into()),
+                ms: Some(4.25),
+                ..LedgerAttempt::unbilled(Role::Failed, "openai", "gpt-4o-mini")
+            },
+            LedgerAttempt {
+                key_index: Some(0),
+                status: Some(200),
+                ms: Some(12.5),
+                usage: Usage {
+                    input: 1200,
+                    output: 340,
+                    cached_input: 1024,
+                    cache_write: 7,
+                    reasoning: 100,
+                },
+                cost_usd: Some(dec("0.000123456789")),
+                ..LedgerAttempt::unbilled(Role::Served, "openai", "gpt-4o-mini")
+            },
+        ],
+        attempt_count: 2,
         status: 200,
         error_class: None,
         cache_hit: false,
@@ -67,7 +89,6 @@ fn row(
         provider: provider.map(Into::into),
         model: model.map(Into::into),
         endpoint: "chat_completions".into(),
-        attempts_json: "[]".into(),
         attempt_count: 1,
         status,
         usage: Usage {

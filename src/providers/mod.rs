@@ -1,8 +1,15 @@
 //! Providers at run time: where a request goes (base URL + endpoint path), which of the
-//! provider's keys it carries, and how that key is presented.
+//! provider's keys it carries, and how that key is presented. Proxied attempts and the
+//! gateway's own calls ([`crate::outbound`]) share each step: whether an attempt may be made
+//! ([`admit`]), its peer ([`peer`]), its request header ([`shape`]) and what its outcome does
+//! to the provider's health ([`outcome`]).
 
+pub mod admit;
 pub mod kind;
+pub mod outcome;
+pub mod peer;
 pub mod presets;
+pub mod shape;
 pub mod url;
 
 use crate::config::{ProviderConfig, Secret};
@@ -284,5 +291,103 @@ base_url = "http://127.0.0.1:1/v1"
             u[0].path_for(Endpoint::ChatCompletions, "m", false),
             "/openai/v1/chat/completions"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn admission_says_why_a_target_is_passed_over() {
+        use crate::net::Resolver;
+        use admit::Skip;
+        let cfg = Config::parse(
+            "t.toml",
+            r#"
+[[providers]]
+name = "two-keys"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:1/v1"
+api_keys = ["k-1", "k-2"]
+[[providers]]
+name = "nowhere"
+kind = "openai-compatible"
+base_url = "http://no-such-host.invalid/v1"
+[[providers]]
+name = "keyless"
+kind = "openai"
+api_keys = ["env:UNSET_OUTBOUND_TEST_KEY"]
+"#,
+            &|_| None,
+        )
+        .unwrap();
+        let health = Health::new();
+        let u: Vec<Upstream> = cfg
+            .providers
+            .into_iter()
+            .map(|p| Upstream::new(p, &health, BreakerConfig::default(), 1))
+            .collect();
+        let resolver = Resolver::new();
+        let now = tokio::time::Instant::now();
+        let a = u[0].admit(&resolver, "m", now).await.unwrap();
+        assert_eq!(a.addr, "127.0.0.1:1".parse().unwrap());
+        u[0].key_health[0].rest(now, std::time::Duration::from_secs(5), "rate_limited");
+        for _ in 0..2 {
+            let got = u[0].admit(&resolver, "m", now).await.map(|a| a.key_index);
+            assert_eq!(got, Ok(Some(1)), "key #0 rests");
+        }
+        u[0].key_health[1].rest(now, std::time::Duration::from_secs(5), "rate_limited");
+        assert_eq!(
+            u[0].admit(&resolver, "m", now).await,
+            Err(Skip::KeysResting)
+        );
+        assert_eq!(u[1].admit(&resolver, "m", now).await, Err(Skip::Dns));
+        assert_eq!(u[2].admit(&resolver, "m", now).await, Err(Skip::NoKey));
+        for _ in 0..BreakerConfig::default().failure_threshold {
+            u[1].record_failure("m", now);
+        }
+        assert_eq!(
+            u[1].admit(&resolver, "m", now).await,
+            Err(Skip::CircuitOpen)
+        );
+        assert_eq!(Skip::CircuitOpen.as_str(), "circuit_open");
+    }
+
+    #[test]
+    fn shaping_sets_path_host_key_and_framing_and_drops_the_rest() {
+        use shape::RequestShape;
+        let u = upstreams();
+        let mut req = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
+        for (k, v) in [
+            ("authorization", "Bearer sk-sy-client"),
+            ("x-switchyard-feature", "judge"),
+            ("cookie", "a=b"),
+            ("transfer-encoding", "chunked"),
+            ("anthropic-version", "2023-06-01"),
+            ("content-type", "text/plain"),
+            ("x-custom", "kept"),
+        ] {
+            req.insert_header(k, v).unwrap();
+        }
+        let shape = RequestShape {
+            endpoint: Endpoint::Messages,
+            model: "m",
+            stream: false,
+            client_dialect: Dialect::Anthropic,
+            body_len: 42,
+            key_index: Some(1),
+        };
+        u[0].shape_request(&mut req, &shape).unwrap();
+        assert_eq!(req.uri.path(), "/openai/v1/chat/completions");
+        let h = |n: &str| req.headers.get(n).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(h("authorization").as_deref(), Some("Bearer gk-2"));
+        assert_eq!(h("host").as_deref(), Some("api.groq.com"));
+        assert_eq!(h("content-length").as_deref(), Some("42"));
+        assert_eq!(h("content-type").as_deref(), Some("application/json"));
+        assert_eq!(h("x-custom").as_deref(), Some("kept"));
+        for gone in [
+            "x-switchyard-feature",
+            "cookie",
+            "transfer-encoding",
+            "anthropic-version",
+        ] {
+            assert_eq!(h(gone), None, "{gone}");
+        }
     }
 }

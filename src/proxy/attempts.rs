@@ -5,11 +5,10 @@ use super::ctx::{Attempt, AttemptOutcome, Dropped, RequestCtx, Skip};
 use super::GatewayState;
 use crate::config::Target;
 use crate::error::{ErrorKind, GatewayError};
-use crate::resilience::classify::{classify_status, Verdict};
-use crate::resilience::ratelimit;
+use crate::resilience::classify::Verdict;
 use crate::routing::filter;
 use pingora_http::ResponseHeader;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// When `target` could next be tried (now, if it can): its breakers and keys allowing.
@@ -133,50 +132,15 @@ pub fn on_response(
     a.outcome = AttemptOutcome::Answered(status);
     a.elapsed = Some(a.started.elapsed());
     let up = &gw.upstreams[a.provider_index];
-    let key = a.key_index.and_then(|i| up.key_health.get(i));
-    let limits = ratelimit::parse(&resp.headers, SystemTime::now());
-    if let Some(k) = key {
-        k.observe_budget(now, limits.remaining, limits.reset_in);
+    let verdict = up
+        .record_answer(&a.model, a.key_index, resp, &gw.config.resilience, now)
+        .verdict;
+    if verdict == Verdict::Final {
+        // The breakers hear of a success when the body is complete (`on_complete`): a
+        // provider that sends a 200 and then dies mid-body is failing, not succeeding.
+        return None;
     }
-    let model_breaker = up.model_breaker(&a.model);
-    let verdict = classify_status(status);
-    match verdict {
-        Verdict::Final => {
-            // The breakers hear of a success when the body is complete (`on_complete`): a
-            // provider that sends a 200 and then dies mid-body is failing, not succeeding.
-            if let Some(k) = key {
-                k.succeeded();
-            }
-            return None;
-        }
-        Verdict::Retry if status == 429 => {
-            if let Some(k) = key {
-                k.rate_limited(
-                    now,
-                    limits.retry_after,
-                    gw.config.resilience.rate_limit_rest,
-                );
-            }
-        }
-        Verdict::Retry => {
-            up.breaker.record(false, now);
-            model_breaker.record(false, now);
-        }
-        Verdict::BadKey => {
-            if let Some(k) = key {
-                k.rest(now, gw.config.resilience.auth_failure_rest, "auth_failed");
-            }
-            log::warn!(
-                "provider `{}` rejected key #{} ({}) with {status}; it rests for {:?}",
-                up.name(),
-                a.key_index.unwrap_or(0),
-                a.key_index
-                    .and_then(|i| up.cfg.keys.get(i))
-                    .map_or("-", |s| s.origin()),
-                gw.config.resilience.auth_failure_rest
-            );
-        }
-    }
+    super::observe::failed(gw, a, Some(status), now);
     let provider = a.provider.clone();
     if verdict == Verdict::BadKey {
         // The same target again, with another key if it has one.
@@ -212,9 +176,7 @@ pub fn on_complete(gw: &GatewayState, ctx: &RequestCtx) {
     let served = ctx.walk.served();
     // A passed-through 429/5xx is a failure already recorded, not a success.
     if let Some(a) = served.filter(|a| a.status().is_some_and(|s| s < 400)) {
-        let up = &gw.upstreams[a.provider_index];
-        up.breaker.record(true, now);
-        up.model_breaker(&a.model).record(true, now);
+        gw.upstreams[a.provider_index].record_success(&a.model, now);
     }
 }
 
@@ -224,8 +186,7 @@ pub fn on_transport_failure(gw: &GatewayState, ctx: &mut RequestCtx, class: &'st
     if let Some(a) = ctx.walk.attempts.last_mut() {
         a.outcome = AttemptOutcome::Transport(class);
         a.elapsed = Some(a.started.elapsed());
-        let up = &gw.upstreams[a.provider_index];
-        up.breaker.record(false, now);
-        up.model_breaker(&a.model).record(false, now);
+        gw.upstreams[a.provider_index].record_failure(&a.model, now);
+        super::observe::failed(gw, a, None, now);
     }
 }

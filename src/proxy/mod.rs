@@ -19,6 +19,9 @@
 //! skips the walk and the provider-side hooks. `fail_to_proxy` answers in the client's dialect
 //! when nothing was sent yet; `logging` restores the real client session and runs the finish
 //! hooks (accounting settles, outputs record).
+//!
+//! Live target statistics ([`crate::stats`]) hear of each failed attempt as it fails and of
+//! the served one when the request finishes ([`observe`]).
 
 mod attempts;
 pub mod ctx;
@@ -26,6 +29,7 @@ pub mod downstream;
 pub mod drain;
 mod layers;
 mod models;
+mod observe;
 mod respond;
 mod stream_error;
 mod upstream;
@@ -64,6 +68,8 @@ pub struct GatewayState {
     pub health: Arc<Health>,
     /// Limits, runtime keys, kept bodies: process-wide, kept across reloads.
     pub governance: Arc<Governance>,
+    /// Live statistics per provider/model (process-wide, like `health`).
+    pub stats: Arc<crate::stats::TargetStats>,
 }
 
 impl GatewayState {
@@ -72,6 +78,7 @@ impl GatewayState {
         resolver: Arc<Resolver>,
         health: Arc<Health>,
         governance: Arc<Governance>,
+        stats: Arc<crate::stats::TargetStats>,
     ) -> GatewayState {
         let breaker = config.resilience.breaker;
         let generation = health.next_generation();
@@ -87,6 +94,7 @@ impl GatewayState {
                 .collect(),
             resolver,
             health,
+            stats,
             config,
         }
     }
@@ -96,6 +104,8 @@ impl GatewayState {
 pub struct Shared {
     current: RwLock<Arc<GatewayState>>,
     pub health: Arc<Health>,
+    /// Live statistics per provider/model: kept across reloads.
+    pub stats: Arc<crate::stats::TargetStats>,
     pub resolver: Arc<Resolver>,
     /// The config file, for reloads (`None` for the embedded demo).
     pub config_path: Option<PathBuf>,
@@ -107,6 +117,8 @@ pub struct Shared {
     pub draining: AtomicBool,
     /// Limits, runtime keys, kept bodies (outlive reloads).
     pub governance: Arc<Governance>,
+    /// The client for the gateway's own requests (race legs, hedges, judge calls, probes).
+    pub outbound: Arc<crate::outbound::OutboundClient>,
 }
 
 impl Shared {
@@ -115,6 +127,7 @@ impl Shared {
         config_path: Option<PathBuf>,
         ledger: Option<crate::ledger::LedgerHandle>,
         governance: Arc<Governance>,
+        outbound: Arc<crate::outbound::OutboundClient>,
     ) -> Arc<Shared> {
         let health = Health::new();
         let resolver = Resolver::new();
@@ -127,16 +140,25 @@ impl Shared {
             lock_age,
             c.lock_timeout,
         ));
-        let state = GatewayState::new(config, resolver.clone(), health.clone(), governance.clone());
+        let stats = Arc::new(crate::stats::TargetStats::default());
+        let state = GatewayState::new(
+            config,
+            resolver.clone(),
+            health.clone(),
+            governance.clone(),
+            stats.clone(),
+        );
         Arc::new(Shared {
             governance,
             current: RwLock::new(Arc::new(state)),
             health,
+            stats,
             resolver,
             config_path,
             ledger,
             cache,
             draining: AtomicBool::new(false),
+            outbound,
         })
     }
 
@@ -194,6 +216,7 @@ impl Shared {
             self.resolver.clone(),
             self.health.clone(),
             self.governance.clone(),
+            self.stats.clone(),
         );
         self.health.retain_keys(&keep);
         match self.current.write() {

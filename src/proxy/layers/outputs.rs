@@ -3,10 +3,11 @@
 //! (queued for the ledger's writer thread, never written here).
 
 use super::{Finish, Layer};
-use crate::ledger::LedgerRow;
+use crate::ledger::{LedgerAttempt, LedgerRow, Role};
 use crate::proxy::ctx::{RequestCtx, Response};
 use crate::proxy::respond::REQUEST_ID_HEADER;
 use crate::summary::Summary;
+use crate::usage::Usage;
 use pingora_http::ResponseHeader;
 
 #[derive(Default)]
@@ -33,6 +34,7 @@ impl Layer for Outputs {
         let summary = summary(ctx, fin, req.method.as_str(), req.uri.path(), client_gone);
         crate::metrics::record_request(&summary, &ctx.state.config);
         crate::access_log::write(&summary);
+        crate::proxy::observe::served(ctx, &fin.account, client_gone);
         if let (Some(ledger), Some(row)) = (fin.shared.ledger.as_ref(), ledger_row(&summary)) {
             // Queued for the batching writer thread; waits at most briefly, then spills.
             ledger.record(row).await;
@@ -91,31 +93,12 @@ fn summary<'a>(
 /// The ledger row for a finished request (none for paths that are not model endpoints).
 pub fn ledger_row(s: &Summary<'_>) -> Option<LedgerRow> {
     let endpoint = s.endpoint?;
-    #[derive(serde::Serialize)]
-    struct AttemptRow<'a> {
-        provider: &'a str,
-        model: &'a str,
-        key: Option<usize>,
-        outcome: String,
-        ms: Option<f64>,
-    }
-    let attempts: Vec<AttemptRow<'_>> = s
-        .attempts
-        .iter()
-        .map(|a| AttemptRow {
-            provider: &a.provider,
-            model: &a.model,
-            key: a.key_index,
-            outcome: a.outcome_label(),
-            ms: a.elapsed.map(|d| d.as_secs_f64() * 1000.0),
-        })
-        .collect();
     let ts_ms = s
         .started_at
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let account = s.account;
-    Some(LedgerRow {
+    let mut row = LedgerRow {
         request_id: s.id.to_owned(),
         ts_ms,
         gateway_key: s.key_name.map(str::to_owned),
@@ -125,7 +108,7 @@ pub fn ledger_row(s: &Summary<'_>) -> Option<LedgerRow> {
         requested_model: s.requested_model.map(str::to_owned),
         provider: account.provider.clone(),
         model: account.model.clone(),
-        attempts_json: serde_json::to_string(&attempts).unwrap_or_else(|_| "[]".to_owned()),
+        attempts: Vec::new(),
         attempt_count: s.upstream_attempts() as u32,
         status: s.status,
         error_class: s.error_class(),
@@ -138,5 +121,60 @@ pub fn ledger_row(s: &Summary<'_>) -> Option<LedgerRow> {
         estimated: account.estimated,
         ttft_ms: s.ttft.map(|d| d.as_secs_f64() * 1000.0),
         total_ms: s.total.as_secs_f64() * 1000.0,
-    })
+    };
+    let (attempts, carried) = ledger_attempts(s);
+    let billed = account.usage != Usage::default()
+        || account.cost_usd.is_none_or(|c| !c.is_zero())
+        || account.cost_unknown;
+    if carried || !billed {
+        // The row's tokens and cost are the sum of its attempts'.
+        row.set_attempts(attempts);
+    } else {
+        // No attempt could carry the account (a cache hit): keep the row's own.
+        row.attempts = attempts;
+    }
+    Some(row)
+}
+
+/// The request's attempts for the ledger, and whether one of them carries the account: the
+/// attempt whose answer the client got is `served` (with the settled tokens and cost), those
+/// before it `failed` (billed nothing), candidates passed over `skipped`.
+fn ledger_attempts(s: &Summary<'_>) -> (Vec<LedgerAttempt>, bool) {
+    let account = s.account;
+    // The last attempt that reached a provider served, unless it failed without an answer or
+    // the gateway answered its own error in place of the provider's (a rejected key).
+    let served = s
+        .attempts
+        .iter()
+        .rposition(|a| !a.is_skipped())
+        .filter(|&i| {
+            let a = &s.attempts[i];
+            account.provider.is_some()
+                || a.status()
+                    .is_some_and(|c| c < 400 || s.error_kind.is_none())
+        });
+    let attempts = s
+        .attempts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let role = match (a.is_skipped(), Some(i) == served) {
+                (true, _) => Role::Skipped,
+                (false, true) => Role::Served,
+                (false, false) => Role::Failed,
+            };
+            let mut row = LedgerAttempt::unbilled(role, &a.provider, &a.model);
+            row.key_index = a.key_index.and_then(|k| u32::try_from(k).ok());
+            row.status = a.status();
+            row.error_class = a.error_class().map(str::to_owned);
+            row.ms = a.elapsed.map(|d| d.as_secs_f64() * 1000.0);
+            if role == Role::Served {
+                row.usage = account.usage;
+                row.cost_usd = account.cost_usd;
+                row.cost_unknown = account.cost_unknown || account.cost_usd.is_none();
+            }
+            row
+        })
+        .collect();
+    (attempts, served.is_some())
 }
