@@ -30,6 +30,7 @@ pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub mod dialect;
 pub mod duration;
 pub mod endpoints;

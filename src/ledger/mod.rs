@@ -60,7 +60,7 @@ pub mod attempt;
 mod legacy;
 mod media_units;
 pub mod report;
-mod schema;
+pub(crate) mod schema;
 mod spill;
 pub mod store;
 mod writer;
