@@ -79,6 +79,8 @@ pub struct PricingSettings {
 pub struct LedgerSettings {
     pub path: std::path::PathBuf,
     pub queue_capacity: usize,
+    /// `Some` when `[ledger] store` is a Postgres URL; `None` = SQLite at `path`.
+    pub postgres: Option<crate::ledger::postgres::PgUrl>,
 }
 
 impl PricingSettings {

@@ -80,6 +80,9 @@ pub struct RawLedger {
     pub path: Option<Spanned<String>>,
     /// Rows queued for the writer before producers wait (then spill to disk).
     pub queue_capacity: Option<Spanned<i64>>,
+    /// "sqlite" (default: the file at `path`) or "postgres://user@host/db" (one ledger for a
+    /// fleet of gateways; spill files stay next to `path`).
+    pub store: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

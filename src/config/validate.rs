@@ -74,6 +74,14 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
                 None => 8192,
                 Some(n) => positive(&loc, n, "ledger.queue_capacity")?,
             },
+            postgres: match &l.store {
+                None => None,
+                Some(s) if s.get_ref().trim() == "sqlite" => None,
+                Some(s) => Some(
+                    crate::ledger::postgres::PgUrl::parse(s.get_ref().trim())
+                        .map_err(|m| loc.error(s.span(), "ledger.store", m))?,
+                ),
+            },
         }
     };
 
