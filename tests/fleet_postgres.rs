@@ -129,6 +129,7 @@ async fn ledger_stat(client: &reqwest::Client, admin: u16, stat: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_one_postgres_ledger_survive_an_outage() {
+    let t0 = Instant::now();
     let mut pg = Postgres::start(None);
     let mock = start_mock(&[]);
     // Both instances start (and migrate the schema) at the same time.
@@ -144,6 +145,7 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
         1
     );
 
+    eprintln!("postgres and two gateways up after {:?}", t0.elapsed());
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
@@ -266,6 +268,7 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    eprintln!("all rows in Postgres after {:?}", t0.elapsed());
     assert_eq!(
         pg.query_count("SELECT COUNT(*) FROM attempts").await,
         TOTAL as i64,
@@ -304,5 +307,6 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
     let page = admin_get(&client, admin_a, "/admin/requests?limit=3").await;
     assert_eq!(page["requests"].as_array().map(Vec::len), Some(3));
     assert!(page["next_before"].is_string());
+    eprintln!("checks done after {:?}", t0.elapsed());
     drop((gw_a, gw_b));
 }

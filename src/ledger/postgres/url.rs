@@ -114,4 +114,35 @@ mod tests {
         let e = PgUrl::parse("postgres://sy:pw@db/ledger?nonsense=1").unwrap_err();
         assert!(!e.contains("pw@"), "{e}");
     }
+
+    #[test]
+    fn ledger_store_is_checked_at_config_time_with_file_line_and_field() {
+        use crate::config::Config;
+        let parse = |store: &str| {
+            Config::parse(
+                "fleet.toml",
+                &format!("[ledger]\npath = \"l.db\"\nstore = \"{store}\"\n"),
+                &|_| None,
+            )
+        };
+        let e = parse("postgres://sy:pw@db:notaport/ledger")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("fleet.toml:3:") && e.contains("ledger.store"),
+            "{e}"
+        );
+        assert!(!e.contains("sy:pw"), "the password is never repeated: {e}");
+        let e = parse("mongodb://db").unwrap_err().to_string();
+        assert!(
+            e.contains("ledger.store") && e.contains("postgres://"),
+            "{e}"
+        );
+        assert!(parse("sqlite").unwrap().ledger.postgres.is_none());
+        let c = parse("postgres://sy@127.0.0.1:5432/ledger").unwrap();
+        assert_eq!(
+            c.ledger.postgres.map(|u| u.to_string()).as_deref(),
+            Some("postgres://sy@127.0.0.1:5432/ledger")
+        );
+    }
 }
