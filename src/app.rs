@@ -85,6 +85,10 @@ pub fn serve(
     let (ledger, ledger_handle) = crate::ledger::Ledger::open(ledger_cfg)
         .map_err(|e| format!("cannot open the ledger at {where_}: {e}"))?;
     log::info!("ledger: {where_}");
+    crate::telemetry::start(&config.telemetry)?;
+    if let Some(url) = &config.telemetry.otlp_traces_url {
+        log::info!("telemetry: OTLP traces to {url}");
+    }
     // The writer thread lives as long as the process; rows are flushed as shutdown begins.
     std::mem::forget(ledger);
     let governance = crate::governance::Governance::start(&config)?;

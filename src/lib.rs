@@ -47,5 +47,6 @@ pub mod resilience;
 pub mod routing;
 pub mod stats;
 pub mod summary;
+pub mod telemetry;
 pub mod transform;
 pub mod usage;

@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub cache: Option<RawCache>,
     pub limits: Option<super::governance::RawLimits>,
     pub logging: Option<super::governance::RawLogging>,
+    pub telemetry: Option<super::telemetry::RawTelemetry>,
     #[serde(default)]
     pub features: Vec<Spanned<super::governance::RawFeature>>,
     #[serde(default)]
