@@ -237,6 +237,10 @@ impl pingora_core::services::background::BackgroundService for LedgerFlush {
             if let Err(e) = self.0.flush().await {
                 log::error!("ledger flush failed: {e}");
             }
+            if crate::telemetry::enabled() {
+                // Spans of the last requests too (blocks up to the export timeout).
+                let _ = tokio::task::spawn_blocking(crate::telemetry::flush).await;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }

@@ -59,3 +59,38 @@ pub fn settings(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn otlp_endpoint_is_checked_with_file_line_and_field() {
+        let parse = |t: &str| Config::parse("t.toml", t, &|_| None);
+        let c = parse("[telemetry]\notlp_endpoint = \"http://127.0.0.1:4318\"\n").unwrap();
+        assert_eq!(
+            c.telemetry.otlp_traces_url.as_deref(),
+            Some("http://127.0.0.1:4318/v1/traces")
+        );
+        assert_eq!(c.telemetry.service_name, "switchyard");
+        assert!(parse("").unwrap().telemetry.otlp_traces_url.is_none());
+        for bad in [
+            "https://collector:4318",
+            "127.0.0.1:4318",
+            "grpc://x:4317",
+            "http://",
+        ] {
+            let e = parse(&format!("[telemetry]\notlp_endpoint = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("t.toml:2:") && e.contains("telemetry.otlp_endpoint"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse("[telemetry]\nendpoint = \"http://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("endpoint"), "{e}");
+    }
+}

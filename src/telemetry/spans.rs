@@ -161,7 +161,7 @@ pub(super) fn record(
         if let Some(e) = failed {
             attrs.push(KeyValue::new("error.type", e));
         }
-        if Some(idx) == served_idx && !s.cache.is_some_and(|c| c.as_str() == "hit") {
+        if Some(idx) == served_idx && s.cache != Some(crate::summary::CacheOutcome::Hit) {
             attrs.push(KeyValue::new("gen_ai.response.model", a.model.clone()));
             attrs.push(KeyValue::new(
                 "gen_ai.usage.input_tokens",
