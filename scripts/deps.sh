@@ -51,3 +51,8 @@ postgres_bin() {
     [ -n "$d" ] && [ -x "$d/initdb" ] || return 1
     echo "$d"
 }
+
+# The dashboard test (tests/dashboard.rs) drives a headless browser (Debian package `chromium`).
+ensure_chromium() {
+    command -v chromium >/dev/null || apt_install chromium
+}

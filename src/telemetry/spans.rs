@@ -23,6 +23,8 @@ fn operation(endpoint: Option<Endpoint>) -> &'static str {
     match endpoint {
         Some(Endpoint::ChatCompletions) | Some(Endpoint::Messages) => "chat",
         Some(Endpoint::Embeddings) => "embeddings",
+        // No GenAI operation name for media yet: the endpoint's own name.
+        Some(other) => other.name(),
         None => "http",
     }
 }

@@ -19,7 +19,7 @@ use crate::usage::Usage;
 const COLUMNS: &str = "request_id, ts_ms, gateway_key, feature, route, endpoint, requested_model, \
      provider, model, attempt_count, status, error_class, cache_hit, stream, \
      input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
-     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms";
+     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity";
 
 const ATTEMPT_COLUMNS: &str = "request_id, role, provider, model, key_index, status, \
      error_class, ms, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, \
@@ -57,9 +57,11 @@ pub async fn spend_report_range(
             let client = s.client().await?;
             let mut acc = Accumulator::new(by);
             if matches!(by, GroupBy::Model | GroupBy::Provider) {
-                let sql = per_attempt_sql().replace("?1", "$1").replace("?2", "$2");
+                let sql = per_attempt_sql(ROW_COLUMNS)
+                    .replace("?1", "$1")
+                    .replace("?2", "$2");
                 let rows = client.query(&sql, &[&since_ms, &until_ms]).await?;
-                let width = 17;
+                let width = 19;
                 let mut current: Option<(String, super::super::report::RowFact)> = None;
                 let mut attempts = Vec::new();
                 for r in &rows {
@@ -115,6 +117,8 @@ fn row_parts(r: &Row) -> RowParts {
         cost_unknown: r.get(14),
         saved: r.get(15),
         estimated: r.get(16),
+        unit: r.get(17),
+        quantity: r.get::<_, Option<i64>>(18).map(from_sql_count),
     }
 }
 
@@ -142,6 +146,8 @@ fn ledger_row(r: &Row) -> LedgerRow {
         estimated: r.get(22),
         ttft_ms: r.get(23),
         total_ms: r.get(24),
+        unit: r.get(25),
+        quantity: r.get::<_, Option<i64>>(26).map(from_sql_count),
     }
 }
 
@@ -251,6 +257,11 @@ pub async fn list(store: &Arc<PgStore>, q: Query) -> Result<(Vec<LedgerRow>, boo
             if let Some(f) = q.feature {
                 args.push(Box::new(f));
                 clauses.push(format!("feature = ${}", args.len()));
+            }
+            match q.cache_hit {
+                Some(true) => clauses.push("cache_hit".to_owned()),
+                Some(false) => clauses.push("NOT cache_hit".to_owned()),
+                None => {}
             }
             let mut sql = format!("SELECT {COLUMNS} FROM requests ");
             if !clauses.is_empty() {

@@ -6,7 +6,7 @@
 //! a second instance waits, then finds the work done. A database newer than this build is
 //! refused.
 //!
-//! The tables mirror the SQLite ledger (schema 3): `requests` keyed by `request_id`, and
+//! The tables mirror the SQLite ledger (schema 5): `requests` keyed by `request_id`, and
 //! `attempts (request_id, idx, ...)`. Money is the exact decimal as TEXT, as in SQLite, and
 //! added up in Rust.
 
@@ -68,6 +68,15 @@ const MIGRATIONS: &[&str] = &[
         cost_unknown BOOLEAN NOT NULL,
         PRIMARY KEY (request_id, idx)
     );",
+    // 2: media units (SQLite schema 4) and the request log's filter indexes (SQLite schema 5),
+    // each ordered by request_id so a filtered page is read newest first off the index.
+    "ALTER TABLE requests ADD COLUMN unit TEXT, ADD COLUMN quantity BIGINT;
+    CREATE INDEX requests_key_id ON requests (gateway_key, request_id);
+    CREATE INDEX requests_feature_id ON requests (feature, request_id);
+    CREATE INDEX requests_model_id ON requests (model, request_id);
+    CREATE INDEX requests_requested_model_id ON requests (requested_model, request_id);
+    CREATE INDEX requests_not_ok_id ON requests (status, request_id) WHERE status <> 200;
+    CREATE INDEX requests_cache_hit_id ON requests (request_id) WHERE cache_hit;",
 ];
 
 /// Applies the missing migrations in one transaction, under the advisory lock.
