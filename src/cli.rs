@@ -264,21 +264,30 @@ fn spend(
         eprintln!("error: {e}");
         ExitCode::from(1)
     };
-    let path = match db {
-        Some(p) => p,
+    let (path, postgres) = match db {
+        Some(p) => (p, None),
         None => match load(config) {
-            Ok(c) => c.ledger.path,
+            Ok(c) => (c.ledger.path, c.ledger.postgres),
             Err(e) => return fail(e),
         },
     };
-    if !path.exists() {
+    if postgres.is_none() && !path.exists() {
         return fail(format!("no ledger at {}", path.display()));
     }
     let (by, since_ms) = match crate::ledger::parse_query(by, since) {
         Ok(q) => q,
         Err(e) => return fail(format!("--{e}")),
     };
-    match crate::ledger::spend_report(&path, by, since_ms) {
+    let report = match postgres {
+        // `[ledger] store = "postgres://..."`: the fleet's ledger.
+        Some(url) => crate::ledger::postgres::PgStore::new(&url).and_then(|pg| {
+            futures::executor::block_on(crate::ledger::postgres::read::spend_report(
+                &pg, by, since_ms,
+            ))
+        }),
+        None => crate::ledger::spend_report(&path, by, since_ms),
+    };
+    match report {
         Ok(r) if json => {
             println!("{}", r.to_json());
             ExitCode::SUCCESS

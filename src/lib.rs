@@ -50,5 +50,6 @@ pub mod resilience;
 pub mod routing;
 pub mod stats;
 pub mod summary;
+pub mod telemetry;
 pub mod transform;
 pub mod usage;

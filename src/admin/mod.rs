@@ -85,6 +85,12 @@ impl AdminApp {
         };
         if let Some(l) = &self.shared.ledger {
             let _ = l.flush().await;
+            if let Some(pg) = l.postgres() {
+                return match crate::ledger::postgres::read::spend_report(pg, by, since_ms).await {
+                    Ok(r) => json_reply(200, r.to_json()),
+                    Err(e) => json_reply(500, json!({"error": e.to_string()})),
+                };
+            }
         }
         let path = self.shared.state().config.ledger.path.clone();
         match tokio::task::spawn_blocking(move || crate::ledger::spend_report(&path, by, since_ms))
@@ -169,6 +175,9 @@ impl AdminApp {
     async fn requests(&self, rest: &str, query: &str) -> Response<Vec<u8>> {
         self.flush_ledger().await;
         let path = self.shared.state().config.ledger.path.clone();
+        if let Some(pg) = self.shared.ledger.as_ref().and_then(|l| l.postgres()) {
+            return requests::from_postgres(pg, path, rest, query).await;
+        }
         if rest.is_empty() {
             let q = match requests::parse_query(query) {
                 Ok(q) => q,

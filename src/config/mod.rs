@@ -9,6 +9,7 @@ mod governance;
 mod raw;
 mod routing;
 pub mod secret;
+pub mod telemetry;
 pub mod units;
 mod validate;
 
@@ -48,6 +49,8 @@ pub struct Config {
     pub features: Vec<FeatureConfig>,
     /// Kept bodies: retention and redaction (`[logging]`).
     pub logging: LoggingSettings,
+    /// OpenTelemetry trace export (`[telemetry]`).
+    pub telemetry: telemetry::TelemetrySettings,
     /// Whether any route sets `log_bodies` (so a request whose key sets none need not look).
     pub routes_log_bodies: bool,
     /// Problems that do not stop the gateway, each naming file, line and field.
@@ -79,6 +82,8 @@ pub struct PricingSettings {
 pub struct LedgerSettings {
     pub path: std::path::PathBuf,
     pub queue_capacity: usize,
+    /// `Some` when `[ledger] store` is a Postgres URL; `None` = SQLite at `path`.
+    pub postgres: Option<crate::ledger::postgres::PgUrl>,
 }
 
 impl PricingSettings {

@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub cache: Option<RawCache>,
     pub limits: Option<super::governance::RawLimits>,
     pub logging: Option<super::governance::RawLogging>,
+    pub telemetry: Option<super::telemetry::RawTelemetry>,
     #[serde(default)]
     pub features: Vec<Spanned<super::governance::RawFeature>>,
     #[serde(default)]
@@ -80,6 +81,9 @@ pub struct RawLedger {
     pub path: Option<Spanned<String>>,
     /// Rows queued for the writer before producers wait (then spill to disk).
     pub queue_capacity: Option<Spanned<i64>>,
+    /// "sqlite" (default: the file at `path`) or "postgres://user@host/db" (one ledger for a
+    /// fleet of gateways; spill files stay next to `path`).
+    pub store: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -46,6 +46,8 @@
 //! - `spill`: the append-only overflow files and their import.
 //! - `writer`: [`Ledger`], [`LedgerHandle`] and the writer thread.
 //! - [`report`]: read-only spend reports ([`spend_report`]) and [`parse_since`].
+//! - [`postgres`]: the ledger in Postgres for a fleet of gateways (`[ledger] store`): the
+//!   writer's other store, and its readers.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -59,6 +61,7 @@ use crate::usage::Usage;
 pub mod attempt;
 mod legacy;
 mod media_units;
+pub mod postgres;
 pub mod report;
 pub(crate) mod schema;
 mod spill;
@@ -167,6 +170,9 @@ pub struct LedgerConfig {
     pub flush_interval: Duration,
     /// How long a producer waits for room in a full queue before spilling the row.
     pub max_wait: Duration,
+    /// Write to this Postgres database instead of the SQLite file at `path` (spill files
+    /// still go next to `path`).
+    pub postgres: Option<postgres::PgUrl>,
 }
 
 impl LedgerConfig {
@@ -179,6 +185,7 @@ impl LedgerConfig {
             batch_max: 512,
             flush_interval: Duration::from_millis(200),
             max_wait: Duration::from_millis(50),
+            postgres: None,
         }
     }
 }
@@ -227,6 +234,8 @@ pub enum LedgerError {
     Write(String),
     /// The writer thread panicked.
     WriterPanicked,
+    /// A Postgres ledger could not be reached or refused a statement.
+    Postgres(String),
 }
 
 impl fmt::Display for LedgerError {
@@ -242,6 +251,7 @@ impl fmt::Display for LedgerError {
             LedgerError::Closed => f.write_str("ledger writer has stopped"),
             LedgerError::Write(msg) => write!(f, "ledger rows not yet written: {msg}"),
             LedgerError::WriterPanicked => f.write_str("ledger writer thread panicked"),
+            LedgerError::Postgres(msg) => write!(f, "ledger Postgres error: {msg}"),
         }
     }
 }

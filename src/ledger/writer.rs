@@ -27,6 +27,7 @@ use rusqlite::Connection;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
 
+use super::postgres::PgStore;
 use super::spill::{self, Spill, SpillReadError};
 use super::store;
 use super::{LedgerConfig, LedgerError, LedgerRow, LedgerStats};
@@ -86,6 +87,24 @@ struct Shared {
     /// Wakes a gathering writer before its deadline: a flush request, or a queue more than
     /// half full. A nudge sent while the writer is busy is kept for its next wait.
     nudge: tokio::sync::Notify,
+    /// The Postgres store when the ledger lives there (readers use it too).
+    postgres: Option<Arc<PgStore>>,
+}
+
+/// Where the writer commits rows: the SQLite file or a Postgres database.
+enum Sink {
+    Sqlite(Connection),
+    Postgres(Arc<PgStore>),
+}
+
+impl Sink {
+    /// Commits `rows` in one transaction (blocking the writer thread).
+    fn insert(&mut self, rows: &[LedgerRow]) -> Result<store::Inserted, String> {
+        match self {
+            Sink::Sqlite(conn) => store::insert_rows(conn, rows.iter()).map_err(|e| e.to_string()),
+            Sink::Postgres(pg) => pg.insert_blocking(rows.to_vec()).map_err(|e| e.to_string()),
+        }
+    }
 }
 
 impl Shared {
@@ -145,7 +164,23 @@ impl Ledger {
     /// Opens (creating) the database, migrates its schema and starts the writer thread, which
     /// first imports any spill files left by an earlier run.
     pub fn open(cfg: LedgerConfig) -> Result<(Ledger, LedgerHandle), LedgerError> {
-        let conn = store::open_writer(&cfg.path)?;
+        let (sink, postgres) = match &cfg.postgres {
+            None => (Sink::Sqlite(store::open_writer(&cfg.path)?), None),
+            Some(url) => {
+                if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let pg = PgStore::new(url)?;
+                // An unreachable server is not fatal: rows spill until it answers.
+                if let Err(e) = pg.migrate_blocking() {
+                    match e {
+                        LedgerError::SchemaTooNew { .. } => return Err(e),
+                        e => log::warn!("ledger: Postgres at {url} not ready yet ({e}); rows spill to disk until it is"),
+                    }
+                }
+                (Sink::Postgres(Arc::clone(&pg)), Some(pg))
+            }
+        };
         let spill = Spill::new(&cfg.path);
         if spill.any_files() {
             spill.set_pending();
@@ -156,12 +191,13 @@ impl Ledger {
             gate: Gate::default(),
             max_wait: cfg.max_wait,
             nudge: tokio::sync::Notify::new(),
+            postgres,
         });
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let writer = Writer {
-            conn,
+            sink,
             rx,
             shared: Arc::clone(&shared),
             batch_max: cfg.batch_max.max(1),
@@ -317,6 +353,12 @@ impl LedgerHandle {
         }
     }
 
+    /// The Postgres store, when the ledger lives there; readers (spend reports, the admin
+    /// API) query it through [`crate::ledger::postgres::read`].
+    pub fn postgres(&self) -> Option<&Arc<PgStore>> {
+        self.shared.postgres.as_ref()
+    }
+
     /// Counters for metrics; `rows_queued` is the current queue length.
     pub fn stats(&self) -> LedgerStats {
         let c = &self.shared.counters;
@@ -381,7 +423,7 @@ impl Drop for Unsent {
 
 /// The writer thread's state.
 struct Writer {
-    conn: Connection,
+    sink: Sink,
     rx: mpsc::Receiver<Msg>,
     shared: Arc<Shared>,
     batch_max: usize,
@@ -466,7 +508,7 @@ impl Writer {
         }
         self.shared.gate.wait_open();
         let c = &self.shared.counters;
-        match store::insert_rows(&mut self.conn, batch.iter()) {
+        match self.sink.insert(&batch) {
             Ok(done) => {
                 add(&c.rows_written, done.new);
                 add(&c.duplicates, done.duplicates);
@@ -523,13 +565,13 @@ impl Writer {
         self.shared.gate.wait_open();
         for path in files {
             let c = &self.shared.counters;
-            let conn = &mut self.conn;
+            let sink = &mut self.sink;
             let read = spill::read_chunks(&path, IMPORT_CHUNK, |rows| {
-                let done = store::insert_rows(conn, rows.iter())?;
+                let done = sink.insert(&rows)?;
                 add(&c.rows_written, done.new);
                 add(&c.duplicates, done.duplicates);
                 add(&c.spill_imported, rows.len() as u64);
-                Ok::<(), rusqlite::Error>(())
+                Ok::<(), String>(())
             });
             match read {
                 Ok(bad) => add(&c.spill_bad_lines, bad),

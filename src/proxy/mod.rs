@@ -300,11 +300,12 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
-        upstream::shape_request(&ctx.state, ctx, upstream_request)
+        upstream::shape_request(&ctx.state, ctx, upstream_request)?;
+        crate::telemetry::propagate(session.req_header(), ctx, upstream_request)
     }
 
     async fn request_body_filter(
