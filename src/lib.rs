@@ -33,6 +33,7 @@ pub mod daemon;
 pub mod dialect;
 pub mod duration;
 pub mod error;
+pub mod experiments;
 pub mod governance;
 pub mod ledger;
 pub mod logging;

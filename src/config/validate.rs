@@ -154,6 +154,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     }
 
     super::routing::check_rules(&loc, &raw.routes, &routes)?;
+    let experiments = super::experiments::experiments(&loc, &raw.experiments, &providers, &routes)?;
 
     // A route target without a price is refused (or served with an unknown cost), and one
     // whose model is deprecated or retired upstream will fail: say so now.
@@ -232,6 +233,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         logging,
         routes_log_bodies: routes.iter().any(|r| r.log_bodies.is_some()),
         routes,
+        experiments,
         warnings,
     })
 }

@@ -11,6 +11,9 @@
 //!    tokens and exact cost. Existing rows are converted in place ([`super::legacy`]): the
 //!    served attempt carries the row's tokens and cost, so every row keeps its cost and the
 //!    reports their totals; `requests.attempts_json` is then dropped.
+//! 4. Experiments ([`crate::experiments`]): `experiment_requests` (which variant each request
+//!    of an experiment got), `experiment_judgments` (the judge's verdicts), `experiment_feedback`
+//!    (`POST /v1/feedback`) and `experiment_shifts` (promotions and blocked promotions).
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -75,6 +78,7 @@ const MIGRATIONS: &[Migration] = &[
     DROP INDEX IF EXISTS requests_provider_model_ts;",
     ),
     Migration::Rust(attempts_table),
+    Migration::Sql(crate::experiments::store::SCHEMA),
 ];
 
 /// The `attempts` table (version 3). No secondary index: reports reach attempts from

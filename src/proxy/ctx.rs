@@ -205,6 +205,8 @@ pub struct RequestCtx {
     pub outcome: Outcome,
     /// Limits reserved, bodies captured (see [`crate::governance`]).
     pub governance: crate::governance::PerRequest,
+    /// The experiment variant this request got (see [`crate::experiments`]).
+    pub experiment: Option<crate::experiments::Assignment>,
 }
 
 impl RequestCtx {
@@ -239,6 +241,7 @@ impl RequestCtx {
             response: Response::Pass,
             outcome: Outcome::default(),
             governance: Default::default(),
+            experiment: None,
         }
     }
 

@@ -17,6 +17,8 @@ pub struct Auth;
 enum Path {
     Api(Endpoint),
     Models,
+    /// `POST /v1/feedback` (experiments).
+    Feedback,
     Health,
     WrongMethod,
     Unknown,
@@ -31,6 +33,13 @@ fn classify(method: &Method, path: &str) -> Path {
         "/v1/messages" => (Some(Endpoint::Messages), Method::POST),
         "/v1/embeddings" | "/embeddings" => (Some(Endpoint::Embeddings), Method::POST),
         "/v1/models" | "/models" => (None, Method::GET),
+        "/v1/feedback" => {
+            return if *method == Method::POST {
+                Path::Feedback
+            } else {
+                Path::WrongMethod
+            }
+        }
         "/healthz" => {
             return if method == Method::GET || method == Method::HEAD {
                 Path::Health
@@ -71,7 +80,8 @@ impl Layer for Auth {
         let Cx { gw, session, ctx } = cx;
         ctx.client.dialect = guess_dialect(session);
         let method = session.req_header().method.clone();
-        let endpoint = match classify(&method, session.req_header().uri.path()) {
+        let path_kind = classify(&method, session.req_header().uri.path());
+        let endpoint = match &path_kind {
             Path::Health => {
                 ctx.downstream.body_read = true;
                 respond::json(session, ctx, 200, br#"{"status":"ok"}"#.to_vec(), &[])
@@ -100,9 +110,10 @@ impl Layer for Auth {
                 )
                 .into())
             }
-            Path::Models => None,
-            Path::Api(e) => Some(e),
+            Path::Models | Path::Feedback => None,
+            Path::Api(e) => Some(*e),
         };
+        let feedback = matches!(path_kind, Path::Feedback);
         // Known from the path: a rejected call to a model endpoint is still a recorded call.
         ctx.client.endpoint = endpoint;
 
@@ -124,6 +135,10 @@ impl Layer for Auth {
                 })?,
             };
         ctx.client.key_name = Some(key.name.clone());
+        if feedback {
+            let name = key.name.clone();
+            return super::experiments::feedback(cx, &name).await;
+        }
 
         let Some(endpoint) = endpoint else {
             ctx.downstream.body_read = true; // GET: no body expected
