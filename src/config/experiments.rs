@@ -371,6 +371,14 @@ pub(super) fn experiments(
                 format!("no route named `{route}`"),
             ));
         }
+        if routes.iter().any(|r| r.name == route && r.cache.is_some()) {
+            // The cache keys on the request, not on the variant: variants would share answers.
+            return Err(loc.error(
+                e.route.span(),
+                format!("{field}.route"),
+                format!("route `{route}` caches answers; an experiment's route must not"),
+            ));
+        }
         if let Some(other) = by_route.insert(route.clone(), name.clone()) {
             return Err(loc.error(
                 e.route.span(),

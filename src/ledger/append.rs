@@ -80,3 +80,65 @@ pub(crate) fn append(conn: &Connection, a: &Append) -> rusqlite::Result<bool> {
     )?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{read_row, Ledger, LedgerConfig, LedgerRow, Role};
+    use rust_decimal::Decimal;
+
+    fn served(cost: Decimal) -> LedgerAttempt {
+        LedgerAttempt {
+            status: Some(200),
+            usage: Usage {
+                input: 10,
+                output: 5,
+                ..Usage::default()
+            },
+            cost_usd: Some(cost),
+            ..LedgerAttempt::unbilled(Role::Served, "openai", "gpt-4o-mini")
+        }
+    }
+
+    #[tokio::test]
+    async fn appended_attempts_join_the_row_and_its_cost_through_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let (ledger, handle) = Ledger::open(LedgerConfig::new(&path)).unwrap();
+        let mut row = LedgerRow {
+            request_id: "req_1".into(),
+            endpoint: "chat_completions".into(),
+            status: 200,
+            ..LedgerRow::default()
+        };
+        row.set_attempts(vec![served(Decimal::new(3, 3))]);
+        handle.record(row).await;
+        let judge = LedgerAttempt {
+            role: Role::Judge,
+            model: "judge".into(),
+            ..served(Decimal::new(2, 3))
+        };
+        handle
+            .append(Append {
+                request_id: "req_1".into(),
+                attempts: vec![judge.clone(), judge],
+            })
+            .await;
+        // A row that does not exist: dropped and counted, nothing else disturbed.
+        handle
+            .append(Append {
+                request_id: "req_missing".into(),
+                attempts: vec![served(Decimal::ONE)],
+            })
+            .await;
+        handle.flush().await.unwrap();
+        let got = read_row(&path, "req_1").unwrap().unwrap();
+        assert_eq!(got.attempts.len(), 3);
+        assert_eq!(got.attempts[1].role, Role::Judge);
+        assert_eq!(got.cost_usd, Some(Decimal::new(7, 3)));
+        assert_eq!((got.usage.input, got.usage.output), (30, 15));
+        assert_eq!(handle.stats().extras_lost, 1);
+        assert!(read_row(&path, "req_missing").unwrap().is_none());
+        ledger.shutdown().unwrap();
+    }
+}
