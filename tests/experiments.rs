@@ -510,3 +510,78 @@ judge = { target = "slowlab/judge", rubric = "r", sample = 1.0 }
         .iter()
         .any(|v| !v["mean_score"].is_null()));
 }
+
+#[test]
+fn promotion_moves_traffic_to_a_decided_leader_unless_a_guard_blocks_it() {
+    let s = stack(
+        r#"
+[[experiments]]
+name = "promo"
+route = "support"
+promote = "when_decided"
+max_p95_increase = "1000%"
+variants = [{ name = "strong", target = "lab/gpt-q9" }, { name = "weak", target = "lab/gpt-q2" }]
+judge = { target = "lab/judge", rubric = "r", sample = 1.0 }
+
+[[routes]]
+name = "guarded"
+targets = ["lab/gpt-q2"]
+
+[[experiments]]
+name = "guarded"
+route = "guarded"
+promote = "when_decided"
+max_cost_increase = "10%"
+variants = [{ name = "strong", target = "lab/gpt-q9" }, { name = "weak", target = "lab/gpt-q2" }]
+judge = { target = "lab/judge", rubric = "r", sample = 1.0 }
+"#,
+    );
+    let send = |model: &str| {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
+        let auth = bearer();
+        let r = roundtrip(
+            &mut connect(&s.gw),
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", auth.as_str())],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200);
+        r.header("x-switchyard-variant").unwrap_or("").to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (mut promoted, mut blocked) = (false, false);
+    while !(promoted && blocked) {
+        assert!(
+            Instant::now() < deadline,
+            "promoted {promoted}, blocked {blocked}"
+        );
+        for _ in 0..10 {
+            send("support");
+            send("guarded");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        promoted = report(&s, "promo")["promotion"]["status"] == "promoted";
+        blocked = report(&s, "guarded")["promotion"]["status"] == "blocked";
+    }
+    let r = report(&s, "promo");
+    assert_eq!(r["promotion"]["variant"], "strong");
+    assert_eq!(r["shifts"][0]["kind"], "promoted");
+    // Promotion takes effect at the judge's check; once it shows, all traffic goes there.
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..20 {
+        assert_eq!(send("support"), "promo/strong");
+    }
+    let g = report(&s, "guarded");
+    assert_eq!(g["decided"], true);
+    assert!(
+        g["promotion"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("max_cost_increase"),
+        "{g:#}"
+    );
+    assert_eq!(g["shifts"][0]["kind"], "blocked");
+    let variants: std::collections::HashSet<String> = (0..20).map(|_| send("guarded")).collect();
+    assert_eq!(variants.len(), 2, "a blocked promotion keeps the split");
+}
