@@ -1,4 +1,4 @@
-//! Experiment results in the ledger database (schema version 4, see `ledger::schema`): which
+//! Experiment results in the ledger database (schema version 6, see `ledger::schema`): which
 //! variant each request got, the judge's verdicts, application feedback and promotions.
 //! Writes are [`crate::ledger::Job`]s run on the ledger's writer thread; reads open their own
 //! read-only connection (reports, the feedback owner check) and run off the proxy's threads.
@@ -7,7 +7,7 @@ use crate::ledger::Job;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
-/// The tables (ledger migration 3 -> 4).
+/// The tables (ledger migration 5 -> 6).
 pub const SCHEMA: &str = "CREATE TABLE experiment_requests (
         request_id TEXT PRIMARY KEY NOT NULL,
         experiment TEXT NOT NULL,

@@ -205,6 +205,8 @@ pub struct RequestCtx {
     pub outcome: Outcome,
     /// Limits reserved, bodies captured (see [`crate::governance`]).
     pub governance: crate::governance::PerRequest,
+    /// Media endpoints' state: upload spool, request facts, answer meter (empty for chat).
+    pub media: crate::media::MediaCtx,
     /// The experiment variant this request got (see [`crate::experiments`]).
     pub experiment: Option<crate::experiments::Assignment>,
 }
@@ -241,6 +243,7 @@ impl RequestCtx {
             response: Response::Pass,
             outcome: Outcome::default(),
             governance: Default::default(),
+            media: crate::media::MediaCtx::default(),
             experiment: None,
         }
     }

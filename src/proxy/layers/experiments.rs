@@ -45,7 +45,7 @@ impl Layer for Experiments {
         let Some(exp) = gw.config.experiment_for_route(route) else {
             return Ok(Flow::Continue);
         };
-        if endpoint == Endpoint::Embeddings {
+        if !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Messages) {
             return Ok(Flow::Continue);
         }
         let index = match gw.experiments.promoted(exp) {

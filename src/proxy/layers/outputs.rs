@@ -121,6 +121,8 @@ pub fn ledger_row(s: &Summary<'_>) -> Option<LedgerRow> {
         estimated: account.estimated,
         ttft_ms: s.ttft.map(|d| d.as_secs_f64() * 1000.0),
         total_ms: s.total.as_secs_f64() * 1000.0,
+        unit: account.unit.map(str::to_owned),
+        quantity: account.quantity,
     };
     let (attempts, carried) = ledger_attempts(s);
     let billed = account.usage != Usage::default()
