@@ -360,6 +360,8 @@ max_concurrency = 4
     assert_eq!(a.json()["leader"], "strong");
     let l = admin_get(&s, "/admin/experiments");
     assert_eq!(l.json()["experiments"][0]["name"], "answers");
+    assert_eq!(l.json()["experiments"][0]["decision"], "decided: strong");
+    assert_eq!(l.json()["experiments"][0]["variants"][0]["name"], "strong");
     assert_eq!(admin_get(&s, "/admin/experiments/nope").status, 404);
     let list = std::process::Command::new(BIN)
         .args(["experiments", "list", "--config"])

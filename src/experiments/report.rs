@@ -265,7 +265,8 @@ pub fn read(config: &Config, name: &str) -> Result<Report, String> {
     build(conn.as_ref(), exp, config)
 }
 
-/// One line per experiment: name, route, mode, leader, decided, promotion status, requests.
+/// Every experiment: name, route, mode, leader, decided, a one-word `decision`, promotion
+/// status, requests, and each variant's report (the dashboard's table reads them).
 pub fn list(config: &Config) -> Result<Vec<serde_json::Value>, String> {
     let conn = store::open(&config.ledger.path)?;
     config
@@ -279,9 +280,14 @@ pub fn list(config: &Config) -> Result<Vec<serde_json::Value>, String> {
                 "mode": r.mode,
                 "leader": r.leader,
                 "decided": r.decided,
+                "decision": match (&r.leader, r.decided) {
+                    (Some(l), true) => format!("decided: {l}"),
+                    (Some(l), false) => format!("leading: {l}"),
+                    (None, _) => "no verdicts".to_owned(),
+                },
                 "promotion": r.promotion.status,
                 "requests": r.variants.iter().map(|v| v.requests).sum::<u64>(),
-                "variants": r.variants.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+                "variants": r.variants,
             }))
         })
         .collect()
