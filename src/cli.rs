@@ -7,6 +7,7 @@
 //! switchyard prices check --config FILE [--max-age 180d]     # unpriced / stale / retired targets
 //! switchyard prices import --litellm FILE [--out FILE]       # LiteLLM table -> override file
 //! switchyard keys create|list|revoke|rotate --config FILE ...  # runtime gateway keys
+//! switchyard experiments list|report NAME --config FILE [--json]  # A/B experiment results
 //! switchyard mock --listen 127.0.0.1:9100 [--ttft-ms N] [--itl-ms N] [--tokens N] [--fault SPEC]
 //! ```
 
@@ -69,6 +70,9 @@ pub enum Command {
     /// Gateway keys at run time: create, list, revoke, rotate (no restart needed).
     #[command(subcommand)]
     Keys(crate::governance::keys::cli::KeysCommand),
+    /// A/B experiments: their status, and each one's report.
+    #[command(subcommand)]
+    Experiments(crate::experiments::cli::ExperimentsCommand),
     /// Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects, fault injection).
     Mock {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -223,6 +227,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => spend(&by, &since, config.as_ref(), db, json),
         Command::Prices { action } => prices(action),
         Command::Keys(cmd) => crate::governance::keys::cli::run(cmd),
+        Command::Experiments(cmd) => crate::experiments::cli::run(cmd),
         Command::Mock {
             listen,
             ttft_ms,

@@ -35,6 +35,7 @@ pub mod dialect;
 pub mod duration;
 pub mod endpoints;
 pub mod error;
+pub mod experiments;
 pub mod governance;
 pub mod ledger;
 pub mod logging;

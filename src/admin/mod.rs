@@ -198,6 +198,34 @@ impl AdminApp {
         }
     }
 
+    /// `GET /admin/experiments` (every experiment with its status) and
+    /// `GET /admin/experiments/NAME` (its report), read from the ledger on a blocking thread.
+    async fn experiments(&self, rest: &str) -> Response<Vec<u8>> {
+        self.flush_ledger().await;
+        let state = self.shared.state();
+        let name = rest.to_owned();
+        let read = tokio::task::spawn_blocking(move || {
+            if name.is_empty() {
+                crate::experiments::report::list(&state.config).map(|l| json!({"experiments": l}))
+            } else if state.config.experiment(&name).is_none() {
+                Ok(serde_json::Value::Null)
+            } else {
+                crate::experiments::report::read(&state.config, &name)
+                    .and_then(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
+            }
+        })
+        .await;
+        match read {
+            Ok(Ok(serde_json::Value::Null)) => json_reply(
+                404,
+                json!({"error": format!("no experiment named `{rest}`")}),
+            ),
+            Ok(Ok(v)) => json_reply(200, v),
+            Ok(Err(e)) => json_reply(500, json!({"error": e})),
+            Err(e) => json_reply(500, json!({"error": e.to_string()})),
+        }
+    }
+
     /// `/admin/keys...`.
     async fn keys(&self, method: &str, rest: &str, body: &[u8]) -> Response<Vec<u8>> {
         let config = self.shared.state().config.clone();
@@ -301,6 +329,11 @@ impl ServeHttp for AdminApp {
         if let ("GET", Some(rest)) = (method.as_str(), path.strip_prefix("/admin/requests")) {
             if rest.is_empty() || rest.starts_with('/') {
                 return self.requests(rest.trim_start_matches('/'), &query).await;
+            }
+        }
+        if let ("GET", Some(rest)) = (method.as_str(), path.strip_prefix("/admin/experiments")) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return self.experiments(rest.trim_matches('/')).await;
             }
         }
         match (method.as_str(), path.as_str()) {

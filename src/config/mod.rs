@@ -5,6 +5,7 @@
 
 mod cache;
 pub(crate) mod error;
+pub mod experiments;
 mod governance;
 mod raw;
 mod routing;
@@ -43,6 +44,8 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub gateway_keys: Vec<GatewayKeyConfig>,
     pub routes: Vec<RouteConfig>,
+    /// A/B experiments on routes (`[[experiments]]`).
+    pub experiments: Vec<experiments::ExperimentConfig>,
     /// Where rate limits and budgets are counted (`[limits]`).
     pub limits: LimitsSettings,
     /// Limits on feature tags (`[[features]]`).
@@ -249,6 +252,15 @@ impl Config {
             .iter()
             .filter_map(|r| r.deadline)
             .fold(self.resilience.deadline, Duration::max)
+    }
+
+    /// The experiment running on `route`, if any.
+    pub fn experiment_for_route(&self, route: &str) -> Option<&experiments::ExperimentConfig> {
+        self.experiments.iter().find(|e| e.route == route)
+    }
+
+    pub fn experiment(&self, name: &str) -> Option<&experiments::ExperimentConfig> {
+        self.experiments.iter().find(|e| e.name == name)
     }
 
     pub fn feature(&self, name: &str) -> Option<&FeatureConfig> {

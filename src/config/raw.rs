@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub gateway_keys: Vec<Spanned<RawGatewayKey>>,
     #[serde(default)]
     pub routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    pub experiments: Vec<Spanned<super::experiments::RawExperiment>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -163,6 +163,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     }
 
     super::routing::check_rules(&loc, &raw.routes, &routes)?;
+    let experiments = super::experiments::experiments(&loc, &raw.experiments, &providers, &routes)?;
 
     // A route target without a price is refused (or served with an unknown cost), and one
     // whose model is deprecated or retired upstream will fail: say so now.
@@ -242,6 +243,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         telemetry,
         routes_log_bodies: routes.iter().any(|r| r.log_bodies.is_some()),
         routes,
+        experiments,
         warnings,
     })
 }

@@ -58,6 +58,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::usage::Usage;
 
+pub mod append;
 pub mod attempt;
 mod legacy;
 mod media_units;
@@ -73,12 +74,14 @@ mod attempt_tests;
 #[cfg(test)]
 mod tests;
 
+pub use append::Append;
 pub use attempt::{LedgerAttempt, Role, Totals};
 pub use report::{
     parse_query, parse_since, spend_report, spend_report_range, GroupBy, SpendReport, SpendRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::{count_rows, read_row, schema_version};
+pub use writer::Job;
 pub use writer::{Ledger, LedgerHandle, WriterPause};
 
 /// One client request, as written to the ledger.
@@ -214,6 +217,9 @@ pub struct LedgerStats {
     pub rows_lost: u64,
     /// Unreadable spill-file lines skipped on import (e.g. a line cut short by a crash).
     pub spill_bad_lines: u64,
+    /// Appended attempts and experiment writes that could not be queued or applied (their
+    /// row missing, the queue full, the writer stopped); logged.
+    pub extras_lost: u64,
 }
 
 /// Everything that can go wrong opening, writing or reading the ledger.

@@ -40,9 +40,22 @@ const IMPORT_CHUNK: usize = 4096;
 
 type FlushReply = oneshot::Sender<Result<(), String>>;
 
+/// A write run on the writer thread inside its own savepoint (experiment results, see
+/// [`LedgerHandle::execute`]). A failure is logged and counted, and undoes only this job.
+pub type Job = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
 enum Msg {
     Row(Box<LedgerRow>),
     Flush(FlushReply),
+    /// Attempts added to a row already written.
+    Append(Box<super::Append>),
+    Exec(Job),
+}
+
+/// Writes that are not rows, applied after the rows of their batch.
+enum Extra {
+    Append(Box<super::Append>),
+    Exec(Job),
 }
 
 #[derive(Default)]
@@ -56,6 +69,7 @@ struct Counters {
     duplicates: AtomicU64,
     rows_lost: AtomicU64,
     spill_bad_lines: AtomicU64,
+    extras_lost: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -346,6 +360,11 @@ impl LedgerHandle {
         let row = match msg {
             Msg::Row(row) => Some(row),
             Msg::Flush(_) => None,
+            Msg::Append(_) | Msg::Exec(_) => {
+                add(&self.shared.counters.extras_lost, 1);
+                log::warn!("ledger: queue full or closed; an experiment write was dropped");
+                None
+            }
         };
         Unsent {
             row,
@@ -374,6 +393,7 @@ impl LedgerHandle {
             duplicates: load(&c.duplicates),
             rows_lost: load(&c.rows_lost),
             spill_bad_lines: load(&c.spill_bad_lines),
+            extras_lost: load(&c.extras_lost),
         }
     }
 
@@ -392,6 +412,36 @@ impl LedgerHandle {
             Ok(Err(msg)) => Err(LedgerError::Write(msg)),
             Err(_) => Err(LedgerError::Closed),
         }
+    }
+
+    /// Adds attempts to a row recorded earlier (judge and shadow calls made after the answer;
+    /// see [`super::append`]). Queued like a row: a full queue is waited on for at most
+    /// `max_wait`, then the append is dropped and counted in `extras_lost`, as it is when the
+    /// row never reached the database.
+    pub async fn append(&self, append: super::Append) {
+        self.send_extra(Msg::Append(Box::new(append))).await;
+    }
+
+    /// Runs `job` on the writer thread, after the rows queued before it, in its own savepoint.
+    /// The same queueing policy as [`append`](Self::append).
+    pub async fn execute(&self, job: Job) {
+        self.send_extra(Msg::Exec(job)).await;
+    }
+
+    async fn send_extra(&self, msg: Msg) {
+        let msg = match self.tx.try_send(msg) {
+            Ok(()) => return self.nudge_if_filling(),
+            Err(TrySendError::Closed(msg)) => msg,
+            Err(TrySendError::Full(msg)) => {
+                add(&self.shared.counters.producer_waits, 1);
+                self.shared.nudge.notify_one();
+                match tokio::time::timeout(self.shared.max_wait, self.tx.reserve()).await {
+                    Ok(Ok(permit)) => return permit.send(msg),
+                    _ => msg,
+                }
+            }
+        };
+        drop(self.unsent(msg));
     }
 
     /// Test hook: holds the writer just before its next database write until the returned
@@ -457,13 +507,14 @@ impl Writer {
             let _ = futures::FutureExt::now_or_never(self.shared.nudge.notified());
             let mut batch = Vec::new();
             let mut waiters = Vec::new();
-            sort(first, &mut batch, &mut waiters);
+            let mut extras = Vec::new();
+            sort(first, &mut batch, &mut waiters, &mut extras);
             let deadline = tokio::time::Instant::now() + self.flush_interval;
             let mut nudged = false;
             while batch.len() < self.batch_max && waiters.is_empty() {
                 match self.rx.try_recv() {
                     Ok(msg) => {
-                        sort(msg, &mut batch, &mut waiters);
+                        sort(msg, &mut batch, &mut waiters, &mut extras);
                         continue;
                     }
                     Err(TryRecvError::Disconnected) => break,
@@ -485,6 +536,7 @@ impl Writer {
                 }
             }
             let written = self.write_batch(batch);
+            self.write_extras(extras);
             let imported = if !waiters.is_empty() {
                 self.import_spills(true)
             } else if self.shared.spill.is_pending() && self.rx.is_empty() {
@@ -530,6 +582,59 @@ impl Writer {
                     ))
                 }
             }
+        }
+    }
+
+    /// Applies appends and jobs, each in its own savepoint of one transaction: a failing one
+    /// is logged and counted (`extras_lost`) without undoing the others.
+    fn write_extras(&mut self, extras: Vec<Extra>) {
+        if extras.is_empty() {
+            return;
+        }
+        self.shared.gate.wait_open();
+        let c = &self.shared.counters;
+        let conn = match &mut self.sink {
+            Sink::Sqlite(conn) => conn,
+            Sink::Postgres(_) => {
+                // Experiment tables and appended attempts live in SQLite only (for now).
+                add(&c.extras_lost, extras.len() as u64);
+                log::warn!(
+                    "ledger: {} experiment write(s) dropped: not supported with a Postgres ledger yet",
+                    extras.len()
+                );
+                return;
+            }
+        };
+        let result = (|| -> rusqlite::Result<()> {
+            let mut tx =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for extra in extras {
+                let sp = tx.savepoint()?;
+                let done = match extra {
+                    Extra::Append(a) => match super::append::append(&sp, &a) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(format!(
+                            "attempts for {} dropped: the row is not in the database",
+                            a.request_id
+                        )),
+                        Err(e) => Err(format!("attempts for {}: {e}", a.request_id)),
+                    },
+                    Extra::Exec(job) => job(&sp).map_err(|e| format!("experiment write: {e}")),
+                };
+                match done {
+                    Ok(()) => sp.commit()?,
+                    Err(msg) => {
+                        add(&c.extras_lost, 1);
+                        log::warn!("ledger: {msg}");
+                        drop(sp);
+                    }
+                }
+            }
+            tx.commit()
+        })();
+        if let Err(e) = result {
+            add(&c.write_errors, 1);
+            log::error!("ledger: writing experiment results failed: {e}");
         }
     }
 
@@ -588,9 +693,16 @@ impl Writer {
     }
 }
 
-fn sort(msg: Msg, batch: &mut Vec<LedgerRow>, waiters: &mut Vec<FlushReply>) {
+fn sort(
+    msg: Msg,
+    batch: &mut Vec<LedgerRow>,
+    waiters: &mut Vec<FlushReply>,
+    extras: &mut Vec<Extra>,
+) {
     match msg {
         Msg::Row(row) => batch.push(*row),
         Msg::Flush(reply) => waiters.push(reply),
+        Msg::Append(a) => extras.push(Extra::Append(a)),
+        Msg::Exec(job) => extras.push(Extra::Exec(job)),
     }
 }

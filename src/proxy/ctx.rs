@@ -207,6 +207,8 @@ pub struct RequestCtx {
     pub governance: crate::governance::PerRequest,
     /// Media endpoints' state: upload spool, request facts, answer meter (empty for chat).
     pub media: crate::media::MediaCtx,
+    /// The experiment variant this request got (see [`crate::experiments`]).
+    pub experiment: Option<crate::experiments::Assignment>,
 }
 
 impl RequestCtx {
@@ -242,6 +244,7 @@ impl RequestCtx {
             outcome: Outcome::default(),
             governance: Default::default(),
             media: crate::media::MediaCtx::default(),
+            experiment: None,
         }
     }
 

@@ -70,6 +70,8 @@ pub struct GatewayState {
     pub governance: Arc<Governance>,
     /// Live statistics per provider/model (process-wide, like `health`).
     pub stats: Arc<crate::stats::TargetStats>,
+    /// Experiments' judge queues and promotions (process-wide; see [`Self::with_experiments`]).
+    pub experiments: Arc<crate::experiments::Runtime>,
 }
 
 impl GatewayState {
@@ -96,7 +98,14 @@ impl GatewayState {
             health,
             stats,
             config,
+            experiments: Default::default(),
         }
+    }
+
+    /// The process's experiment runtime (the default one judges nothing and writes nothing).
+    pub fn with_experiments(mut self, rt: Arc<crate::experiments::Runtime>) -> GatewayState {
+        self.experiments = rt;
+        self
     }
 }
 
@@ -119,6 +128,8 @@ pub struct Shared {
     pub governance: Arc<Governance>,
     /// The client for the gateway's own requests (race legs, hedges, judge calls, probes).
     pub outbound: Arc<crate::outbound::OutboundClient>,
+    /// Experiments' judge queues and promotions: kept across reloads.
+    pub experiments: Arc<crate::experiments::Runtime>,
 }
 
 impl Shared {
@@ -141,13 +152,19 @@ impl Shared {
             c.lock_timeout,
         ));
         let stats = Arc::new(crate::stats::TargetStats::default());
+        let experiments = Arc::new(crate::experiments::Runtime::new(
+            ledger.clone(),
+            ledger.as_ref().map(|_| config.ledger.path.clone()),
+            Some(outbound.clone()),
+        ));
         let state = GatewayState::new(
             config,
             resolver.clone(),
             health.clone(),
             governance.clone(),
             stats.clone(),
-        );
+        )
+        .with_experiments(experiments.clone());
         Arc::new(Shared {
             governance,
             current: RwLock::new(Arc::new(state)),
@@ -159,6 +176,7 @@ impl Shared {
             cache,
             draining: AtomicBool::new(false),
             outbound,
+            experiments,
         })
     }
 
@@ -217,7 +235,8 @@ impl Shared {
             self.health.clone(),
             self.governance.clone(),
             self.stats.clone(),
-        );
+        )
+        .with_experiments(self.experiments.clone());
         self.health.retain_keys(&keep);
         match self.current.write() {
             Ok(mut cur) => *cur = Arc::new(state),

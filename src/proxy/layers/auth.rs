@@ -18,6 +18,8 @@ pub struct Auth;
 enum Path {
     Api(Endpoint),
     Models,
+    /// `POST /v1/feedback` (experiments).
+    Feedback,
     Health,
     WrongMethod,
     Unknown,
@@ -29,7 +31,8 @@ fn classify(method: &Method, path: &str) -> Path {
     match trimmed {
         "/healthz" if method == Method::GET || method == Method::HEAD => return Path::Health,
         "/v1/models" | "/models" if method == Method::GET => return Path::Models,
-        "/healthz" | "/v1/models" | "/models" => return Path::WrongMethod,
+        "/v1/feedback" if method == Method::POST => return Path::Feedback,
+        "/healthz" | "/v1/models" | "/models" | "/v1/feedback" => return Path::WrongMethod,
         _ => {}
     }
     match crate::endpoints::classify(method.as_str(), path) {
@@ -61,7 +64,8 @@ impl Layer for Auth {
         let Cx { gw, session, ctx } = cx;
         ctx.client.dialect = guess_dialect(session);
         let method = session.req_header().method.clone();
-        let endpoint = match classify(&method, session.req_header().uri.path()) {
+        let path_kind = classify(&method, session.req_header().uri.path());
+        let endpoint = match &path_kind {
             Path::Health => {
                 ctx.downstream.body_read = true;
                 respond::json(session, ctx, 200, br#"{"status":"ok"}"#.to_vec(), &[])
@@ -91,9 +95,10 @@ impl Layer for Auth {
                 )
                 .into())
             }
-            Path::Models => None,
-            Path::Api(e) => Some(e),
+            Path::Models | Path::Feedback => None,
+            Path::Api(e) => Some(*e),
         };
+        let feedback = matches!(path_kind, Path::Feedback);
         // Known from the path: a rejected call to a model endpoint is still a recorded call.
         ctx.client.endpoint = endpoint;
 
@@ -115,6 +120,10 @@ impl Layer for Auth {
                 })?,
             };
         ctx.client.key_name = Some(key.name.clone());
+        if feedback {
+            let name = key.name.clone();
+            return super::experiments::feedback(cx, &name).await;
+        }
 
         let Some(endpoint) = endpoint else {
             ctx.downstream.body_read = true; // GET: no body expected

@@ -32,6 +32,7 @@ pub mod accounting;
 pub mod auth;
 pub mod bodies;
 pub mod cache;
+pub mod experiments;
 pub mod limits;
 pub mod outputs;
 pub mod request;
@@ -203,6 +204,7 @@ layers! {
     auth::Auth,
     request::Request,
     routing::Routing,
+    experiments::Experiments,
     bodies::Bodies,
     translation::Translation,
     cache::Cache,
