@@ -4,16 +4,20 @@
 //! Before a strategy runs ([`usable`]): the endpoint's dialect (embeddings need an
 //! OpenAI-compatible provider), the price policy (`unpriced = "reject"` drops unpriced
 //! targets), and translation (a request that cannot be expressed in a target's dialect drops
-//! that target). The key's allow-list is checked against the model the client named
+//! that target), and the model's capabilities ([`capable`]): the estimated prompt plus
+//! `max_tokens` must fit its context window, and a request with images needs vision. A model
+//! without a `[[models]]` entry (or without a published context window) is not filtered by that
+//! capability: unknown is not a reason to refuse. The key's allow-list is checked against the model the client named
 //! ([`allowed`]). Health ([`available_at`]: open breakers, resting keys, no key) is asked
 //! again at each attempt, since it changes while a request waits.
 
+use super::features::Features;
 use crate::auth::GatewayKey;
 use crate::config::{Config, Target};
 use crate::dialect::translate::RequestTranslator;
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::{ErrorKind, GatewayError};
-use crate::pricing::UnpricedPolicy;
+use crate::pricing::{Capabilities, UnpricedPolicy};
 use crate::providers::Upstream;
 use crate::summary::Skip;
 use std::time::Duration;
@@ -43,16 +47,16 @@ pub struct Usable {
     pub removed: Vec<String>,
 }
 
-/// Filters `candidates` for the endpoint's dialect, the price policy and translation. Each
-/// filter that leaves nothing answers with the error that names why.
+/// Filters `candidates` for the endpoint's dialect, the price policy, capabilities and
+/// translation. Each filter that leaves nothing answers with the error that names why.
 pub fn usable(
     config: &Config,
-    endpoint: Endpoint,
     client: Dialect,
     model: &str,
-    body: &[u8],
+    features: &Features<'_>,
     candidates: Vec<Target>,
 ) -> Result<Usable, GatewayError> {
+    let (endpoint, body) = (features.endpoint, features.body());
     let dialect_of = |t: &Target| config.providers[t.provider].dialect;
     let name = |t: &Target| format!("{}/{}", config.providers[t.provider].name, t.model);
     let mut removed = Vec::new();
@@ -97,6 +101,8 @@ pub fn usable(
         priced
     };
 
+    let candidates = capable(config, model, features, candidates, &mut removed)?;
+
     if candidates.iter().all(|t| dialect_of(t) == client) {
         return Ok(Usable {
             candidates,
@@ -140,6 +146,93 @@ pub fn usable(
         translator: Some(translator),
         removed,
     })
+}
+
+/// Which capability filter removes a target, with the figures that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unfit {
+    /// The estimated prompt plus `max_tokens` is more than the context window.
+    Context {
+        prompt: u64,
+        max_tokens: u64,
+        window: u32,
+    },
+    /// The request has images; the model has no vision.
+    Vision,
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unfit::Context {
+                prompt,
+                max_tokens,
+                window,
+            } => write!(
+                f,
+                "context: ~{prompt} prompt + {max_tokens} max_tokens > {window}"
+            ),
+            Unfit::Vision => f.write_str("vision: the request has images"),
+        }
+    }
+}
+
+/// Why `caps` cannot serve this request (`None`: it can). The body is parsed only when it
+/// may matter: it mentions images, sets a `max_*` limit, or is long enough to fill the window.
+pub fn unfit(caps: &Capabilities, features: &Features<'_>) -> Option<Unfit> {
+    let body = features.body();
+    if !caps.vision && contains(body, b"image") && features.parsed().has_images {
+        return Some(Unfit::Vision);
+    }
+    let window = caps.context_window?;
+    let sized = contains(body, b"max_") || body.len() as u64 / 4 >= u64::from(window);
+    if !sized {
+        return None;
+    }
+    let p = features.parsed();
+    let max_tokens = p.max_tokens.unwrap_or(0);
+    (p.prompt_tokens.saturating_add(max_tokens) > u64::from(window)).then_some(Unfit::Context {
+        prompt: p.prompt_tokens,
+        max_tokens,
+        window,
+    })
+}
+
+/// The capability filter: drops targets whose model cannot take this request (see
+/// [`unfit`]); models without capabilities pass. Nothing left: a 400 naming each filter.
+fn capable(
+    config: &Config,
+    model: &str,
+    features: &Features<'_>,
+    candidates: Vec<Target>,
+    removed: &mut Vec<String>,
+) -> Result<Vec<Target>, GatewayError> {
+    let mut out = Vec::new();
+    let mut keep = Vec::with_capacity(candidates.len());
+    for t in candidates {
+        let p = &config.providers[t.provider];
+        match config
+            .pricing
+            .capabilities(p, &t.model)
+            .and_then(|c| unfit(c, features))
+        {
+            Some(why) => out.push(format!("{}/{} ({why})", p.name, t.model)),
+            None => keep.push(t),
+        }
+    }
+    if keep.is_empty() && !out.is_empty() {
+        return Err(GatewayError::bad_request(format!(
+            "No target of `{model}` can serve this request: {}",
+            out.join(", ")
+        ))
+        .with_param("model"));
+    }
+    removed.extend(out);
+    Ok(keep)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// When `target` could next be tried (now, if it can): its breakers and keys allowing.

@@ -4,8 +4,8 @@
 //! [`Router::plan`] runs the same steps for every request, in order:
 //! 1. the key's allow-list, against the model the client named ([`filter::allowed`]);
 //! 2. resolution: a route name gives its targets, `provider/model` gives one target;
-//! 3. capability filtering, once ([`filter::usable`]): endpoint dialect, price policy,
-//!    translatability;
+//! 3. capability filtering, once ([`filter::usable`]): endpoint dialect, price policy, the
+//!    model's capabilities (context window, vision), translatability;
 //! 4. the route's [`Strategy`] orders what is left and says why ([`strategy`]).
 //!
 //! Health (open breakers, resting keys) is not a filter here: it changes while a request
@@ -166,10 +166,9 @@ impl Router {
         let resolved = self.resolve(config, model)?;
         let usable = filter::usable(
             config,
-            req.endpoint,
             req.dialect,
             req.model,
-            req.body,
+            features,
             resolved.candidates,
         )?;
         let route_index = resolved.route.as_deref().and_then(|r| self.routes.get(r));
