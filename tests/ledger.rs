@@ -69,6 +69,7 @@ fn row(id: &str, cost: Option<Decimal>) -> LedgerRow {
         attempt_count: 2,
         status: 200,
         total_ms: 42.5,
+        route_reason: None,
         ..LedgerRow::default()
     };
     r.set_attempts(vec![failed, served]);

@@ -85,6 +85,24 @@ fn cheapest_picks_the_cheapest_capable_target_and_says_why() {
         ],
         "{reason}"
     );
+    // The ledger row carries the same text.
+    let id = r.header("x-switchyard-request-id").unwrap();
+    let row = ledger_row(&gw, id);
+    assert_eq!(row.route_reason.as_deref(), Some(reason));
+}
+
+fn ledger_row(gw: &Gateway, request_id: &str) -> switchyard::ledger::LedgerRow {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(Some(r)) = switchyard::ledger::read_row(&gw.ledger_path(), request_id) {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ledger row for {request_id}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]

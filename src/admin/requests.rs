@@ -122,7 +122,7 @@ pub fn list(path: &Path, q: &Query) -> Result<Value, String> {
         args.push(SqlValue::Text(f.clone()));
         clauses.push(format!("feature = ?{}", args.len()));
     }
-    let mut sql = select_all(if clauses.is_empty() { "" } else { "WHERE " });
+    let mut sql = select_all(&conn, if clauses.is_empty() { "" } else { "WHERE " });
     sql.push_str(&clauses.join(" AND "));
     sql.push_str(&format!(" ORDER BY request_id DESC LIMIT {}", q.limit + 1));
     let mut stmt = conn.prepare(&sql).map_err(|e| e.to_string())?;

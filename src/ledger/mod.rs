@@ -116,6 +116,9 @@ pub struct LedgerRow {
     pub estimated: bool,
     pub ttft_ms: Option<f64>,
     pub total_ms: f64,
+    /// Why routing chose as it did (the `x-switchyard-route-reason` text).
+    #[serde(default)]
+    pub route_reason: Option<String>,
 }
 
 impl LedgerRow {

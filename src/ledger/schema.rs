@@ -11,6 +11,7 @@
 //!    tokens and exact cost. Existing rows are converted in place ([`super::legacy`]): the
 //!    served attempt carries the row's tokens and cost, so every row keeps its cost and the
 //!    reports their totals; `requests.attempts_json` is then dropped.
+//! 4. `requests.route_reason`: the routing decision as `x-switchyard-route-reason` gave it.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -75,6 +76,8 @@ const MIGRATIONS: &[Migration] = &[
     DROP INDEX IF EXISTS requests_provider_model_ts;",
     ),
     Migration::Rust(attempts_table),
+    // Why routing chose as it did: the `x-switchyard-route-reason` text (routing issue #14).
+    Migration::Sql("ALTER TABLE requests ADD COLUMN route_reason TEXT;"),
 ];
 
 /// The `attempts` table (version 3). No secondary index: reports reach attempts from

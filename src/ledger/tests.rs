@@ -68,6 +68,7 @@ fn full_row(id: &str) -> LedgerRow {
         estimated: true,
         ttft_ms: Some(81.25),
         total_ms: 912.5,
+        route_reason: Some("cheapest: openai/gpt-4o-mini=$0.0001; removed groq/x (vision)".into()),
     }
 }
 
@@ -99,6 +100,7 @@ fn row(
         cost_usd: cost.map(dec),
         cost_unknown: cost.is_none(),
         total_ms: 1.0,
+        route_reason: None,
         ..LedgerRow::default()
     }
 }

@@ -252,6 +252,7 @@ impl ProxyHttp for Gateway {
         let gw = ctx.state.clone();
         let mut cx = layers::Cx {
             gw: &gw,
+            shared: &self.shared,
             session,
             ctx,
         };

@@ -14,6 +14,7 @@
 pub mod cheapest;
 pub mod features;
 pub mod filter;
+pub mod race;
 pub mod rules;
 pub mod strategy;
 pub mod weighted;
@@ -67,6 +68,8 @@ pub struct Router {
     strategies: Vec<Arc<dyn Strategy>>,
     /// For `provider/model` requests.
     direct: Arc<dyn Strategy>,
+    /// Each route's hedge counters, by route index (used by hedge routes only).
+    hedges: Vec<race::HedgeBudget>,
 }
 
 impl Router {
@@ -90,7 +93,20 @@ impl Router {
                 .map(|r| strategy_for(&r.strategy))
                 .collect(),
             direct: Arc::new(Fallback),
+            hedges: config.routes.iter().map(|_| Default::default()).collect(),
         }
+    }
+
+    /// How a race or hedge route runs its legs (`None` for every other route, and for a
+    /// direct `provider/model`).
+    pub fn race_mode(&self, config: &Config, route: &str) -> Option<race::Mode> {
+        let &i = self.routes.get(route)?;
+        race::Mode::of(&config.routes[i].strategy)
+    }
+
+    /// A route's hedge counters.
+    pub fn hedge_budget(&self, route: &str) -> Option<&race::HedgeBudget> {
+        self.routes.get(route).and_then(|&i| self.hedges.get(i))
     }
 
     /// Resolves `model` (a route name or `provider/model`) into its targets, in config order.

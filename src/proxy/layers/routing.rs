@@ -17,7 +17,9 @@ pub struct Routing;
 
 impl Layer for Routing {
     async fn on_request(&self, cx: &mut Cx<'_>) -> Result<Flow, Failure> {
-        let Cx { gw, session, ctx } = cx;
+        let Cx {
+            gw, session, ctx, ..
+        } = cx;
         let (Some(endpoint), Some(model)) = (ctx.client.endpoint, ctx.request.model.as_deref())
         else {
             return Ok(Flow::Continue);
