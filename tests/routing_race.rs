@@ -199,3 +199,67 @@ targets = ["tail/gpt-4o-mini", "steady/gpt-4o-mini"]
     assert!(count >= 5, "{count} hedges");
     assert!(count * 100 <= n * 15, "{count} hedges of {n} requests");
 }
+
+fn script(port: u16, fault: Option<&str>) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("mock");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = match fault {
+        Some(f) => {
+            let body = format!(r#"{{"fault":"{f}"}}"#);
+            roundtrip(&mut s, "POST", "/mock/fault", &[], body.as_bytes())
+        }
+        None => roundtrip(&mut s, "DELETE", "/mock/fault", &[], b""),
+    };
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// Sends `n` requests to `route`; the provider of each answer.
+fn providers(gw: &Gateway, route: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let (r, _) = post(gw, &chat_body(route, false));
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            r.header("x-switchyard-provider").unwrap_or("-").to_owned()
+        })
+        .collect()
+}
+
+/// Where the last `k` answers have come from `who` at least 80% of the time.
+fn settled(seen: &[String], who: &str, k: usize) -> bool {
+    let tail = &seen[seen.len().saturating_sub(k)..];
+    tail.iter().filter(|p| p.as_str() == who).count() * 10 >= tail.len() * 8
+}
+
+#[test]
+fn fastest_converges_on_the_faster_target_and_moves_when_speeds_swap() {
+    let a = start_mock(&[]);
+    let b = start_mock(&[]);
+    script(b.port, Some("slow:ms=120"));
+    let routes = r#"
+[[routes]]
+name = "quick"
+strategy = "fastest"
+targets = ["b/gpt-4o-mini", "a/gpt-4o-mini"]
+"#;
+    let gw = start_gateway_with(&config(
+        free_port(),
+        &[("a", a.port), ("b", b.port)],
+        routes,
+    ));
+    // b comes first in config order and is slow: within 60 requests the route is on a.
+    let seen = providers(&gw, "quick", 60);
+    assert!(settled(&seen, "a", 20), "{seen:?}");
+    let (r, _) = post(&gw, &chat_body("quick", false));
+    let reason = r.header("x-switchyard-route-reason").unwrap();
+    assert!(reason.starts_with("fastest: "), "{reason}");
+    assert!(
+        reason.contains("a/gpt-4o-mini=") && reason.contains("ms"),
+        "{reason}"
+    );
+
+    // The speeds swap: within tens of requests the route moves to b.
+    script(a.port, Some("slow:ms=120"));
+    script(b.port, None);
+    let seen = providers(&gw, "quick", 80);
+    assert!(settled(&seen, "b", 20), "{seen:?}");
+}

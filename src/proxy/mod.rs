@@ -83,7 +83,7 @@ impl GatewayState {
         let breaker = config.resilience.breaker;
         let generation = health.next_generation();
         GatewayState {
-            router: Router::new(&config),
+            router: Router::with_stats(&config, stats.clone()),
             keys: KeyRing::with_live(&config.gateway_keys, governance.keys.clone()),
             governance,
             upstreams: config

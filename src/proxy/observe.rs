@@ -33,11 +33,18 @@ pub fn served(ctx: &RequestCtx, account: &Account, client_gone: bool) {
         .outcome
         .first_token
         .map(|t| t.saturating_duration_since(a.started));
-    let obs = Observation::success(
-        Instant::now(),
-        ttft,
-        a.started.elapsed(),
-        Some(account.usage.output),
-    );
+    let total = a.started.elapsed();
+    let obs = Observation::success(Instant::now(), ttft, total, Some(account.usage.output));
+    if let (true, Some(ttft)) = (ctx.state.router.has_fastest(), ttft) {
+        ctx.state.stats.latency.observe(
+            &a.provider,
+            &a.model,
+            account.usage.input,
+            ttft.as_secs_f64() * 1000.0,
+            total.as_secs_f64() * 1000.0,
+            Some(account.usage.output),
+            Instant::now(),
+        );
+    }
     ctx.state.stats.observe(&a.provider, &a.model, obs);
 }

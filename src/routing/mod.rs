@@ -12,6 +12,7 @@
 //! waits, so the attempt walk asks [`filter::available_at`] at each attempt.
 
 pub mod cheapest;
+pub mod fastest;
 pub mod features;
 pub mod filter;
 pub mod race;
@@ -70,10 +71,18 @@ pub struct Router {
     direct: Arc<dyn Strategy>,
     /// Each route's hedge counters, by route index (used by hedge routes only).
     hedges: Vec<race::HedgeBudget>,
+    /// Some route is `fastest`: served answers feed the latency fits.
+    has_fastest: bool,
 }
 
 impl Router {
+    /// A router with statistics of its own (tests, benches).
     pub fn new(config: &Config) -> Router {
+        Router::with_stats(config, Arc::default())
+    }
+
+    /// A router whose `fastest` routes read the process-wide `stats`.
+    pub fn with_stats(config: &Config, stats: Arc<crate::stats::TargetStats>) -> Router {
         Router {
             routes: config
                 .routes
@@ -90,11 +99,20 @@ impl Router {
             strategies: config
                 .routes
                 .iter()
-                .map(|r| strategy_for(&r.strategy))
+                .map(|r| strategy_for(&r.strategy, &stats))
                 .collect(),
             direct: Arc::new(Fallback),
             hedges: config.routes.iter().map(|_| Default::default()).collect(),
+            has_fastest: config
+                .routes
+                .iter()
+                .any(|r| r.strategy == StrategyConfig::Fastest),
         }
+    }
+
+    /// Whether some route is `fastest` (then served answers feed [`fastest::LatencyModels`]).
+    pub fn has_fastest(&self) -> bool {
+        self.has_fastest
     }
 
     /// How a race or hedge route runs its legs (`None` for every other route, and for a
@@ -211,15 +229,17 @@ impl Router {
 }
 
 /// The strategy object for a route's config.
-fn strategy_for(s: &StrategyConfig) -> Arc<dyn Strategy> {
+fn strategy_for(s: &StrategyConfig, stats: &Arc<crate::stats::TargetStats>) -> Arc<dyn Strategy> {
     match s {
         StrategyConfig::Cheapest => Arc::new(cheapest::Cheapest),
+        StrategyConfig::Fastest => Arc::new(fastest::Fastest {
+            stats: stats.clone(),
+        }),
         StrategyConfig::Weighted(w) => Arc::new(weighted::Weighted { weights: w.clone() }),
         // Rules redirect before a strategy runs; their fall-through is config order.
         StrategyConfig::Fallback | StrategyConfig::Rules(_) => Arc::new(Fallback),
-        StrategyConfig::Fastest | StrategyConfig::Race { .. } | StrategyConfig::Hedge(_) => {
-            Arc::new(Fallback)
-        }
+        // Races and hedges run their legs in config order (the race layer).
+        StrategyConfig::Race { .. } | StrategyConfig::Hedge(_) => Arc::new(Fallback),
     }
 }
 
