@@ -178,15 +178,17 @@ impl std::fmt::Display for Unfit {
 }
 
 /// Why `caps` cannot serve this request (`None`: it can). The body is parsed only when it
-/// may matter: it mentions images, sets a `max_*` limit, or is long enough to fill the window.
+/// may matter: it mentions images, or an upper bound of prompt plus `max_tokens` read without
+/// parsing (a quarter of the body's bytes, plus the largest number after any `max_*tokens`
+/// key) does not fit the window.
 pub fn unfit(caps: &Capabilities, features: &Features<'_>) -> Option<Unfit> {
     let body = features.body();
     if !caps.vision && contains(body, b"image") && features.parsed().has_images {
         return Some(Unfit::Vision);
     }
     let window = caps.context_window?;
-    let sized = contains(body, b"max_") || body.len() as u64 / 4 >= u64::from(window);
-    if !sized {
+    let bound = max_tokens_bound(body).map(|m| (body.len() as u64 / 4 + 1).saturating_add(m));
+    if bound.is_some_and(|b| b <= u64::from(window)) {
         return None;
     }
     let p = features.parsed();
@@ -231,6 +233,33 @@ fn capable(
     Ok(keep)
 }
 
+/// The largest number following any `max_tokens`, `max_completion_tokens` or
+/// `max_output_tokens` key in the raw body (0 when there is none): never less than the
+/// request's real limit. `None` when a value is not a plain number (then the body is parsed).
+fn max_tokens_bound(body: &[u8]) -> Option<u64> {
+    let mut most = 0u64;
+    let mut rest = body;
+    while let Some(at) = rest.windows(4).position(|w| w == b"max_") {
+        rest = &rest[at + 4..];
+        let key_end = rest.iter().position(|&b| b == b'"')?;
+        let key = &rest[..key_end];
+        if !matches!(key, b"tokens" | b"completion_tokens" | b"output_tokens") {
+            continue;
+        }
+        let after = rest[key_end + 1..]
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b':'))?;
+        let digits = &rest[key_end + 1 + after..];
+        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if len == 0 || len > 12 {
+            return None;
+        }
+        let n: u64 = std::str::from_utf8(&digits[..len]).ok()?.parse().ok()?;
+        most = most.max(n);
+    }
+    Some(most)
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -254,5 +283,50 @@ pub fn unavailable(up: &Upstream, model: &str, now: Instant) -> Option<Skip> {
         Some(Skip::KeysResting)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_max_tokens_bound_is_never_below_the_real_limit() {
+        assert_eq!(max_tokens_bound(br#"{"model":"m"}"#), Some(0));
+        assert_eq!(max_tokens_bound(br#"{"max_tokens": 256}"#), Some(256));
+        let both = br#"{"messages":[{"content":"max_tokens\": 9"}],"max_completion_tokens":4096}"#;
+        assert_eq!(max_tokens_bound(both), Some(4096));
+        assert_eq!(max_tokens_bound(br#"{"max_tokens":null}"#), None);
+        assert_eq!(max_tokens_bound(br#"{"max_retries":3}"#), Some(0));
+    }
+
+    #[test]
+    fn unfit_checks_the_window_and_vision_and_passes_what_fits() {
+        let caps = Capabilities {
+            context_window: Some(1000),
+            ..Capabilities::default()
+        };
+        let headers = http::HeaderMap::new();
+        let f = |body: &'static [u8]| {
+            Features::new(Endpoint::ChatCompletions, None, false, &headers, body)
+        };
+        let small = f(br#"{"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#);
+        assert_eq!(unfit(&caps, &small), None);
+        let big = f(br#"{"max_tokens":999,"messages":[{"role":"user","content":"hello there"}]}"#);
+        assert_eq!(
+            unfit(&caps, &big),
+            Some(Unfit::Context {
+                prompt: 3,
+                max_tokens: 999,
+                window: 1000
+            })
+        );
+        let image = f(br#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#);
+        assert_eq!(unfit(&caps, &image), Some(Unfit::Vision));
+        let vision = Capabilities {
+            vision: true,
+            ..caps
+        };
+        assert_eq!(unfit(&vision, &image), None);
     }
 }

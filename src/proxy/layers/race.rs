@@ -72,6 +72,8 @@ struct Leg {
     body: Bytes,
     /// Started as a hedge (not in the first wave).
     hedge: bool,
+    /// The leg ran to its end (won or failed); a started leg that did not was cancelled.
+    finished: bool,
     attempt: Option<Attempt>,
     answer: Option<Answer>,
     /// A client error the provider answered (status, body in the client's dialect): passed
@@ -199,9 +201,11 @@ async fn run(cx: &mut Cx<'_>, mode: Mode) -> Result<(), Failure> {
         let Some(mut a) = leg.attempt.take() else {
             continue;
         };
-        if a.outcome == AttemptOutcome::Pending && Some(i) != winner {
-            a.outcome = AttemptOutcome::Transport("cancelled");
-            a.elapsed = Some(now.saturating_duration_since(a.started));
+        if !leg.finished && Some(i) != winner {
+            if a.outcome == AttemptOutcome::Pending {
+                a.outcome = AttemptOutcome::Transport("cancelled");
+                a.elapsed = Some(now.saturating_duration_since(a.started));
+            }
             cancelled.push(format!("{}/{}", a.provider, a.model));
             let role = if leg.hedge {
                 Role::Hedge
@@ -215,23 +219,20 @@ async fn run(cx: &mut Cx<'_>, mode: Mode) -> Result<(), Failure> {
                 dialect: leg.dialect,
                 body: leg.body.clone(),
             });
-        } else if Some(i) != winner {
-            if let Some(s) = a.status().filter(|s| *s >= 400) {
-                crate::proxy::observe::failed(&gw, &a, Some(s), tokio::time::Instant::now());
-            }
         }
         ctx.walk.attempts.push(a);
     }
     let mut reason = ctx.plan.reason.take().unwrap_or_default();
-    match winner.and_then(|w| ctx.walk.attempts.last().map(|a| (w, a))) {
-        Some((_, a)) => reason.push_str(&format!(
+    let first_token = winner.and_then(|w| legs[w].answer.as_ref().map(|a| a.first_token));
+    match (first_token, ctx.walk.attempts.last()) {
+        (Some(t), Some(a)) => reason.push_str(&format!(
             "; {}: {}/{} won in {}ms",
             mode.name(),
             a.provider,
             a.model,
-            a.elapsed.map_or(0, |d| d.as_millis())
+            t.saturating_duration_since(a.started).as_millis()
         )),
-        None => reason.push_str(&format!("; {}: no leg won", mode.name())),
+        _ => reason.push_str(&format!("; {}: no leg won", mode.name())),
     }
     if !cancelled.is_empty() {
         reason.push_str(&format!(", cancelled {}", cancelled.join(", ")));
@@ -270,6 +271,7 @@ fn legs(gw: &GatewayState, ctx: &RequestCtx) -> Vec<Leg> {
             dialect,
             body,
             hedge: false,
+            finished: false,
             attempt: None,
             answer: None,
             refused: None,
@@ -281,6 +283,12 @@ fn legs(gw: &GatewayState, ctx: &RequestCtx) -> Vec<Leg> {
 /// Runs one leg until it has an acceptable answer (`true`) or has failed (`false`). Its
 /// progress is kept in `leg`, so a leg dropped half way still says how far it got.
 async fn drive(i: usize, leg: &mut Leg, x: &Shared<'_>) -> (usize, bool) {
+    let out = run_leg(i, leg, x).await;
+    leg.finished = true;
+    out
+}
+
+async fn run_leg(i: usize, leg: &mut Leg, x: &Shared<'_>) -> (usize, bool) {
     let up = &x.gw.upstreams[leg.target.provider];
     let started = Instant::now();
     leg.attempt = Some(Attempt {
