@@ -281,9 +281,14 @@ targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"
     {
         for n in 0..20u64 {
             let ttft = 100.0 + 50.0 * i as f64 + n as f64;
-            stats
-                .latency
-                .observe(p, m, 200 + 40 * n, ttft, ttft + 300.0, Some(60), now);
+            let sample = switchyard::routing::fastest::Sample {
+                prompt_tokens: 200 + 40 * n,
+                ttft_ms: ttft,
+                total_ms: ttft + 300.0,
+                output_tokens: Some(60),
+                at: now,
+            };
+            stats.latency.observe(p, m, sample);
         }
     }
     let router = Router::with_stats(&cfg, stats);

@@ -130,6 +130,16 @@ fn mean(cur: f64, w: &mut f64, x: f64) -> f64 {
     cur + (x - cur) / *w
 }
 
+/// One served answer, as the fits learn from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub prompt_tokens: u64,
+    pub ttft_ms: f64,
+    pub total_ms: f64,
+    pub output_tokens: Option<u64>,
+    pub at: Instant,
+}
+
 /// Every target's fit, by provider then model.
 #[derive(Default)]
 pub struct LatencyModels {
@@ -138,25 +148,11 @@ pub struct LatencyModels {
 
 impl LatencyModels {
     /// Records one served answer of `provider`/`model`.
-    pub fn observe(
-        &self,
-        provider: &str,
-        model: &str,
-        prompt: u64,
-        ttft_ms: f64,
-        total_ms: f64,
-        output: Option<u64>,
-        at: Instant,
-    ) {
+    pub fn observe(&self, provider: &str, model: &str, s: Sample) {
         let add = |f: &Mutex<Fit>| {
             let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
-            f.add(
-                prompt as f64,
-                ttft_ms,
-                total_ms,
-                output.map(|o| o as f64),
-                at,
-            );
+            let output = s.output_tokens.map(|o| o as f64);
+            f.add(s.prompt_tokens as f64, s.ttft_ms, s.total_ms, output, s.at);
         };
         {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
