@@ -37,3 +37,8 @@ ensure_python_venv() {
 ensure_redis() {
     command -v redis-server >/dev/null || apt_install redis-server
 }
+
+# The dashboard test (tests/dashboard.rs) drives a headless browser (Debian package `chromium`).
+ensure_chromium() {
+    command -v chromium >/dev/null || apt_install chromium
+}

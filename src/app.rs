@@ -132,10 +132,7 @@ pub fn serve(
     if let Some(admin) = admin {
         let mut svc = pingora_core::services::listening::Service::new(
             "switchyard admin".to_owned(),
-            AdminApp {
-                shared,
-                key: admin.key,
-            },
+            AdminApp::new(shared, admin.key),
         );
         svc.add_tcp(&admin.listen.to_string());
         log::info!("admin port on {}", admin.listen);

@@ -180,6 +180,10 @@ pub struct Account {
     pub model: Option<String>,
     /// For a cache hit: what the stored answer would have cost (`None` if unpriced).
     pub saved_usd: Option<Decimal>,
+    /// What the cost is counted in (`tokens`, `images`, `seconds`, `characters`).
+    pub unit: Option<&'static str>,
+    /// How many of `unit` the call used (`None`: unknown).
+    pub quantity: Option<u64>,
 }
 
 /// The cache's part in a request that asked for it.

@@ -114,13 +114,15 @@ fn serve_refuses_a_bad_config() {
 #[test]
 fn the_demo_serves_offline() {
     // `switchyard serve` with no config: the embedded demo, mock provider included.
-    // Ports 8080/9100 may be taken on a dev machine; run the demo config on free ports.
+    // Ports 8080/9100/9091 may be taken on a dev machine; run the demo config on free ports.
     let gw_port = free_port();
     let mock_port = free_port();
+    let admin_port = free_port();
     let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/demo.toml"))
         .unwrap()
         .replace("127.0.0.1:8080", &format!("127.0.0.1:{gw_port}"))
-        .replace("127.0.0.1:9100", &format!("127.0.0.1:{mock_port}"));
+        .replace("127.0.0.1:9100", &format!("127.0.0.1:{mock_port}"))
+        .replace("127.0.0.1:9091", &format!("127.0.0.1:{admin_port}"));
     let gw = start_gateway_with(&demo);
     let mut s = connect(&gw);
     let r = roundtrip(

@@ -329,12 +329,29 @@ fn two_hundred_concurrent_requests_stay_within_a_budget_worth_ten_calls() {
 
 #[test]
 fn a_stream_past_its_reservation_is_cut_cleanly_and_one_within_it_is_not() {
-    let (_mock, gw, _dir) = stack(
-        "[limits]\nmax_output_tokens = 8\n\n[[gateway_keys]]\nname = \"capped\"\n\
-         key = \"sk-sy-capped-key-0001\"\nrpm = 1000\n",
+    // The model's own output ceiling (its capabilities, here overridden to 8 tokens) is what a
+    // request without max_tokens reserves; the `[limits]` fallback (large) is not used.
+    let mock = start_mock(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = dir.path().join("caps.toml");
+    std::fs::write(
+        &overrides,
+        "[[models]]\nprovider = \"openai\"\nmodel = \"gpt-4o-mini\"\ncontext_window = 128000\n\
+         max_output_tokens = 8\nsupports = [\"prompt_caching\"]\nsource = \"test\"\nchecked = \"2026-12-03\"\n",
+    )
+    .unwrap();
+    let config = format!(
+        "{}\n[ledger]\npath = \"{}\"\n\n[limits]\nmax_output_tokens = 4096\n\n\
+         [[gateway_keys]]\nname = \"capped\"\nkey = \"sk-sy-capped-key-0001\"\nrpm = 1000\n",
+        standard_config(free_port(), mock.port, "").replace(
+            "[pricing]\n",
+            &format!("[pricing]\noverrides = \"{}\"\n", overrides.display())
+        ),
+        dir.path().join("ledger.db").display()
     );
+    let gw = start_gateway_with(&config);
     let key = "sk-sy-capped-key-0001";
-    // No max_tokens: 8 output tokens reserved; the model writes 60.
+    // No max_tokens: the model's 8 output tokens reserved; the model writes 60.
     let long = serde_json::json!({
         "model": "chat", "stream": true,
         "messages": [{"role": "user", "content": "hi"}],
@@ -354,13 +371,13 @@ fn a_stream_past_its_reservation_is_cut_cleanly_and_one_within_it_is_not() {
         "ends with the error event: {text}"
     );
     assert!(!text.contains("tok50"), "not cut: {text}");
-    // Within max_tokens: never cut.
+    // Within max_tokens (no more than the model's ceiling): never cut.
     let fits = serde_json::json!({
-        "model": "chat", "stream": true, "max_tokens": 30,
+        "model": "chat", "stream": true, "max_tokens": 8,
         "messages": [{"role": "user", "content": "hi"}],
     })
     .to_string();
-    let r = chat(&gw, key, &fits, &[("x-mock-tokens", "30")]);
+    let r = chat(&gw, key, &fits, &[("x-mock-tokens", "8")]);
     let text = String::from_utf8_lossy(&r.body).to_string();
     assert!(!text.contains("error") && text.contains("[DONE]"), "{text}");
 }

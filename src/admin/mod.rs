@@ -10,10 +10,13 @@
 //! GET|POST /admin/keys, POST /admin/keys/{name}/revoke|rotate, DELETE /admin/keys/{name}
 //! GET  /admin/requests?limit=&before=&key=&model=&status=&feature=   newest first
 //! GET  /admin/requests/{request_id}   the row, its attempts, its kept bodies
+//! GET  /admin/spend/series?since=24h&buckets=24&by=key,feature,model,provider[&charts=svg]
 //! GET  /healthz
+//! GET  /ui ...           the dashboard (crate::dashboard)
 //! ```
-//! With `admin.key` set, every path but `/healthz` needs `Authorization: Bearer <key>`; an
-//! admin port off loopback must have one (the config refuses it otherwise).
+//! With `admin.key` set, every path but `/healthz` and the dashboard's login and assets needs
+//! `Authorization: Bearer <key>` or a dashboard session cookie; an admin port off loopback
+//! must have one (the config refuses it otherwise).
 
 mod keys;
 pub mod requests;
@@ -32,6 +35,15 @@ use subtle::ConstantTimeEq;
 pub struct AdminApp {
     pub shared: Arc<Shared>,
     pub key: Option<Secret>,
+    /// The dashboard's login sessions.
+    pub dashboard: crate::dashboard::Dashboard,
+}
+
+/// Whether `presented` is the admin key (constant time over SHA-256 digests).
+pub fn key_matches(presented: &str, key: &str) -> bool {
+    let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let b: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    bool::from(a.ct_eq(&b))
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -48,6 +60,14 @@ fn json_reply(status: u16, v: serde_json::Value) -> Response<Vec<u8>> {
 }
 
 impl AdminApp {
+    pub fn new(shared: Arc<Shared>, key: Option<Secret>) -> AdminApp {
+        AdminApp {
+            shared,
+            key,
+            dashboard: crate::dashboard::Dashboard::default(),
+        }
+    }
+
     /// The spend report, read on a blocking thread (SQLite) with the recent rows flushed first.
     async fn spend(&self, query: &str) -> Response<Vec<u8>> {
         let mut by = "key".to_owned();
@@ -80,10 +100,43 @@ impl AdminApp {
         let Some(key) = &self.key else {
             return true;
         };
-        let presented = crate::auth::presented_key(session.req_header()).unwrap_or("");
-        let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let b: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
-        bool::from(a.ct_eq(&b))
+        if let Some(presented) = crate::auth::presented_key(session.req_header()) {
+            return key_matches(presented, key.expose());
+        }
+        let cookie = session
+            .req_header()
+            .headers
+            .get(http::header::COOKIE)
+            .and_then(|v| v.to_str().ok());
+        self.dashboard.session_valid(cookie)
+    }
+
+    /// `/ui...`: the dashboard, which handles its own login.
+    async fn ui(&self, session: &mut ServerSession, path: &str) -> Response<Vec<u8>> {
+        let authorized = self.authorized(session);
+        let method = session.req_header().method.as_str().to_owned();
+        let body = if method == "POST" {
+            match read_body(session).await {
+                Ok(b) => b,
+                Err(e) => return json_reply(400, json!({"error": e})),
+            }
+        } else {
+            Vec::new()
+        };
+        let h = session.req_header();
+        let req = crate::dashboard::UiRequest {
+            method: &method,
+            path,
+            query: h.uri.query().unwrap_or(""),
+            cookie: h
+                .headers
+                .get(http::header::COOKIE)
+                .and_then(|v| v.to_str().ok()),
+            authorized,
+            key: self.key.as_ref().map(|k| k.expose()),
+            ledger: self.shared.state().config.ledger.path.clone(),
+        };
+        self.dashboard.serve(&req, &body).await
     }
 }
 
@@ -219,6 +272,9 @@ impl ServeHttp for AdminApp {
         if path == "/healthz" {
             return json_reply(200, json!({"status": "ok"}));
         }
+        if path == "/ui" || path.starts_with("/ui/") {
+            return self.ui(session, &path).await;
+        }
         if !self.authorized(session) {
             return json_reply(401, json!({"error": "admin key required"}));
         }
@@ -256,6 +312,12 @@ impl ServeHttp for AdminApp {
                 200,
                 self.shared.health.snapshot(tokio::time::Instant::now()),
             ),
+            ("GET", "/admin/spend/series") => {
+                self.flush_ledger().await;
+                let ledger = self.shared.state().config.ledger.path.clone();
+                let (status, v) = crate::dashboard::series_json(ledger, &query).await;
+                json_reply(status, v)
+            }
             ("GET", "/admin/spend") => {
                 self.spend(session.req_header().uri.query().unwrap_or(""))
                     .await

@@ -25,9 +25,12 @@ pub struct Query {
     pub model: Option<String>,
     pub status: Option<u16>,
     pub feature: Option<String>,
+    /// `Some(true)`: cache hits only; `Some(false)`: answers not served from the cache.
+    pub cache_hit: Option<bool>,
 }
 
-fn decode(v: &str) -> String {
+/// Percent-decodes a query value (`+` is a space).
+pub fn decode(v: &str) -> String {
     let bytes = v.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -71,6 +74,13 @@ pub fn parse_query(q: &str) -> Result<Query, String> {
             "key" => out.key = Some(v),
             "model" => out.model = Some(v),
             "feature" => out.feature = Some(v),
+            "cache" => {
+                out.cache_hit = Some(match v.as_str() {
+                    "hit" => true,
+                    "miss" => false,
+                    _ => return Err(format!("cache must be `hit` or `miss`, not `{v}`")),
+                })
+            }
             "status" => {
                 out.status = Some(
                     v.parse()
@@ -79,7 +89,7 @@ pub fn parse_query(q: &str) -> Result<Query, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown parameter `{other}`; known: limit, before, key, model, status, feature"
+                    "unknown parameter `{other}`; known: limit, before, key, model, status, feature, cache"
                 ))
             }
         }
@@ -109,22 +119,55 @@ pub fn list(path: &Path, q: &Query) -> Result<Value, String> {
         args.push(SqlValue::Text(k.clone()));
         clauses.push(format!("gateway_key = ?{}", args.len()));
     }
-    if let Some(m) = &q.model {
-        args.push(SqlValue::Text(m.clone()));
-        let n = args.len();
-        clauses.push(format!("(requested_model = ?{n} OR model = ?{n})"));
-    }
     if let Some(s) = q.status {
         args.push(SqlValue::Integer(i64::from(s)));
         clauses.push(format!("status = ?{}", args.len()));
+        if s != 200 {
+            // Spelled as the partial index's condition, so SQLite may use it.
+            clauses.push(crate::ledger::schema::NOT_OK_CONDITION.to_owned());
+        }
+    }
+    match q.cache_hit {
+        // Spelled as the partial index's condition, so SQLite may use it.
+        Some(true) => clauses.push(crate::ledger::schema::CACHE_HIT_CONDITION.to_owned()),
+        Some(false) => clauses.push("cache_hit = 0".to_owned()),
+        None => {}
     }
     if let Some(f) = &q.feature {
         args.push(SqlValue::Text(f.clone()));
         clauses.push(format!("feature = ?{}", args.len()));
     }
-    let mut sql = select_all(&conn, if clauses.is_empty() { "" } else { "WHERE " });
-    sql.push_str(&clauses.join(" AND "));
-    sql.push_str(&format!(" ORDER BY request_id DESC LIMIT {}", q.limit + 1));
+    let page = q.limit + 1;
+    let sql = if let Some(m) = &q.model {
+        // The asked-for model or the one that served: each side walks its own index newest
+        // first and stops at a page; the union of the two pages holds the page.
+        args.push(SqlValue::Text(m.clone()));
+        let n = args.len();
+        let side = |column: &str| {
+            let mut c = clauses.clone();
+            c.push(format!("{column} = ?{n}"));
+            format!(
+                "SELECT request_id FROM (SELECT request_id FROM requests WHERE {} \
+                 ORDER BY request_id DESC LIMIT {page})",
+                c.join(" AND ")
+            )
+        };
+        select_all(
+            &conn,
+            &format!(
+                "WHERE request_id IN ({} UNION {}) ORDER BY request_id DESC LIMIT {page}",
+                side("requested_model"),
+                side("model")
+            ),
+        )
+        .map_err(|e| e.to_string())?
+    } else {
+        let mut sql = select_all(&conn, if clauses.is_empty() { "" } else { "WHERE " })
+            .map_err(|e| e.to_string())?;
+        sql.push_str(&clauses.join(" AND "));
+        sql.push_str(&format!(" ORDER BY request_id DESC LIMIT {page}"));
+        sql
+    };
     let mut stmt = conn.prepare(&sql).map_err(|e| e.to_string())?;
     let rows = stmt
         .query_map(rusqlite::params_from_iter(args), row_from_sql)
@@ -171,7 +214,7 @@ mod tests {
     #[test]
     fn queries_parse_and_refuse_typos() {
         let q = parse_query(
-            "limit=2&before=req_9&key=team%2Da&model=openai%2Fgpt&status=402&feature=a+b",
+            "limit=2&before=req_9&key=team%2Da&model=openai%2Fgpt&status=402&feature=a+b&cache=hit",
         )
         .unwrap();
         assert_eq!(
@@ -183,11 +226,14 @@ mod tests {
                 model: Some("openai/gpt".into()),
                 status: Some(402),
                 feature: Some("a b".into()),
+                cache_hit: Some(true),
             }
         );
         assert_eq!(parse_query("").unwrap().limit, DEFAULT_LIMIT);
         assert!(parse_query("limit=0").is_err());
         assert!(parse_query("limit=501").is_err());
         assert!(parse_query("stauts=200").is_err());
+        assert!(parse_query("cache=maybe").is_err());
+        assert_eq!(parse_query("cache=miss").unwrap().cache_hit, Some(false));
     }
 }

@@ -49,7 +49,8 @@ impl Dialect {
     }
 }
 
-/// The model-calling endpoints the gateway proxies.
+/// The model-calling endpoints the gateway proxies. Each is described once, in
+/// [`crate::endpoints::SPECS`] (paths, body and answer kinds, pricing unit, providers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     /// `POST /v1/chat/completions`
@@ -58,31 +59,28 @@ pub enum Endpoint {
     Messages,
     /// `POST /v1/embeddings`
     Embeddings,
+    /// `POST /v1/images/generations`
+    ImageGenerations,
+    /// `POST /v1/audio/transcriptions` (multipart upload)
+    AudioTranscriptions,
+    /// `POST /v1/audio/translations` (multipart upload)
+    AudioTranslations,
+    /// `POST /v1/audio/speech` (audio streamed back)
+    AudioSpeech,
 }
 
 impl Endpoint {
-    /// The dialect a client of this endpoint speaks.
-    pub fn dialect(self) -> Dialect {
-        match self {
-            Endpoint::ChatCompletions | Endpoint::Embeddings => Dialect::OpenAi,
-            Endpoint::Messages => Dialect::Anthropic,
-        }
+    /// This endpoint's entry in the endpoint table.
+    pub fn spec(self) -> &'static crate::endpoints::Spec {
+        crate::endpoints::spec(self)
     }
 
-    /// The path appended to a provider's base URL (which ends in its API version, e.g. `/v1`).
-    pub fn upstream_suffix(self) -> &'static str {
-        match self {
-            Endpoint::ChatCompletions => "/chat/completions",
-            Endpoint::Messages => "/messages",
-            Endpoint::Embeddings => "/embeddings",
-        }
+    /// The dialect a client of this endpoint speaks.
+    pub fn dialect(self) -> Dialect {
+        self.spec().client
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Endpoint::ChatCompletions => "chat_completions",
-            Endpoint::Messages => "messages",
-            Endpoint::Embeddings => "embeddings",
-        }
+        self.spec().name
     }
 }

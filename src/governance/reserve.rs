@@ -34,8 +34,11 @@ impl Worst {
 /// this (`PriceBook::capabilities(provider, model).max_output_tokens`); a target it does not
 /// know returns `None`, and the `[limits] max_output_tokens` fallback is reserved instead.
 pub fn max_output_tokens(gw: &GatewayState, target: &Target) -> Option<u32> {
-    let _ = (gw, target);
-    None
+    let provider = gw.config.providers.get(target.provider)?;
+    gw.config
+        .pricing
+        .capabilities(provider, &target.model)?
+        .max_output_tokens
 }
 
 #[derive(serde::Deserialize)]

@@ -298,7 +298,10 @@ fn the_per_attempt_report_reaches_attempts_by_their_key() {
     let path = db(dir.path(), &[]);
     let conn = rusqlite::Connection::open(&path).expect("open");
     let plan: Vec<String> = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", per_attempt_sql()))
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            per_attempt_sql(super::report::ROW_COLUMNS)
+        ))
         .and_then(|mut s| {
             s.query_map([0i64, 1i64], |r| r.get::<_, String>(3))?
                 .collect()

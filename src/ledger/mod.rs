@@ -58,8 +58,9 @@ use crate::usage::Usage;
 
 pub mod attempt;
 mod legacy;
+mod media_units;
 pub mod report;
-mod schema;
+pub(crate) mod schema;
 mod spill;
 pub mod store;
 mod writer;
@@ -116,6 +117,12 @@ pub struct LedgerRow {
     pub estimated: bool,
     pub ttft_ms: Option<f64>,
     pub total_ms: f64,
+    /// What the cost is counted in: `tokens`, `images`, `seconds`, `characters`.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// How many of `unit` the request used (`None`: unknown).
+    #[serde(default)]
+    pub quantity: Option<u64>,
     /// Why routing chose as it did (the `x-switchyard-route-reason` text).
     #[serde(default)]
     pub route_reason: Option<String>,

@@ -39,15 +39,18 @@ pub enum GroupBy {
     Model,
     Provider,
     Route,
+    /// What the cost is counted in (`tokens`, `images`, `seconds`, `characters`).
+    Unit,
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 5] = [
+    pub const ALL: [GroupBy; 6] = [
         GroupBy::Key,
         GroupBy::Feature,
         GroupBy::Model,
         GroupBy::Provider,
         GroupBy::Route,
+        GroupBy::Unit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl GroupBy {
             GroupBy::Model => "model",
             GroupBy::Provider => "provider",
             GroupBy::Route => "route",
+            GroupBy::Unit => "unit",
         }
     }
 }
@@ -77,8 +81,9 @@ impl FromStr for GroupBy {
             "model" | "models" => Ok(GroupBy::Model),
             "provider" | "providers" => Ok(GroupBy::Provider),
             "route" | "routes" => Ok(GroupBy::Route),
+            "unit" | "units" => Ok(GroupBy::Unit),
             other => Err(format!(
-                "unknown grouping {other:?}: expected key, feature, model, provider or route"
+                "unknown grouping {other:?}: expected key, feature, model, provider, route or unit"
             )),
         }
     }
@@ -99,6 +104,8 @@ pub struct SpendRow {
     pub saved_usd: Decimal,
     pub unknown_cost_requests: u64,
     pub estimated_requests: u64,
+    /// Quantities used, by unit (`images`, `seconds`, ...; rows with no unit are not in it).
+    pub quantities: std::collections::BTreeMap<String, u64>,
 }
 
 impl SpendRow {
@@ -118,6 +125,10 @@ impl SpendRow {
             self.saved_usd = self.saved_usd.saturating_add(saved);
         }
         self.estimated_requests += u64::from(r.estimated);
+        if let (Some(unit), Some(q)) = (&r.unit, r.quantity) {
+            let sum = self.quantities.entry(unit.clone()).or_default();
+            *sum = sum.saturating_add(q);
+        }
     }
 
     fn add_spend(&mut self, usage: &Usage, cost: Option<Decimal>) {
@@ -127,8 +138,9 @@ impl SpendRow {
         }
     }
 
+    /// `quantities` only when some row had a unit (media endpoints).
     fn to_json(&self) -> serde_json::Value {
-        json!({
+        let mut v = json!({
             "group": self.group,
             "requests": self.requests,
             "errors": self.errors,
@@ -142,7 +154,11 @@ impl SpendRow {
             "saved_usd": self.saved_usd.to_string(),
             "unknown_cost_requests": self.unknown_cost_requests,
             "estimated_requests": self.estimated_requests,
-        })
+        });
+        if !self.quantities.is_empty() {
+            v["quantities"] = json!(self.quantities);
+        }
+        v
     }
 }
 
@@ -157,6 +173,8 @@ struct RowFact {
     cost_unknown: bool,
     saved: Option<Decimal>,
     estimated: bool,
+    unit: Option<String>,
+    quantity: Option<u64>,
 }
 
 /// The part of a billed attempt a per-attempt report needs.
@@ -185,12 +203,32 @@ pub fn spend_report(path: &Path, by: GroupBy, since_ms: i64) -> Result<SpendRepo
 }
 
 /// The `requests` columns every report reads, as `r.`; [`row_fact`] maps them.
-const ROW_COLUMNS: &str = "r.gateway_key, r.feature, r.route, r.provider, r.model, r.status, \
+pub(crate) const ROW_COLUMNS: &str =
+    "r.gateway_key, r.feature, r.route, r.provider, r.model, r.status, \
      r.error_class, r.cache_hit, r.input_tokens, r.output_tokens, r.cached_input_tokens, \
      r.cache_write_tokens, r.reasoning_tokens, r.cost_usd, r.cost_unknown, r.saved_usd, \
-     r.estimated";
+     r.estimated, r.unit, r.quantity";
+/// The same for a file from before the `unit` and `quantity` columns (reports never migrate).
+const ROW_COLUMNS_NO_UNITS: &str = "r.gateway_key, r.feature, r.route, r.provider, r.model, \
+     r.status, r.error_class, r.cache_hit, r.input_tokens, r.output_tokens, \
+     r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_usd, \
+     r.cost_unknown, r.saved_usd, r.estimated, NULL, NULL";
 /// Columns of [`ROW_COLUMNS`].
-const ROW_WIDTH: usize = 17;
+const ROW_WIDTH: usize = 19;
+
+/// The row columns this file has.
+fn row_columns(conn: &rusqlite::Connection) -> rusqlite::Result<&'static str> {
+    let units: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('requests') WHERE name = 'unit')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(if units {
+        ROW_COLUMNS
+    } else {
+        ROW_COLUMNS_NO_UNITS
+    })
+}
 
 /// Spend grouped `by`, for requests with `since_ms <= ts_ms <= until_ms`.
 ///
@@ -214,7 +252,7 @@ pub fn spend_report_range(
         // One row per attempt (or one for a request without any), a request's attempts
         // together: the ORDER BY is unique per request, and its sort only breaks ties of
         // ts_ms (the index gives ts_ms order).
-        let mut stmt = conn.prepare(&per_attempt_sql())?;
+        let mut stmt = conn.prepare(&per_attempt_sql(row_columns(&conn)?))?;
         let mut rows = stmt.query([since_ms, until_ms])?;
         let mut current: Option<(String, RowFact)> = None;
         let mut attempts: Vec<AttemptFact> = Vec::new();
@@ -235,8 +273,8 @@ pub fn spend_report_range(
             acc.add(&fact, &attempts);
         }
     } else {
-        let sql =
-            format!("SELECT {ROW_COLUMNS} FROM requests r WHERE r.ts_ms >= ?1 AND r.ts_ms <= ?2");
+        let columns = row_columns(&conn)?;
+        let sql = format!("SELECT {columns} FROM requests r WHERE r.ts_ms >= ?1 AND r.ts_ms <= ?2");
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([since_ms, until_ms])?;
         while let Some(r) = rows.next()? {
@@ -247,9 +285,9 @@ pub fn spend_report_range(
 }
 
 /// Every request in `[?1, ?2]` joined with its attempts (one row for a request without any).
-pub(crate) fn per_attempt_sql() -> String {
+pub(crate) fn per_attempt_sql(columns: &str) -> String {
     format!(
-        "SELECT {ROW_COLUMNS}, r.request_id, a.provider, a.model, a.input_tokens, \
+        "SELECT {columns}, r.request_id, a.provider, a.model, a.input_tokens, \
          a.output_tokens, a.cached_input_tokens, a.cache_write_tokens, a.reasoning_tokens, \
          a.cost_usd, a.cost_unknown \
          FROM requests r LEFT JOIN attempts a ON a.request_id = r.request_id \
@@ -262,7 +300,9 @@ fn row_fact(r: &rusqlite::Row<'_>, by: GroupBy) -> rusqlite::Result<RowFact> {
     let text = |i: usize| r.get::<_, Option<String>>(i);
     let (key, feature, route) = (text(0)?, text(1)?, text(2)?);
     let (provider, model) = (text(3)?, text(4)?);
+    let unit = text(17)?;
     let group = match by {
+        GroupBy::Unit => unit.clone(),
         GroupBy::Key => key,
         GroupBy::Feature => feature,
         GroupBy::Route => route,
@@ -290,6 +330,10 @@ fn row_fact(r: &rusqlite::Row<'_>, by: GroupBy) -> rusqlite::Result<RowFact> {
         cost,
         saved: parse_money(text(15)?),
         estimated: r.get(16)?,
+        unit,
+        quantity: r
+            .get::<_, Option<i64>>(18)?
+            .map(super::store::from_sql_count),
     })
 }
 

@@ -11,7 +11,11 @@
 //!    tokens and exact cost. Existing rows are converted in place ([`super::legacy`]): the
 //!    served attempt carries the row's tokens and cost, so every row keeps its cost and the
 //!    reports their totals; `requests.attempts_json` is then dropped.
-//! 4. `requests.route_reason`: the routing decision as `x-switchyard-route-reason` gave it.
+//! 4. `requests.unit` and `requests.quantity` (media endpoints: images, seconds, characters;
+//!    see [`super::media_units`]).
+//! 5. The request log's filter indexes (`/admin/requests`, the dashboard): see
+//!    [`DASHBOARD_FILTER_INDEXES`].
+//! 6. `requests.route_reason`: the routing decision as `x-switchyard-route-reason` gave it.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -76,9 +80,31 @@ const MIGRATIONS: &[Migration] = &[
     DROP INDEX IF EXISTS requests_provider_model_ts;",
     ),
     Migration::Rust(attempts_table),
+    Migration::Sql(super::media_units::MIGRATION),
+    Migration::Sql(DASHBOARD_FILTER_INDEXES),
     // Why routing chose as it did: the `x-switchyard-route-reason` text (routing issue #14).
     Migration::Sql("ALTER TABLE requests ADD COLUMN route_reason TEXT;"),
 ];
+
+/// Version 4: the indexes the request log's filters need (`/admin/requests`, the dashboard),
+/// each ordered by `request_id` so a filtered page is read newest first straight off the index
+/// and stops after one page, whatever the ledger's size. Status and cache filters use partial
+/// indexes (only non-200 rows, only cache hits), which cost nothing for the common row; a
+/// filter for status 200 or for misses walks the primary key, where matches are dense.
+/// Measured in load-tests/RESULTS.md ("Dashboard at a million rows").
+const DASHBOARD_FILTER_INDEXES: &str =
+    "CREATE INDEX IF NOT EXISTS requests_key_id ON requests (gateway_key, request_id);
+    CREATE INDEX IF NOT EXISTS requests_feature_id ON requests (feature, request_id);
+    CREATE INDEX IF NOT EXISTS requests_model_id ON requests (model, request_id);
+    CREATE INDEX IF NOT EXISTS requests_requested_model_id ON requests (requested_model, request_id);
+    CREATE INDEX IF NOT EXISTS requests_not_ok_id ON requests (status, request_id) WHERE status <> 200;
+    CREATE INDEX IF NOT EXISTS requests_cache_hit_id ON requests (request_id) WHERE cache_hit = 1;";
+
+/// The partial index `requests_not_ok_id`'s condition; a query must spell it the same way for
+/// SQLite to use the index.
+pub(crate) const NOT_OK_CONDITION: &str = "status <> 200";
+/// The partial index `requests_cache_hit_id`'s condition.
+pub(crate) const CACHE_HIT_CONDITION: &str = "cache_hit = 1";
 
 /// The `attempts` table (version 3). No secondary index: reports reach attempts from
 /// `requests` by the primary key.

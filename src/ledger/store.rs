@@ -28,14 +28,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const COLUMNS: &str = "request_id, ts_ms, gateway_key, feature, route, endpoint, requested_model, \
      provider, model, attempt_count, status, error_class, cache_hit, stream, \
      input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
-     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms";
+     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity, \
+     route_reason";
 
 const INSERT: &str = "INSERT OR IGNORE INTO requests (request_id, ts_ms, gateway_key, feature, \
      route, endpoint, requested_model, provider, model, attempt_count, status, \
      error_class, cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, \
      cache_write_tokens, reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, \
-     ttft_ms, total_ms, route_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-     ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)";
+     ttft_ms, total_ms, unit, quantity, route_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+     ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, \
+     ?27, ?28)";
 
 /// The `attempts` columns after `request_id, idx`, in table order.
 const ATTEMPT_COLUMNS: &str = "role, provider, model, key_index, status, error_class, ms, \
@@ -121,6 +123,8 @@ pub(crate) fn insert_rows<'a>(
                 r.estimated,
                 r.ttft_ms,
                 r.total_ms,
+                r.unit,
+                r.quantity.map(to_sql_count),
                 r.route_reason,
             ])?;
             if changed == 0 {
@@ -183,24 +187,24 @@ pub(crate) fn parse_money(text: Option<String>) -> Option<Decimal> {
     text.and_then(|t| Decimal::from_str(t.trim()).ok())
 }
 
-/// The SELECT list for [`row_from_sql`]. A file older than schema 4 (reports and reads never
-/// migrate) has no `route_reason`: it reads as NULL.
-pub(crate) fn select_all(conn: &Connection, where_clause: &str) -> String {
-    let reason = if has_route_reason(conn) {
-        "route_reason"
-    } else {
-        "NULL AS route_reason"
+/// The SELECT list for [`row_from_sql`]. A file from before the `unit` and `quantity`
+/// columns, or before `route_reason` (readers never migrate), reads them as NULL.
+pub(crate) fn select_all(conn: &Connection, where_clause: &str) -> rusqlite::Result<String> {
+    let has = |column: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('requests') WHERE name = ?1)",
+            [column],
+            |r| r.get(0),
+        )
     };
-    format!("SELECT {COLUMNS}, {reason} FROM requests {where_clause}")
-}
-
-fn has_route_reason(conn: &Connection) -> bool {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('requests') WHERE name = 'route_reason')",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap_or(false)
+    let mut columns = COLUMNS.to_owned();
+    if !has("unit")? {
+        columns = columns.replace("unit, quantity", "NULL, NULL");
+    }
+    if !has("route_reason")? {
+        columns = columns.replace("route_reason", "NULL");
+    }
+    Ok(format!("SELECT {columns} FROM requests {where_clause}"))
 }
 
 /// Maps a row selected with [`select_all`] back to a [`LedgerRow`] (without its attempts:
@@ -229,7 +233,9 @@ pub(crate) fn row_from_sql(r: &Row<'_>) -> rusqlite::Result<LedgerRow> {
         estimated: r.get(22)?,
         ttft_ms: r.get(23)?,
         total_ms: r.get(24)?,
-        route_reason: r.get(25)?,
+        unit: r.get(25)?,
+        quantity: r.get::<_, Option<i64>>(26)?.map(from_sql_count),
+        route_reason: r.get(27)?,
     })
 }
 
@@ -281,7 +287,7 @@ pub(crate) fn read_attempts(
 /// Reads one row by `request_id` (read-only connection).
 pub fn read_row(path: &Path, request_id: &str) -> Result<Option<LedgerRow>, LedgerError> {
     let conn = open_reader(path)?;
-    let sql = select_all(&conn, "WHERE request_id = ?1");
+    let sql = select_all(&conn, "WHERE request_id = ?1")?;
     let Some(mut row) = conn
         .query_row(&sql, [request_id], row_from_sql)
         .optional()?

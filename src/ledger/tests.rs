@@ -68,6 +68,8 @@ fn full_row(id: &str) -> LedgerRow {
         estimated: true,
         ttft_ms: Some(81.25),
         total_ms: 912.5,
+        unit: Some("tokens".into()),
+        quantity: Some(1571),
         route_reason: Some("cheapest: openai/gpt-4o-mini=$0.0001; removed groq/x (vision)".into()),
     }
 }

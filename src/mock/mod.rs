@@ -23,7 +23,9 @@
 //! `POST …/chat/completions`, `POST …/messages`, `POST …/messages/count_tokens`,
 //! `POST …/embeddings`, `GET …/models`, `GET …/models/{id}`,
 //! `POST …/models/{model}:generateContent`, `POST …/models/{model}:streamGenerateContent`
-//! (`?alt=sse` for SSE). Control endpoints: `GET /mock/stats`, `POST /mock/reset`,
+//! (`?alt=sse` for SSE), and the media endpoints (`media`): `POST …/images/generations`,
+//! `POST …/audio/transcriptions`, `POST …/audio/translations` (multipart),
+//! `POST …/audio/speech` (a streamed WAV), `POST …/models/{model}:batchEmbedContents`. Control endpoints: `GET /mock/stats`, `POST /mock/reset`,
 //! `GET|POST|DELETE /mock/fault`.
 //!
 //! Per-request behaviour can be changed with request headers: `x-mock-ttft-ms`,
@@ -44,6 +46,7 @@ mod conn;
 mod faults;
 mod gemini;
 mod http;
+mod media;
 mod openai;
 mod route;
 mod text;
@@ -328,6 +331,17 @@ impl Reply {
             itl: Duration::ZERO,
             cut: None,
         }
+    }
+
+    /// A copy of a whole (error) reply.
+    pub(crate) fn clone_error(&self) -> Self {
+        let body = match &self.body {
+            Body::Full(b) => b.clone(),
+            Body::Stream(_) => Vec::new(),
+        };
+        let mut r = Self::full(self.status, self.content_type, body);
+        r.headers = self.headers.clone();
+        r
     }
 
     pub(crate) fn with_header(mut self, name: &'static str, value: String) -> Self {

@@ -29,13 +29,18 @@ pub(crate) enum Endpoint {
     Messages,
     CountTokens,
     Gemini { model: String, stream: bool },
+    GeminiEmbed { model: String },
+    Images,
+    Transcriptions,
+    Translations,
+    Speech,
 }
 
 impl Endpoint {
     fn dialect(&self) -> Dialect {
         match self {
             Endpoint::Messages | Endpoint::CountTokens => Dialect::Anthropic,
-            Endpoint::Gemini { .. } => Dialect::Gemini,
+            Endpoint::Gemini { .. } | Endpoint::GeminiEmbed { .. } => Dialect::Gemini,
             _ => Dialect::OpenAi,
         }
     }
@@ -44,8 +49,18 @@ impl Endpoint {
     fn needs_model(&self) -> bool {
         matches!(
             self,
-            Endpoint::Chat | Endpoint::Embeddings | Endpoint::Messages | Endpoint::CountTokens
+            Endpoint::Chat
+                | Endpoint::Embeddings
+                | Endpoint::Messages
+                | Endpoint::CountTokens
+                | Endpoint::Images
+                | Endpoint::Speech
         )
+    }
+
+    /// Whether the body is a multipart form (not JSON).
+    fn multipart(&self) -> bool {
+        matches!(self, Endpoint::Transcriptions | Endpoint::Translations)
     }
 }
 
@@ -59,23 +74,33 @@ pub(crate) fn route(method: &str, path: &str) -> Result<Endpoint, Reply> {
         (Endpoint::Messages, "POST")
     } else if path.ends_with("/embeddings") {
         (Endpoint::Embeddings, "POST")
+    } else if path.ends_with("/images/generations") {
+        (Endpoint::Images, "POST")
+    } else if path.ends_with("/audio/transcriptions") {
+        (Endpoint::Transcriptions, "POST")
+    } else if path.ends_with("/audio/translations") {
+        (Endpoint::Translations, "POST")
+    } else if path.ends_with("/audio/speech") {
+        (Endpoint::Speech, "POST")
     } else if path.ends_with("/models") {
         (Endpoint::Models, "GET")
     } else if let Some((before, last)) = path.rsplit_once('/') {
         match last.split_once(':') {
             Some((model, action)) if before.ends_with("/models") && !model.is_empty() => {
-                let stream = match action {
-                    "generateContent" => false,
-                    "streamGenerateContent" => true,
+                let model = model.to_string();
+                let endpoint = match action {
+                    "generateContent" => Endpoint::Gemini {
+                        model,
+                        stream: false,
+                    },
+                    "streamGenerateContent" => Endpoint::Gemini {
+                        model,
+                        stream: true,
+                    },
+                    "batchEmbedContents" => Endpoint::GeminiEmbed { model },
                     _ => return Err(not_found(method, path)),
                 };
-                (
-                    Endpoint::Gemini {
-                        model: model.to_string(),
-                        stream,
-                    },
-                    "POST",
-                )
+                (endpoint, "POST")
             }
             None if before.ends_with("/models") && !last.is_empty() => {
                 (Endpoint::Model(last.to_string()), "GET")
@@ -113,13 +138,24 @@ pub(crate) async fn handle(req: Request, state: &State) -> Action {
     let dialect = endpoint.dialect();
     let digest = body_sha256(&req).await;
     let parsed: Option<Result<Value, serde_json::Error>> =
-        (req.method == "POST").then(|| serde_json::from_slice(&req.body));
+        (req.method == "POST" && !endpoint.multipart()).then(|| serde_json::from_slice(&req.body));
     let body = match &parsed {
         Some(Ok(v)) => Some(v),
         _ => None,
     };
+    let form = if endpoint.multipart() {
+        Some(super::media::form(&req))
+    } else {
+        None
+    };
     let model = match &endpoint {
-        Endpoint::Gemini { model, .. } | Endpoint::Model(model) => Some(model.clone()),
+        Endpoint::Gemini { model, .. }
+        | Endpoint::GeminiEmbed { model }
+        | Endpoint::Model(model) => Some(model.clone()),
+        _ if form.is_some() => match &form {
+            Some(Ok(parts)) => super::media::form_model(parts),
+            _ => None,
+        },
         _ => body
             .and_then(|b| b.get("model"))
             .and_then(Value::as_str)
@@ -218,6 +254,19 @@ pub(crate) async fn handle(req: Request, state: &State) -> Action {
                 Endpoint::Gemini { stream, .. } => {
                     gemini::generate(&ctx, body, *stream, is_sse(&req))
                 }
+                Endpoint::GeminiEmbed { .. } => super::media::batch_embed(body),
+                Endpoint::Images => super::media::images(&ctx, body),
+                Endpoint::Speech => super::media::speech(&ctx, body),
+                Endpoint::Transcriptions | Endpoint::Translations => match &form {
+                    Some(Ok(parts)) => super::media::transcription(
+                        &ctx,
+                        &req,
+                        parts,
+                        endpoint == Endpoint::Translations,
+                    ),
+                    Some(Err(reply)) => reply.clone_error(),
+                    None => dialect.error(400, "multipart body expected"),
+                },
             }
         }
     };

@@ -49,7 +49,7 @@ impl OutboundRequest {
                 stream: self.stream,
                 // The body is written in the target's own dialect, and so are the headers.
                 client_dialect: up.cfg.dialect,
-                body_len: self.body.len(),
+                body_len: self.body.len() as u64,
                 key_index,
             },
         )?;

@@ -37,8 +37,11 @@
 //!   features and life cycle ([`ModelInfo`]), looked up by [`PriceBook::capabilities`] with the
 //!   same name resolution as prices.
 //!
-//! Not modelled: per-modality input prices (audio tokens), image sizes/qualities beyond the
-//! one `per_image` price, batch and flex/priority discounts, cache storage per hour, and
+//! - **Images.** `[[prices.images]]` with `size` and/or `quality` and `price` gives per-image
+//!   prices by size and quality ([`ModelPrice::per_image_for`]); `per_image` is the price when
+//!   none matches.
+//!
+//! Not modelled: per-modality input prices (audio tokens), batch and flex/priority discounts, cache storage per hour, and
 //! provider-specific rounding of audio seconds (callers pass billed seconds).
 //!
 //! The shipped list is `conf/prices/*.toml` (one file per provider, format in
@@ -51,6 +54,7 @@ pub mod commands;
 mod cost;
 mod date;
 mod error;
+mod images;
 pub mod litellm;
 mod parse;
 mod parse_models;
@@ -67,6 +71,7 @@ pub use capabilities::{Capabilities, Lifecycle, ModelInfo, FEATURES};
 pub use cost::{Cost, Units};
 pub use date::PriceDate;
 pub use error::PriceError;
+pub use images::ImagePrice;
 
 use crate::usage::Usage;
 use rust_decimal::Decimal;
@@ -118,6 +123,9 @@ pub struct ModelPrice {
     /// Long-prompt tiers, sorted by `above_input_tokens` ascending.
     pub tiers: Vec<PriceTier>,
     pub per_image: Option<Decimal>,
+    /// Per-image prices by size and quality; [`ModelPrice::per_image_for`] picks one, falling
+    /// back to `per_image`.
+    pub images: Vec<ImagePrice>,
     pub per_second: Option<Decimal>,
     pub per_character: Option<Decimal>,
     /// Charged once per call, on top of everything else.

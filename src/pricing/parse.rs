@@ -53,6 +53,9 @@ struct RawPrice {
     source: Option<Spanned<String>>,
     checked: Option<Spanned<Value>>,
     uncertain: Option<Spanned<String>>,
+    /// Per-image prices by size and quality (`[[prices.images]]`, see `images.rs`).
+    #[serde(default)]
+    images: Vec<Spanned<super::images::RawImagePrice>>,
 }
 
 #[derive(Deserialize)]
@@ -203,7 +206,9 @@ fn entry(
             "`cached_input`, `cache_write` and `tiers` need the token prices `input` and `output`",
         ));
     }
+    let images = super::images::parse(loc, field, &raw.images)?;
     if input.is_none()
+        && images.is_empty()
         && per_image.is_none()
         && per_second.is_none()
         && per_character.is_none()
@@ -211,7 +216,7 @@ fn entry(
     {
         return Err(fail(
             "no price: set `input` and `output`, or a per-unit price \
-             (`per_image`, `per_second`, `per_character`, `per_request`)",
+             (`per_image` or `[[prices.images]]`, `per_second`, `per_character`, `per_request`)",
         ));
     }
 
@@ -271,6 +276,7 @@ fn entry(
         cache_write,
         tiers,
         per_image,
+        images,
         per_second,
         per_character,
         per_request,
@@ -282,7 +288,12 @@ fn entry(
 }
 
 /// A price: a TOML string holding a plain non-negative decimal.
-fn price(loc: &Locator, field: &str, key: &str, v: &Spanned<Value>) -> Result<Decimal, PriceError> {
+pub(super) fn price(
+    loc: &Locator,
+    field: &str,
+    key: &str,
+    v: &Spanned<Value>,
+) -> Result<Decimal, PriceError> {
     let err = |message: String| loc.error(v.span(), field, message);
     match v.get_ref() {
         Value::String(s) => parse_decimal(s).ok_or_else(|| {

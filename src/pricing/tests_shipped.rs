@@ -29,6 +29,7 @@ fn shipped_price_list_parses_and_covers_every_preset() {
     for p in book.entries() {
         let tokens = p.input.is_some() && p.output.is_some();
         let units = p.per_image.is_some()
+            || !p.images.is_empty()
             || p.per_second.is_some()
             || p.per_character.is_some()
             || p.per_request.is_some();

@@ -13,7 +13,7 @@ pub mod shape;
 pub mod url;
 
 use crate::config::{ProviderConfig, Secret};
-use crate::dialect::{Dialect, Endpoint};
+use crate::dialect::Endpoint;
 use crate::resilience::breaker::{Breaker, BreakerConfig};
 use crate::resilience::keys::{self, KeyHealth};
 use crate::resilience::Health;
@@ -130,18 +130,17 @@ impl Upstream {
         !self.cfg.keys.is_empty() || self.cfg.missing_keys.is_empty()
     }
 
-    /// The request path for `endpoint` (in this provider's dialect) and `model`.
+    /// The request path for `endpoint` (in this provider's dialect) and `model`, from the
+    /// endpoint table. A provider that does not serve the endpoint (routing filters those
+    /// out) gets the table's first path.
     pub fn path_for(&self, endpoint: Endpoint, model: &str, stream: bool) -> String {
-        let suffix = match (self.cfg.dialect, endpoint) {
-            (Dialect::Gemini, _) => crate::dialect::gemini::path_for(model, stream),
-            (Dialect::Anthropic, Endpoint::ChatCompletions | Endpoint::Messages) => {
-                Endpoint::Messages.upstream_suffix().to_owned()
-            }
-            (_, Endpoint::ChatCompletions | Endpoint::Messages) => {
-                Endpoint::ChatCompletions.upstream_suffix().to_owned()
-            }
-            (_, Endpoint::Embeddings) => endpoint.upstream_suffix().to_owned(),
-        };
+        let spec = endpoint.spec();
+        let suffix = spec
+            .upstream_path(self.cfg.kind.as_str(), self.cfg.dialect, model, stream)
+            .unwrap_or_else(|| match spec.serve.first().map(|s| s.path) {
+                Some(crate::endpoints::UpstreamPath::Suffix(s)) => s.to_owned(),
+                _ => String::new(),
+            });
         format!("{}{suffix}", self.cfg.base_url.path)
     }
 
@@ -179,6 +178,7 @@ impl Upstream {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::dialect::Dialect;
 
     fn upstreams() -> Vec<Upstream> {
         let cfg = Config::parse(

@@ -41,7 +41,7 @@ pub struct RequestShape<'a> {
     /// gateway writes them itself).
     pub client_dialect: Dialect,
     /// Length of the body that is sent (already in the provider's dialect).
-    pub body_len: usize,
+    pub body_len: u64,
     /// The provider key the attempt carries (index into its keys).
     pub key_index: Option<usize>,
 }

@@ -207,6 +207,8 @@ pub struct RequestCtx {
     pub outcome: Outcome,
     /// Limits reserved, bodies captured (see [`crate::governance`]).
     pub governance: crate::governance::PerRequest,
+    /// Media endpoints' state: upload spool, request facts, answer meter (empty for chat).
+    pub media: crate::media::MediaCtx,
 }
 
 impl RequestCtx {
@@ -241,6 +243,7 @@ impl RequestCtx {
             response: Response::Pass,
             outcome: Outcome::default(),
             governance: Default::default(),
+            media: crate::media::MediaCtx::default(),
         }
     }
 

@@ -6,6 +6,8 @@
 //!    retry buffer capped at 64 KiB; a body read whole in `request_filter` (routing needs the
 //!    model name) that is larger would never reach the provider, and the request would hang.
 //!    The wrapper reports the body as fully read and serves the whole of it as the retry buffer.
+//!    A multipart upload is not in memory at all: each attempt streams it from its spool
+//!    (`HoldControl::upload`), piece by piece, through the body-reading calls.
 //! 2. **Holding the response header.** A streamed answer's header is held until its first body
 //!    bytes, and a non-streamed answer (up to [`HOLD_CAP`]) until its end. Until then nothing
 //!    has reached the client, so a provider that dies after its header still fails over
@@ -60,6 +62,9 @@ pub struct HoldControl {
     pub extra_headers: Vec<(&'static str, String)>,
     /// A status that replaces the held header's (a whole answer that could not be translated).
     pub status: Option<u16>,
+    /// The attempt's request body, streamed from an upload spool instead of `body`
+    /// (`crate::media::upload`); set for each attempt before its body is sent.
+    pub upload: Option<crate::media::upload::Cursor>,
 }
 
 pub type Control = Arc<Mutex<HoldControl>>;
@@ -83,6 +88,7 @@ pub fn install(slot: &mut ServerSession, body: Bytes) -> (Home, Control) {
         hold: Hold::Off,
         extra_headers: Vec::new(),
         status: None,
+        upload: None,
     }));
     let real = std::mem::replace(slot, placeholder());
     *slot = ServerSession::new_custom(Box::new(GatewaySession {
@@ -124,6 +130,39 @@ impl Drop for GatewaySession {
 impl GatewaySession {
     fn hold(&self) -> Hold {
         self.control.lock().map_or(Hold::Off, |c| c.hold)
+    }
+
+    /// Whether this request's body streams from an upload spool, and whether that stream is
+    /// done for the attempt in flight.
+    fn upload_state(&self) -> Option<bool> {
+        let c = self.control.lock().ok()?;
+        c.upload.as_ref().map(|u| u.done())
+    }
+
+    /// The next piece of the attempt's upload; `None` at its end. The cursor stays in the
+    /// control while the piece is read (no lock across the read), so a read abandoned by
+    /// pingora's select leaves it where it was.
+    async fn next_upload_piece(&mut self) -> Result<Option<Bytes>> {
+        let read = match self.control.lock() {
+            Ok(c) => c.upload.as_ref().and_then(|u| u.next_read()),
+            Err(_) => None,
+        };
+        let Some(read) = read else {
+            return Ok(None);
+        };
+        let piece = read.run().await.map_err(|e| {
+            pingora_error::Error::because(
+                pingora_error::ErrorType::InternalError,
+                "reading the upload spool",
+                e,
+            )
+        })?;
+        if let Ok(mut c) = self.control.lock() {
+            if let Some(u) = c.upload.as_mut() {
+                u.advance(piece.len());
+            }
+        }
+        Ok(Some(piece))
     }
 
     /// Writes everything held (with the extra headers) and passes through from now on.
@@ -176,6 +215,9 @@ impl CustomSession for GatewaySession {
         self.m().req_header_mut()
     }
     async fn read_body_bytes(&mut self) -> Result<Option<Bytes>> {
+        if self.upload_state() == Some(false) {
+            return self.next_upload_piece().await;
+        }
         Ok(None) // already read whole; served through `get_retry_buffer`
     }
     async fn drain_request_body(&mut self) -> Result<()> {
@@ -269,15 +311,18 @@ impl CustomSession for GatewaySession {
         self.m().shutdown().await
     }
     fn is_body_done(&mut self) -> bool {
-        true
+        self.upload_state() != Some(false)
     }
     async fn finish(&mut self) -> Result<()> {
         self.m().finish_body().await
     }
     fn is_body_empty(&mut self) -> bool {
-        self.body.is_empty()
+        self.body.is_empty() && self.upload_state().is_none()
     }
     async fn read_body_or_idle(&mut self, no_body_expected: bool) -> Result<Option<Bytes>> {
+        if !no_body_expected && self.upload_state() == Some(false) {
+            return self.next_upload_piece().await;
+        }
         // The real session's body is fully read, so this waits for the client to go idle or
         // away, exactly as it would for a small body.
         self.m().read_body_or_idle(no_body_expected).await
@@ -308,6 +353,9 @@ impl CustomSession for GatewaySession {
         false
     }
     fn get_retry_buffer(&self) -> Option<Bytes> {
+        if self.upload_state().is_some() {
+            return None; // streamed piece by piece through `read_body_or_idle`
+        }
         Some(self.body.clone())
     }
     async fn finish_custom(&mut self) -> Result<()> {

@@ -315,6 +315,9 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
+        if ctx.media.streams_upload() {
+            return Ok(()); // an upload streams from its spool as it is (`downstream`)
+        }
         // The client's body was read whole in `request_filter`; each attempt sends its own
         // rewritten copy, once, at the end of the (replayed) stream.
         *body = Some(if end_of_stream {

@@ -63,7 +63,15 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
                     }
                 }
             }
-            _ => rewrite_model(&ctx.request.body, &ctx.request.model_span, &target.model),
+            _ => match media_body(ctx, up.cfg.dialect, &target.model) {
+                Some(Ok(body)) => body,
+                Some(Err(e)) => {
+                    log::error!("request for {}: {e}", up.name());
+                    skip(ctx, Skip::Untranslatable);
+                    continue;
+                }
+                None => rewrite_model(&ctx.request.body, &ctx.request.model_span, &target.model),
+            },
         };
         ctx.walk.attempts.push(Attempt {
             provider_index: target.provider,
@@ -76,6 +84,25 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
         });
         return Ok(peer);
     }
+}
+
+/// A media request's body for this attempt (`crate::media`): an upload replayed from its
+/// spool (the body then streams, `walk.body` stays empty), or a translation. `None`: the
+/// client's JSON with the model renamed.
+fn media_body(
+    ctx: &mut RequestCtx,
+    to: crate::dialect::Dialect,
+    model: &str,
+) -> Option<Result<bytes::Bytes, GatewayError>> {
+    if let Some(upload) = ctx.media.upload.as_mut() {
+        let cursor = upload.cursor(model);
+        if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
+            c.upload = Some(cursor);
+        }
+        return Some(Ok(bytes::Bytes::new()));
+    }
+    let endpoint = ctx.client.endpoint?;
+    crate::media::attempt_body(endpoint, ctx.client.dialect, to, &ctx.request.body, model)
 }
 
 /// Rewrites the client's request header into the provider's: path, host, auth, framing.
@@ -97,7 +124,7 @@ pub fn shape_request(
             model: &attempt.model,
             stream: ctx.request.stream,
             client_dialect: ctx.client.dialect,
-            body_len: ctx.walk.body.len(),
+            body_len: ctx.media.upload_len().unwrap_or(ctx.walk.body.len() as u64),
             key_index: attempt.key_index,
         },
     )

@@ -1,8 +1,8 @@
 //! Capability filtering, in one place: which of a route's targets can serve this request at
 //! all, and which can be tried now. Strategies order only what is left.
 //!
-//! Before a strategy runs ([`usable`]): the endpoint's dialect (embeddings need an
-//! OpenAI-compatible provider), the price policy (`unpriced = "reject"` drops unpriced
+//! Before a strategy runs ([`usable`]): the endpoint table's providers (embeddings need an
+//! OpenAI-compatible or Gemini provider, audio OpenAI, Groq or DeepInfra, ...), the price policy (`unpriced = "reject"` drops unpriced
 //! targets), and translation (a request that cannot be expressed in a target's dialect drops
 //! that target), and the model's capabilities ([`capable`]): the estimated prompt plus
 //! `max_tokens` must fit its context window, and a request with images needs vision. A model
@@ -15,7 +15,7 @@ use super::features::Features;
 use crate::auth::GatewayKey;
 use crate::config::{Config, Target};
 use crate::dialect::translate::RequestTranslator;
-use crate::dialect::{Dialect, Endpoint};
+use crate::dialect::Dialect;
 use crate::error::{ErrorKind, GatewayError};
 use crate::pricing::{Capabilities, UnpricedPolicy};
 use crate::providers::Upstream;
@@ -61,22 +61,24 @@ pub fn usable(
     let name = |t: &Target| format!("{}/{}", config.providers[t.provider].name, t.model);
     let mut removed = Vec::new();
 
-    let candidates = if endpoint == Endpoint::Embeddings {
-        let (keep, out): (Vec<_>, Vec<_>) = candidates
-            .into_iter()
-            .partition(|t| dialect_of(t) == Dialect::OpenAi);
-        if keep.is_empty() {
-            return Err(GatewayError::bad_request(format!(
-                "model `{model}` is served only by providers without an OpenAI-compatible \
-                 embeddings endpoint"
-            ))
-            .with_param("model"));
-        }
-        removed.extend(out.iter().map(|t| format!("{} (dialect)", name(t))));
-        keep
-    } else {
-        candidates
-    };
+    // The endpoint table says which providers serve the endpoint at all.
+    let spec = endpoint.spec();
+    let (keep, out): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|t| {
+        let p = &config.providers[t.provider];
+        spec.serve(p.kind.as_str(), p.dialect).is_some()
+    });
+    if keep.is_empty() {
+        return Err(GatewayError::bad_request(format!(
+            "model `{model}` is served only by providers without a {} endpoint ({} is served by \
+             provider kinds: {})",
+            spec.name,
+            spec.paths[0],
+            crate::endpoints::serving_kinds(spec)
+        ))
+        .with_param("model"));
+    }
+    removed.extend(out.iter().map(|t| format!("{} (endpoint)", name(t))));
+    let candidates = keep;
 
     let candidates = if config.pricing.unpriced == UnpricedPolicy::RecordUnknown {
         candidates
@@ -101,6 +103,31 @@ pub fn usable(
         priced
     };
 
+    if !spec.chat {
+        // Not a chat endpoint: no chat translation; a target of another dialect gets the
+        // endpoint's own translation (`crate::media`), checked here once per dialect.
+        let mut first_error = None;
+        let (keep, out): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|t| {
+            let d = dialect_of(t);
+            d == client
+                || match crate::media::check_translatable(endpoint, d, body) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        false
+                    }
+                }
+        });
+        if keep.is_empty() {
+            return Err(first_error.unwrap_or_else(|| GatewayError::bad_request("untranslatable")));
+        }
+        removed.extend(out.iter().map(|t| format!("{} (untranslatable)", name(t))));
+        return Ok(Usable {
+            candidates: keep,
+            translator: None,
+            removed,
+        });
+    }
     let candidates = capable(config, model, features, candidates, &mut removed)?;
 
     if candidates.iter().all(|t| dialect_of(t) == client) {
@@ -289,6 +316,7 @@ pub fn unavailable(up: &Upstream, model: &str, now: Instant) -> Option<Skip> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialect::Endpoint;
 
     #[test]
     fn the_max_tokens_bound_is_never_below_the_real_limit() {

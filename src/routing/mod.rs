@@ -330,7 +330,7 @@ targets = ["anthropic/claude"]
         assert!(p.translator.is_some(), "anthropic speaks another dialect");
         let p = plan("sk-all-keys", "chat", Endpoint::Embeddings).unwrap();
         assert_eq!(models(&p), ["llama", "meta/llama"]);
-        assert_eq!(p.reason, "fallback; removed anthropic/claude (dialect)");
+        assert_eq!(p.reason, "fallback; removed anthropic/claude (endpoint)");
     }
 
     #[test]

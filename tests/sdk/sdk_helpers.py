@@ -65,6 +65,25 @@ base_url = "http://127.0.0.1:{mock_port}/openai/v1"
 api_keys = ["env:{PROVIDER_KEY_ENV}"]
 models = ["llama-3.3-70b-versatile"]
 
+# Media providers (tests/sdk/test_media_sdk.py).
+[[providers]]
+name = "groq-audio"
+kind = "groq"
+base_url = "http://127.0.0.1:{mock_port}/openai/v1"
+api_keys = ["env:{PROVIDER_KEY_ENV}"]
+
+[[providers]]
+name = "xai"
+kind = "xai"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+api_keys = ["env:{PROVIDER_KEY_ENV}"]
+
+[[providers]]
+name = "mistral"
+kind = "mistral"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+api_keys = ["env:{PROVIDER_KEY_ENV}"]
+
 [[gateway_keys]]
 name = "tests"
 key = "{GATEWAY_KEY}"
@@ -81,6 +100,22 @@ targets = ["openai/gpt-4o-mini"]
 [[routes]]
 name = "claude"
 targets = ["anthropic/claude-sonnet-4-5"]
+
+[[routes]]
+name = "emb"
+targets = ["mistral/mistral-embed", "gemini/gemini-embedding-001"]
+
+[[routes]]
+name = "img"
+targets = ["xai/grok-2-image", "openai/dall-e-3"]
+
+[[routes]]
+name = "stt"
+targets = ["groq-audio/whisper-large-v3-turbo", "openai/whisper-1"]
+
+[[routes]]
+name = "tts"
+targets = ["openai/tts-1"]
 
 # Cross-dialect routes: the client's SDK speaks one dialect, the target another.
 [[routes]]

@@ -39,6 +39,22 @@ pub use stream::{stream_decoder, stream_encoder};
 /// form), and every byte but ASCII letters, digits and `-._~` is percent-encoded, so a model
 /// name can never change the path's shape.
 pub fn path_for(model: &str, stream: bool) -> String {
+    let enc = encode_model(model);
+    if stream {
+        format!("/models/{enc}:streamGenerateContent?alt=sse")
+    } else {
+        format!("/models/{enc}:generateContent")
+    }
+}
+
+/// `/models/{model}:{action}` (e.g. `batchEmbedContents`), the model encoded as in [`path_for`].
+pub fn action_path_for(model: &str, action: &str) -> String {
+    format!("/models/{}:{action}", encode_model(model))
+}
+
+/// The model name for a path segment: a leading `models/` dropped, and every byte but ASCII
+/// letters, digits and `-._~` percent-encoded.
+fn encode_model(model: &str) -> String {
     use std::fmt::Write;
     let model = model.strip_prefix("models/").unwrap_or(model);
     let mut enc = String::with_capacity(model.len());
@@ -49,9 +65,5 @@ pub fn path_for(model: &str, stream: bool) -> String {
             let _ = write!(enc, "%{b:02X}");
         }
     }
-    if stream {
-        format!("/models/{enc}:streamGenerateContent?alt=sse")
-    } else {
-        format!("/models/{enc}:generateContent")
-    }
+    enc
 }

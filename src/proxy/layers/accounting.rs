@@ -6,6 +6,8 @@
 
 use super::{Finish, Layer};
 use crate::cache::Plan;
+use crate::endpoints::Unit;
+use crate::media::meter::Meter;
 use crate::proxy::ctx::{RequestCtx, Response};
 use crate::summary::Account;
 use crate::transform::{append, Spec, Transform};
@@ -36,6 +38,19 @@ impl Layer for Accounting {
             // The body will be shorter than the provider framed it: let pingora re-frame it.
             resp.remove_header(&http::header::CONTENT_LENGTH);
         }
+        let metered = ctx
+            .client
+            .endpoint
+            .map(|e| e.spec())
+            .filter(|s| s.unit != Unit::Tokens);
+        if let (Some(es), true) = (metered, resp.status.is_success()) {
+            // Images, audio seconds, characters: read by the media meter, not a token tally.
+            let binary = es.response == crate::endpoints::ResponseKind::Binary;
+            ctx.media.meter = Some(Meter::new(es.unit, binary));
+            ctx.response = Response::Proxied(Transform::default());
+            return Ok(());
+        }
+        ctx.media.meter = None;
         ctx.response = Response::Proxied(Transform::usage_only(&spec, strip));
         Ok(())
     }
@@ -47,6 +62,12 @@ impl Layer for Accounting {
         body: &mut Option<Bytes>,
         end: bool,
     ) {
+        if let Some(m) = ctx.media.meter.as_mut() {
+            if let Some(b) = body.as_ref() {
+                m.feed(b);
+            }
+            return;
+        }
         let mut out = body.take().unwrap_or_default();
         match &mut ctx.response {
             Response::Proxied(t) => {
@@ -144,6 +165,9 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
     if ctx.response.is_hit() {
         return settle_hit(ctx);
     }
+    if let Some(meter) = ctx.media.meter.take() {
+        return settle_media(ctx, meter);
+    }
     let Some(tally) = ctx.response.take_tally() else {
         // No provider answered with success: nothing was generated, nothing is billed.
         return Account {
@@ -179,13 +203,61 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
         provider: Some(a.provider.clone()),
         model: Some(a.model.clone()),
         saved_usd: None,
+        unit: Some(Unit::Tokens.as_str()),
+        quantity: Some(usage.total()),
     }
+}
+
+/// A media answer (images, audio seconds, characters): quantities from the meter and the
+/// request, priced by `crate::media::meter::cost`.
+fn settle_media(ctx: &RequestCtx, mut meter: Meter) -> Account {
+    let (Some(a), Some(spec)) = (ctx.walk.served(), ctx.client.endpoint.map(|e| e.spec())) else {
+        return Account::default();
+    };
+    let (measured, cost) = media_cost(ctx, &mut meter);
+    Account {
+        usage: measured.usage,
+        estimated: false,
+        cost_unknown: cost.is_none(),
+        cost_usd: cost.map(|c| c.total),
+        provider: Some(a.provider.clone()),
+        model: Some(a.model.clone()),
+        saved_usd: None,
+        unit: Some(spec.unit.as_str()),
+        quantity: measured.quantity,
+    }
+}
+
+/// What a media answer used, and its cost at today's price of the provider that served it.
+fn media_cost(
+    ctx: &RequestCtx,
+    meter: &mut Meter,
+) -> (crate::media::meter::Measured, Option<crate::pricing::Cost>) {
+    let measured = meter.finish(&ctx.media.facts);
+    let (Some(a), Some(endpoint)) = (ctx.walk.served(), ctx.client.endpoint) else {
+        return (measured, None);
+    };
+    let p = &ctx.state.upstreams[a.provider_index].cfg;
+    let cost = ctx
+        .state
+        .config
+        .pricing
+        .lookup(p, &a.model)
+        .and_then(|price| {
+            crate::media::meter::cost(price, endpoint.spec().unit, &measured, &ctx.media.facts)
+        });
+    (measured, cost)
 }
 
 /// The `x-switchyard-cost-usd` value for a non-streamed answer, from its body's usage:
 /// the exact decimal, `0` when no provider answered with success, `unknown` when the model
 /// has no price or the answer carried no usage.
-fn cost_header(ctx: &RequestCtx) -> String {
+fn cost_header(ctx: &mut RequestCtx) -> String {
+    if let Some(mut meter) = ctx.media.meter.take() {
+        let (_, cost) = media_cost(ctx, &mut meter);
+        ctx.media.meter = Some(meter);
+        return cost.map_or("unknown".to_owned(), |c| c.total.normalize().to_string());
+    }
     let Some(tally) = ctx.response.tally() else {
         return "0".to_owned();
     };

@@ -5,6 +5,7 @@
 use super::{Cx, Failure, Flow, Layer};
 use crate::auth::{presented_key, Refused};
 use crate::dialect::{Dialect, Endpoint};
+use crate::endpoints::Found;
 use crate::error::{ErrorKind, GatewayError};
 use crate::proxy::{models, respond};
 use http::Method;
@@ -22,30 +23,19 @@ enum Path {
     Unknown,
 }
 
+/// Health and the model list here; model endpoints from the endpoint table.
 fn classify(method: &Method, path: &str) -> Path {
-    let path = path.strip_suffix('/').unwrap_or(path);
-    let (endpoint, wants) = match path {
-        "/v1/chat/completions" | "/chat/completions" => {
-            (Some(Endpoint::ChatCompletions), Method::POST)
-        }
-        "/v1/messages" => (Some(Endpoint::Messages), Method::POST),
-        "/v1/embeddings" | "/embeddings" => (Some(Endpoint::Embeddings), Method::POST),
-        "/v1/models" | "/models" => (None, Method::GET),
-        "/healthz" => {
-            return if method == Method::GET || method == Method::HEAD {
-                Path::Health
-            } else {
-                Path::WrongMethod
-            }
-        }
-        _ => return Path::Unknown,
-    };
-    if *method != wants {
-        return Path::WrongMethod;
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    match trimmed {
+        "/healthz" if method == Method::GET || method == Method::HEAD => return Path::Health,
+        "/v1/models" | "/models" if method == Method::GET => return Path::Models,
+        "/healthz" | "/v1/models" | "/models" => return Path::WrongMethod,
+        _ => {}
     }
-    match endpoint {
-        Some(e) => Path::Api(e),
-        None => Path::Models,
+    match crate::endpoints::classify(method.as_str(), path) {
+        Found::Endpoint(spec) => Path::Api(spec.endpoint),
+        Found::WrongMethod(_) => Path::WrongMethod,
+        Found::Unknown => Path::Unknown,
     }
 }
 
@@ -85,9 +75,10 @@ impl Layer for Auth {
                 return Err(GatewayError::new(
                     ErrorKind::NotFound,
                     format!(
-                        "Unknown request URL: {} {}. Endpoints: POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings, GET /v1/models",
+                        "Unknown request URL: {} {}. Endpoints: {}, GET /v1/models",
                         method,
-                        session.req_header().uri.path()
+                        session.req_header().uri.path(),
+                        crate::endpoints::listing()
                     ),
                 )
                 .into())

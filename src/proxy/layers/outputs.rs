@@ -122,6 +122,8 @@ pub fn ledger_row(s: &Summary<'_>) -> Option<LedgerRow> {
         estimated: account.estimated || s.legs.iter().any(|l| l.estimated),
         ttft_ms: s.ttft.map(|d| d.as_secs_f64() * 1000.0),
         total_ms: s.total.as_secs_f64() * 1000.0,
+        unit: account.unit.map(str::to_owned),
+        quantity: account.quantity,
         route_reason: s.route_reason.map(str::to_owned),
     };
     let (attempts, carried) = ledger_attempts(s);

@@ -246,6 +246,13 @@ async fn run(cx: &mut Cx<'_>, mode: Mode) -> Result<(), Failure> {
         None => write_failure(session, ctx, &legs).await,
     };
     ctx.walk.legs = bill(&gw, ctx.request.stream, bills).await;
+    if let Err(e) = &written {
+        log::warn!(
+            "request {}: writing the {} answer failed: {e}",
+            ctx.id,
+            mode.name()
+        );
+    }
     written.map_err(Failure::Io)
 }
 

@@ -7,6 +7,8 @@
 //! from the record instead, by the cache layer.
 
 use super::Layer;
+use crate::dialect::Endpoint;
+use crate::media::embeddings::FromGemini;
 use crate::proxy::ctx::{RequestCtx, Response};
 use crate::transform::{add_translation, append};
 use bytes::Bytes;
@@ -21,8 +23,18 @@ impl Layer for Translation {
         ctx: &mut RequestCtx,
         resp: &mut ResponseHeader,
     ) -> pingora_error::Result<()> {
-        // A recorded answer is rendered from its record, never translated directly.
-        if !ctx.translating() {
+        ctx.media.embeddings = None; // a failed attempt's translator never serves the next
+                                     // A recorded answer is rendered from its record, never translated directly.
+        if !ctx.translating() || !matches!(ctx.response, Response::Proxied(_)) {
+            return Ok(());
+        }
+        if ctx.client.endpoint == Some(Endpoint::Embeddings) && resp.status.is_success() {
+            // Gemini's batchEmbedContents answer, as OpenAI's (errors translate as any).
+            resp.remove_header(&http::header::CONTENT_LENGTH);
+            resp.remove_header(&http::header::CONTENT_ENCODING);
+            resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+            let model = ctx.walk.attempts.last().map_or("", |a| a.model.as_str());
+            ctx.media.embeddings = Some(FromGemini::new(&ctx.request.body, model));
             return Ok(());
         }
         let Some(spec) = super::accounting::spec(ctx, resp.status.as_u16()) else {
@@ -35,6 +47,19 @@ impl Layer for Translation {
     }
 
     fn on_body(&self, ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) {
+        if let Some(t) = ctx.media.embeddings.as_mut() {
+            if let Some(b) = body.take() {
+                t.feed(&b);
+            }
+            *body = Some(if end { t.finish() } else { Bytes::new() });
+            if end && t.failed() {
+                ctx.outcome.status = 502;
+                if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
+                    c.status = Some(502);
+                }
+            }
+            return;
+        }
         let Response::Proxied(t) = &mut ctx.response else {
             return;
         };
