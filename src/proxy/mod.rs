@@ -85,7 +85,7 @@ impl GatewayState {
         let breaker = config.resilience.breaker;
         let generation = health.next_generation();
         GatewayState {
-            router: Router::new(&config),
+            router: Router::with_stats(&config, stats.clone()),
             keys: KeyRing::with_live(&config.gateway_keys, governance.keys.clone()),
             governance,
             upstreams: config
@@ -271,6 +271,7 @@ impl ProxyHttp for Gateway {
         let gw = ctx.state.clone();
         let mut cx = layers::Cx {
             gw: &gw,
+            shared: &self.shared,
             session,
             ctx,
         };

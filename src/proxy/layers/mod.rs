@@ -11,6 +11,7 @@
 //! | 6 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
 //! | 7 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
 //! | 8 | [`limits`] | reserve the worst case (rpm, tpm, budget) or answer 429/402 | cut a stream past its reservation; settle to the true cost |
+//! | 9 | [`race`] | race and hedge routes: run the legs, answer with the winner | |
 //! | 9 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
 //!
 //! `limits` comes after `routing` because a reservation is priced at the candidates' prices,
@@ -35,6 +36,7 @@ pub mod cache;
 pub mod experiments;
 pub mod limits;
 pub mod outputs;
+pub mod race;
 pub mod request;
 pub mod routing;
 pub mod translation;
@@ -72,6 +74,8 @@ impl From<GatewayError> for Failure {
 /// What request hooks work with.
 pub struct Cx<'a> {
     pub gw: &'a GatewayState,
+    /// Process-wide parts: the outbound client (race legs, hedges).
+    pub shared: &'a Shared,
     pub session: &'a mut Session,
     pub ctx: &'a mut RequestCtx,
 }
@@ -210,5 +214,6 @@ layers! {
     cache::Cache,
     accounting::Accounting,
     limits::Limits,
+    race::Race,
     outputs::Outputs,
 }
