@@ -218,12 +218,7 @@ const ROW_WIDTH: usize = 19;
 
 /// The row columns this file has.
 fn row_columns(conn: &rusqlite::Connection) -> rusqlite::Result<&'static str> {
-    let units: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('requests') WHERE name = 'unit')",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(if units {
+    Ok(if super::store::has_column(conn, "unit")? {
         ROW_COLUMNS
     } else {
         ROW_COLUMNS_NO_UNITS

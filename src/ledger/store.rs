@@ -190,13 +190,7 @@ pub(crate) fn parse_money(text: Option<String>) -> Option<Decimal> {
 /// The SELECT list for [`row_from_sql`]. A file from before the `unit` and `quantity`
 /// columns, or before `route_reason` (readers never migrate), reads them as NULL.
 pub(crate) fn select_all(conn: &Connection, where_clause: &str) -> rusqlite::Result<String> {
-    let has = |column: &str| -> rusqlite::Result<bool> {
-        conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('requests') WHERE name = ?1)",
-            [column],
-            |r| r.get(0),
-        )
-    };
+    let has = |column: &str| has_column(conn, column);
     let mut columns = COLUMNS.to_owned();
     if !has("unit")? {
         columns = columns.replace("unit, quantity", "NULL, NULL");
@@ -301,6 +295,15 @@ pub fn read_row(path: &Path, request_id: &str) -> Result<Option<LedgerRow>, Ledg
         legacy_attempts(&conn, &row)?
     };
     Ok(Some(row))
+}
+
+/// Whether `requests` has `column` (readers open files of any schema version).
+pub(crate) fn has_column(conn: &Connection, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('requests') WHERE name = ?1)",
+        [column],
+        |r| r.get(0),
+    )
 }
 
 /// Whether the database has the `attempts` table (schema 3 and later).
