@@ -187,6 +187,7 @@ fn translate_stream(provider: &str, client: &str, pieces: &[&[u8]], usage: bool)
         StreamEncoderOptions {
             include_usage: usage,
             model: "requested-model".into(),
+            ..Default::default()
         },
     );
     let mut out = Vec::new();

@@ -18,6 +18,7 @@ fn render(to: Dialect, stream: bool, a: &[u8], b: &[u8]) {
     let opts = StreamEncoderOptions {
         include_usage: true,
         model: "fuzz-model".into(),
+        ..Default::default()
     };
     let mut r = Renderer::new(to, stream, opts);
     let mut out = Vec::new();

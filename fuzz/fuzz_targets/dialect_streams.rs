@@ -46,6 +46,7 @@ fuzz_target!(|input: &[u8]| {
             let opts = StreamEncoderOptions {
                 include_usage: sel & 1 == 1,
                 model: "fuzz-model".into(),
+                ..Default::default()
             };
             let mut t = ResponseTranslator::stream(from, to, opts);
             let mut out = Vec::new();

@@ -4,6 +4,7 @@
 //! environment variable is unset) are collected as warnings, reported at start and by `check`.
 
 mod cache;
+mod conversations;
 pub(crate) mod error;
 mod raw;
 pub mod secret;
@@ -35,6 +36,8 @@ pub struct Config {
     pub ledger: LedgerSettings,
     /// The response cache (`[cache]`).
     pub cache: CacheSettings,
+    /// Responses API conversation state (`[conversations]`).
+    pub conversations: ConversationSettings,
     /// How requests are translated between dialects (`[translation]`).
     pub translation: crate::dialect::canonical::TranslateOptions,
     pub providers: Vec<ProviderConfig>,
@@ -102,6 +105,7 @@ impl PricingSettings {
 }
 
 pub use cache::{CacheSettings, RouteCache};
+pub use conversations::ConversationSettings;
 
 pub const DEFAULT_LEDGER_PATH: &str = "switchyard-ledger.db";
 

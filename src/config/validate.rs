@@ -65,6 +65,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     };
 
     let cache = super::cache::settings(&loc, raw.cache.as_ref())?;
+    let conversations = super::conversations::settings(&loc, raw.conversations.as_ref())?;
     let mut translation = crate::dialect::canonical::TranslateOptions::default();
     for (i, name) in raw
         .translation
@@ -187,6 +188,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         pricing,
         ledger,
         cache,
+        conversations,
         translation,
         providers,
         gateway_keys,

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::http::Request;
-use super::{anthropic, gemini, openai, text};
+use super::{anthropic, gemini, openai, responses, text};
 use super::{Ctx, Dialect, FaultKind, FaultSpec, Reply, State};
 
 /// What the connection should do with a request.
@@ -29,6 +29,7 @@ pub(crate) enum Endpoint {
     Messages,
     CountTokens,
     Gemini { model: String, stream: bool },
+    Responses,
 }
 
 impl Endpoint {
@@ -44,7 +45,11 @@ impl Endpoint {
     fn needs_model(&self) -> bool {
         matches!(
             self,
-            Endpoint::Chat | Endpoint::Embeddings | Endpoint::Messages | Endpoint::CountTokens
+            Endpoint::Chat
+                | Endpoint::Embeddings
+                | Endpoint::Messages
+                | Endpoint::CountTokens
+                | Endpoint::Responses
         )
     }
 }
@@ -57,6 +62,8 @@ pub(crate) fn route(method: &str, path: &str) -> Result<Endpoint, Reply> {
         (Endpoint::CountTokens, "POST")
     } else if path.ends_with("/messages") {
         (Endpoint::Messages, "POST")
+    } else if path.ends_with("/responses") {
+        (Endpoint::Responses, "POST")
     } else if path.ends_with("/embeddings") {
         (Endpoint::Embeddings, "POST")
     } else if path.ends_with("/models") {
@@ -214,6 +221,7 @@ pub(crate) async fn handle(req: Request, state: &State) -> Action {
                 Endpoint::Models => openai::models(),
                 Endpoint::Model(id) => openai::model(id),
                 Endpoint::Messages => anthropic::messages(&ctx, body),
+                Endpoint::Responses => responses::create(&ctx, body),
                 Endpoint::CountTokens => anthropic::count_tokens(body),
                 Endpoint::Gemini { stream, .. } => {
                     gemini::generate(&ctx, body, *stream, is_sse(&req))
@@ -437,6 +445,7 @@ mod tests {
             Some(Endpoint::CountTokens)
         );
         assert_eq!(ok("POST", "/x/v1/embeddings"), Some(Endpoint::Embeddings));
+        assert_eq!(ok("POST", "/v1/responses"), Some(Endpoint::Responses));
         assert_eq!(ok("GET", "/v1/models"), Some(Endpoint::Models));
         assert_eq!(
             ok("GET", "/v1/models/mock-large"),

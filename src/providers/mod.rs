@@ -33,6 +33,12 @@ pub struct Upstream {
     model_breakers: std::sync::RwLock<std::collections::HashMap<String, Arc<Breaker>>>,
 }
 
+/// The dialect provider `p` is spoken to in for a request to `endpoint`: its own, or the
+/// Responses API for an OpenAI-kind provider asked on `/v1/responses`.
+pub fn wire_dialect(p: &ProviderConfig, endpoint: Endpoint) -> Dialect {
+    endpoint.wire_dialect(p.dialect, presets::native_responses(p.kind))
+}
+
 /// The key chosen for one attempt: its index (safe to log) and the secret.
 pub struct KeyChoice<'a> {
     pub index: usize,
@@ -117,17 +123,20 @@ impl Upstream {
         !self.cfg.keys.is_empty() || self.cfg.missing_keys.is_empty()
     }
 
+    /// The dialect this provider is spoken to in for a request to `endpoint` (see
+    /// [`Endpoint::wire_dialect`]).
+    pub fn wire_dialect(&self, endpoint: Endpoint) -> Dialect {
+        wire_dialect(&self.cfg, endpoint)
+    }
+
     /// The request path for `endpoint` (in this provider's dialect) and `model`.
     pub fn path_for(&self, endpoint: Endpoint, model: &str, stream: bool) -> String {
-        let suffix = match (self.cfg.dialect, endpoint) {
+        let suffix = match (self.wire_dialect(endpoint), endpoint) {
             (Dialect::Gemini, _) => crate::dialect::gemini::path_for(model, stream),
-            (Dialect::Anthropic, Endpoint::ChatCompletions | Endpoint::Messages) => {
-                Endpoint::Messages.upstream_suffix().to_owned()
-            }
-            (_, Endpoint::ChatCompletions | Endpoint::Messages) => {
-                Endpoint::ChatCompletions.upstream_suffix().to_owned()
-            }
             (_, Endpoint::Embeddings) => endpoint.upstream_suffix().to_owned(),
+            (Dialect::Anthropic, _) => Endpoint::Messages.upstream_suffix().to_owned(),
+            (Dialect::Responses, _) => Endpoint::Responses.upstream_suffix().to_owned(),
+            (Dialect::OpenAi, _) => Endpoint::ChatCompletions.upstream_suffix().to_owned(),
         };
         format!("{}{suffix}", self.cfg.base_url.path)
     }

@@ -89,6 +89,12 @@ pub fn price_family(kind: &'static str) -> &'static str {
     }
 }
 
+/// Whether providers of `kind` serve the OpenAI Responses API (`/responses`) themselves, so a
+/// Responses client's body passes through unchanged but for the model.
+pub fn native_responses(kind: &str) -> bool {
+    kind == "openai"
+}
+
 pub fn kinds() -> Vec<&'static str> {
     PRESETS.iter().map(|p| p.kind).collect()
 }

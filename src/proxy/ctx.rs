@@ -207,6 +207,8 @@ pub struct RequestCtx {
     pub cache: crate::cache::Plan,
     pub response: Response,
     pub outcome: Outcome,
+    /// A Responses request's part in its conversation (see the conversation layer).
+    pub conversation: crate::conversation::Turn,
 }
 
 impl RequestCtx {
@@ -241,6 +243,7 @@ impl RequestCtx {
             cache: crate::cache::Plan::Off,
             response: Response::Pass,
             outcome: Outcome::default(),
+            conversation: Default::default(),
         }
     }
 
@@ -257,7 +260,10 @@ impl RequestCtx {
     /// The dialect of the provider of the attempt in flight (or last made).
     pub fn upstream_dialect(&self) -> Dialect {
         self.walk.attempts.last().map_or(self.client.dialect, |a| {
-            self.state.upstreams[a.provider_index].cfg.dialect
+            let up = &self.state.upstreams[a.provider_index];
+            self.client
+                .endpoint
+                .map_or(up.cfg.dialect, |e| up.wire_dialect(e))
         })
     }
 

@@ -1,8 +1,8 @@
 //! The gateway's Pingora `ProxyHttp` implementation: a thin list of steps. A request passes
 //! the layers of [`layers`] (their order is written there, once):
 //!
-//! 1. auth -> 2. request -> 3. limits -> 4. routing -> 5. translation -> 6. cache ->
-//!    7. accounting -> 8. outputs, each hook top to bottom on the request and bottom to top
+//! 1. auth -> 2. request -> 3. conversation -> 4. limits -> 5. routing -> 6. translation ->
+//!    7. cache -> 8. accounting -> 9. outputs, each hook top to bottom on the request and bottom to top
 //!    on the response.
 //!
 //! Between the request and the response sits the attempt walk, which is the proxy's own job
@@ -61,13 +61,23 @@ pub struct GatewayState {
     pub upstreams: Vec<Upstream>,
     pub resolver: Arc<Resolver>,
     pub health: Arc<Health>,
+    /// Responses API conversations (process-wide: they outlive a reload).
+    pub conversations: Arc<crate::conversation::Store>,
 }
 
 impl GatewayState {
-    pub fn new(config: Config, resolver: Arc<Resolver>, health: Arc<Health>) -> GatewayState {
+    pub fn new(
+        config: Config,
+        resolver: Arc<Resolver>,
+        health: Arc<Health>,
+        conversations: Arc<crate::conversation::Store>,
+    ) -> GatewayState {
         let breaker = config.resilience.breaker;
         let generation = health.next_generation();
+        let c = &config.conversations;
+        conversations.configure(c.max_size, c.ttl);
         GatewayState {
+            conversations,
             router: Router::new(&config),
             keys: KeyRing::new(&config.gateway_keys),
             upstreams: config
@@ -115,7 +125,9 @@ impl Shared {
             lock_age,
             c.lock_timeout,
         ));
-        let state = GatewayState::new(config, resolver.clone(), health.clone());
+        let c = &config.conversations;
+        let conversations = crate::conversation::Store::new(c.max_size, c.ttl);
+        let state = GatewayState::new(config, resolver.clone(), health.clone(), conversations);
         Arc::new(Shared {
             current: RwLock::new(Arc::new(state)),
             health,
@@ -175,7 +187,13 @@ impl Shared {
             config.routes.len(),
             config.gateway_keys.len()
         );
-        let state = GatewayState::new(config, self.resolver.clone(), self.health.clone());
+        let old_conversations = old.conversations.clone();
+        let state = GatewayState::new(
+            config,
+            self.resolver.clone(),
+            self.health.clone(),
+            old_conversations,
+        );
         self.health.retain_keys(&keep);
         match self.current.write() {
             Ok(mut cur) => *cur = Arc::new(state),

@@ -110,9 +110,13 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
         o.read_timeout = Some(up.cfg.read_timeout.min(remaining));
         o.write_timeout = Some(UPSTREAM_WRITE_TIMEOUT.min(remaining));
         o.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
+        let to = ctx
+            .client
+            .endpoint
+            .map_or(up.cfg.dialect, |e| up.wire_dialect(e));
         ctx.walk.body = match &ctx.request.translator {
-            Some(t) if up.cfg.dialect != ctx.client.dialect => {
-                match t.body_for(up.cfg.dialect, &target.model, &gw.config.translation) {
+            Some(t) if to != ctx.client.dialect => {
+                match t.body_for(to, &target.model, &gw.config.translation) {
                     Ok(body) => body,
                     Err(e) => {
                         // Checked at intake for each dialect; a failure here is a bug.
@@ -122,6 +126,8 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
                     }
                 }
             }
+            // A model named in the path (Gemini) is in the upstream path, not the body.
+            _ if ctx.request.model_span.is_empty() => ctx.request.body.clone(),
             _ => rewrite_model(&ctx.request.body, &ctx.request.model_span, &target.model),
         };
         ctx.walk.attempts.push(Attempt {
@@ -176,8 +182,7 @@ pub fn shape_request(
     for h in drop {
         req.remove_header(&h);
     }
-    let target = up.cfg.dialect;
-    if target != ctx.client.dialect {
+    if up.wire_dialect(endpoint) != ctx.client.dialect {
         // The client's dialect-specific headers mean nothing (or something wrong) to a provider
         // of another dialect; the translated body is JSON whatever the client sent.
         for h in [

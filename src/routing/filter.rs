@@ -11,7 +11,7 @@
 use crate::auth::GatewayKey;
 use crate::config::{Config, Target};
 use crate::dialect::translate::RequestTranslator;
-use crate::dialect::{Dialect, Endpoint};
+use crate::dialect::{Dialect, Endpoint, ModelSource};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pricing::UnpricedPolicy;
 use crate::providers::Upstream;
@@ -97,7 +97,11 @@ pub fn usable(
         priced
     };
 
-    if candidates.iter().all(|t| dialect_of(t) == client) {
+    // The dialect each target is spoken to in for this endpoint (OpenAI-kind targets take
+    // Responses requests natively).
+    let wire_of =
+        |t: &Target| crate::providers::wire_dialect(&config.providers[t.provider], endpoint);
+    if candidates.iter().all(|t| wire_of(t) == client) {
         return Ok(Usable {
             candidates,
             translator: None,
@@ -105,12 +109,17 @@ pub fn usable(
         });
     }
     let opts = &config.translation;
-    let translator = RequestTranslator::new(client, body, opts)?;
+    let mut translator = RequestTranslator::new(client, body, opts)?;
+    if endpoint.model_source() == ModelSource::Path {
+        // The body does not name them: the path does.
+        translator.request.model = model.to_owned();
+        translator.request.stream = endpoint == Endpoint::StreamGenerateContent;
+    }
     let mut first_error = None;
     let mut checked: Vec<(Dialect, bool)> = Vec::new();
     let mut keep = Vec::with_capacity(candidates.len());
     for t in candidates {
-        let d = dialect_of(&t);
+        let d = wire_of(&t);
         let ok = d == client
             || match checked.iter().find(|(c, _)| *c == d) {
                 Some((_, ok)) => *ok,

@@ -17,6 +17,7 @@ use super::estimate::{estimate_usage, OutputText};
 use super::gemini::{self, GeminiStream};
 use super::json_array::JsonArraySplitter;
 use super::openai::{self, OpenAiStream};
+use super::responses::{self, ResponsesStream};
 use super::sse::{SseEvent, SseParser, DEFAULT_MAX_LINE};
 use super::Usage;
 
@@ -34,6 +35,8 @@ pub enum Wire {
     AnthropicMessages,
     /// Gemini native `generateContent` / `streamGenerateContent`.
     GeminiGenerate,
+    /// OpenAI Responses (`/responses`, passed through to OpenAI-kind providers).
+    OpenAiResponses,
 }
 
 /// Usage of a complete non-streaming response body; `None` if it is not JSON or reports none.
@@ -47,6 +50,7 @@ fn body_usage(wire: Wire, v: &Value) -> Option<Usage> {
         Wire::OpenAiChat => openai::body_usage(v),
         Wire::AnthropicMessages => anthropic::body_usage(v),
         Wire::GeminiGenerate => gemini::body_usage(v),
+        Wire::OpenAiResponses => responses::body_usage(v),
     }
 }
 
@@ -55,6 +59,7 @@ fn body_text(wire: Wire, v: &Value, out: &mut OutputText) {
         Wire::OpenAiChat => openai::body_text(v, out),
         Wire::AnthropicMessages => anthropic::body_text(v, out),
         Wire::GeminiGenerate => gemini::body_text(v, out),
+        Wire::OpenAiResponses => responses::body_text(v, out),
     }
 }
 
@@ -72,7 +77,9 @@ struct UsageFields<'a> {
 fn fast_body_usage(wire: Wire, body: &[u8]) -> Option<Usage> {
     let fields: UsageFields<'_> = serde_json::from_slice(body).ok()?;
     let (key, raw) = match wire {
-        Wire::OpenAiChat | Wire::AnthropicMessages => ("usage", fields.usage?),
+        Wire::OpenAiChat | Wire::AnthropicMessages | Wire::OpenAiResponses => {
+            ("usage", fields.usage?)
+        }
         Wire::GeminiGenerate => ("usageMetadata", fields.usage_metadata?),
     };
     let v: Value = serde_json::from_str(raw.get()).ok()?;
@@ -86,6 +93,7 @@ enum Dialect {
     OpenAi(OpenAiStream),
     Anthropic(AnthropicStream),
     Gemini(GeminiStream),
+    Responses(ResponsesStream),
 }
 
 impl Dialect {
@@ -99,6 +107,10 @@ impl Dialect {
             }
             Dialect::Gemini(s) => {
                 s.on_data(&ev.data, text);
+                false
+            }
+            Dialect::Responses(s) => {
+                s.on_event(ev, text);
                 false
             }
         }
@@ -115,6 +127,7 @@ impl Dialect {
             Dialect::OpenAi(s) => s.usage(),
             Dialect::Anthropic(s) => s.usage(),
             Dialect::Gemini(s) => s.usage(),
+            Dialect::Responses(s) => s.usage(),
         }
     }
 
@@ -123,6 +136,7 @@ impl Dialect {
             Dialect::OpenAi(s) => s.usage(),
             Dialect::Anthropic(s) => s.reported(),
             Dialect::Gemini(s) => s.reported(),
+            Dialect::Responses(s) => s.usage(),
         }
     }
 
@@ -131,6 +145,7 @@ impl Dialect {
             Dialect::OpenAi(s) => s.done(),
             Dialect::Anthropic(s) => s.done(),
             Dialect::Gemini(s) => s.done(),
+            Dialect::Responses(s) => s.done(),
         }
     }
 }
@@ -185,6 +200,7 @@ impl StreamTally {
             Wire::OpenAiChat => Dialect::OpenAi(OpenAiStream::default()),
             Wire::AnthropicMessages => Dialect::Anthropic(AnthropicStream::default()),
             Wire::GeminiGenerate => Dialect::Gemini(GeminiStream::default()),
+            Wire::OpenAiResponses => Dialect::Responses(ResponsesStream::default()),
         };
         Self {
             wire,

@@ -1,5 +1,7 @@
-//! Gemini `GenerateContentRequest` body -> canonical ([`decode_request`]); the inverse of
-//! `encode`, for round trips and a future Gemini client endpoint.
+//! Gemini `GenerateContentRequest` body -> canonical ([`decode_request`]): the inverse of
+//! `encode`, and what Gemini-dialect clients (`google-genai`) send, as Google's API reads it:
+//! `snake_case` keys, URL-safe or unpadded base64 for inline bytes (made standard here, as
+//! other targets need), and OpenAPI schema types in capitals (`OBJECT`, made JSON Schema's).
 
 use serde_json::{Map, Value};
 
@@ -184,7 +186,7 @@ fn part(
         return Ok(Some(Part::Image(Image {
             source: ImageSource::Base64 {
                 media_type,
-                data: b64,
+                data: standard_base64(&b64),
             },
             detail: None,
         })));
@@ -223,6 +225,26 @@ fn part(
         field,
         "a part needs text, inlineData, fileData, functionCall or functionResponse",
     ))
+}
+
+/// Base64 in the standard alphabet, padded: Google's API also takes the URL-safe alphabet
+/// (which `google-genai` sends, through pydantic) and unpadded text; other targets do not.
+fn standard_base64(data: &str) -> String {
+    let mut out: String = data
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    let trimmed = out.trim_end_matches('=').len();
+    out.truncate(trimmed);
+    while out.len() % 4 != 0 {
+        out.push('=');
+    }
+    out
 }
 
 fn function_call(v: &Value, field: &str, calls: &mut Vec<Call>) -> Result<Part, GatewayError> {

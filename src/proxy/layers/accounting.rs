@@ -93,6 +93,7 @@ fn tally_for(ctx: &RequestCtx, strip: bool) -> Option<StreamTally> {
         Dialect::OpenAi => Wire::OpenAiChat,
         Dialect::Anthropic => Wire::AnthropicMessages,
         Dialect::Gemini => Wire::GeminiGenerate,
+        Dialect::Responses => Wire::OpenAiResponses,
     };
     Some(StreamTally::new(wire, ctx.request.stream, strip))
 }

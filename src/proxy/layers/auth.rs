@@ -17,6 +17,8 @@ pub struct Auth;
 enum Path {
     Api(Endpoint),
     Models,
+    /// `GET /v1beta/models`: the model list in Gemini's shape.
+    GeminiModels,
     Health,
     WrongMethod,
     Unknown,
@@ -29,6 +31,14 @@ fn classify(method: &Method, path: &str) -> Path {
             (Some(Endpoint::ChatCompletions), Method::POST)
         }
         "/v1/messages" => (Some(Endpoint::Messages), Method::POST),
+        "/v1/responses" | "/responses" => (Some(Endpoint::Responses), Method::POST),
+        "/v1beta/models" => {
+            return if *method == Method::GET {
+                Path::GeminiModels
+            } else {
+                Path::WrongMethod
+            }
+        }
         "/v1/embeddings" | "/embeddings" => (Some(Endpoint::Embeddings), Method::POST),
         "/v1/models" | "/models" => (None, Method::GET),
         "/healthz" => {
@@ -38,7 +48,11 @@ fn classify(method: &Method, path: &str) -> Path {
                 Path::WrongMethod
             }
         }
-        _ => return Path::Unknown,
+        _ => match crate::dialect::gemini::client_path(path) {
+            Some((_, false)) => (Some(Endpoint::GenerateContent), Method::POST),
+            Some((_, true)) => (Some(Endpoint::StreamGenerateContent), Method::POST),
+            None => return Path::Unknown,
+        },
     };
     if *method != wants {
         return Path::WrongMethod;
@@ -50,11 +64,18 @@ fn classify(method: &Method, path: &str) -> Path {
 }
 
 /// The dialect to answer in before the endpoint is known: Anthropic's SDK sends
-/// `anthropic-version` on every request.
+/// `anthropic-version` on every request, Gemini clients call `/v1beta/...` or name a model
+/// in the path, with their key in `x-goog-api-key`.
 fn guess_dialect(session: &Session) -> Dialect {
     let req = session.req_header();
-    if req.uri.path().starts_with("/v1/messages") || req.headers.contains_key("anthropic-version") {
+    let path = req.uri.path();
+    if path.starts_with("/v1/messages") || req.headers.contains_key("anthropic-version") {
         Dialect::Anthropic
+    } else if path.starts_with("/v1beta/")
+        || req.headers.contains_key("x-goog-api-key")
+        || crate::dialect::gemini::client_path(path).is_some()
+    {
+        Dialect::Gemini
     } else {
         Dialect::OpenAi
     }
@@ -65,7 +86,8 @@ impl Layer for Auth {
         let Cx { gw, session, ctx } = cx;
         ctx.client.dialect = guess_dialect(session);
         let method = session.req_header().method.clone();
-        let endpoint = match classify(&method, session.req_header().uri.path()) {
+        let classified = classify(&method, session.req_header().uri.path());
+        let endpoint = match &classified {
             Path::Health => {
                 ctx.downstream.body_read = true;
                 respond::json(session, ctx, 200, br#"{"status":"ok"}"#.to_vec(), &[])
@@ -77,7 +99,7 @@ impl Layer for Auth {
                 return Err(GatewayError::new(
                     ErrorKind::NotFound,
                     format!(
-                        "Unknown request URL: {} {}. Endpoints: POST /v1/chat/completions, POST /v1/messages, POST /v1/embeddings, GET /v1/models",
+                        "Unknown request URL: {} {}. Endpoints: POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, POST /v1/embeddings, POST /v1beta/models/{{model}}:generateContent, GET /v1/models",
                         method,
                         session.req_header().uri.path()
                     ),
@@ -94,9 +116,10 @@ impl Layer for Auth {
                 )
                 .into())
             }
-            Path::Models => None,
-            Path::Api(e) => Some(e),
+            Path::Models | Path::GeminiModels => None,
+            Path::Api(e) => Some(*e),
         };
+        let gemini_models = matches!(classified, Path::GeminiModels);
         // Known from the path: a rejected call to a model endpoint is still a recorded call.
         ctx.client.endpoint = endpoint;
 
@@ -104,7 +127,7 @@ impl Layer for Auth {
             match presented_key(session.req_header()) {
                 None => return Err(GatewayError::new(
                     ErrorKind::Unauthorized,
-                    "Missing gateway key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+                    "Missing gateway key: send `Authorization: Bearer <key>`, `x-api-key: <key>` or `x-goog-api-key: <key>`",
                 )
                 .into()),
                 Some(k) => gw.keys.authenticate(k).ok_or_else(|| {
@@ -115,7 +138,11 @@ impl Layer for Auth {
 
         let Some(endpoint) = endpoint else {
             ctx.downstream.body_read = true; // GET: no body expected
-            let body = models::list(gw, key);
+            let body = if gemini_models {
+                models::gemini_list(gw, key)
+            } else {
+                models::list(gw, key)
+            };
             respond::json(session, ctx, 200, body, &[])
                 .await
                 .map_err(Failure::Io)?;

@@ -5,12 +5,13 @@
 //! |---|---|---|---|
 //! | 1 | [`auth`] | endpoint, health and model list, gateway key, feature tag | |
 //! | 2 | [`request`] | deadline, the whole body (bounded), model, stream flag | |
-//! | 3 | [`limits`] | (pass-through until governance lands) | |
-//! | 4 | [`routing`] | allow-list, resolution, capability filter, strategy | `x-switchyard-route-reason` |
-//! | 5 | [`translation`] | (the request translator comes with the routing plan) | provider dialect -> client dialect |
-//! | 6 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
-//! | 7 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
-//! | 8 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
+//! | 3 | [`conversation`] | Responses: splice in `previous_response_id`'s conversation | keep the turn the client received |
+//! | 4 | [`limits`] | (pass-through until governance lands) | |
+//! | 5 | [`routing`] | allow-list, resolution, capability filter, strategy | `x-switchyard-route-reason` |
+//! | 6 | [`translation`] | (the request translator comes with the routing plan) | provider dialect -> client dialect |
+//! | 7 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
+//! | 8 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
+//! | 9 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
 //!
 //! Request hooks run top to bottom and any layer may answer the request itself. Response
 //! hooks run bottom to top (the provider's bytes reach accounting first, the client last):
@@ -24,6 +25,7 @@
 pub mod accounting;
 pub mod auth;
 pub mod cache;
+pub mod conversation;
 pub mod limits;
 pub mod outputs;
 pub mod request;
@@ -194,6 +196,7 @@ macro_rules! layers {
 layers! {
     auth::Auth,
     request::Request,
+    conversation::Conversation,
     limits::Limits,
     routing::Routing,
     translation::Translation,

@@ -4,7 +4,7 @@
 
 use super::{Cx, Failure, Flow, Layer};
 use crate::dialect::probe::with_include_usage;
-use crate::dialect::{probe_request, Endpoint};
+use crate::dialect::{probe_path_request, probe_request, Endpoint, ModelSource};
 use crate::error::{ErrorKind, GatewayError};
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::GatewayState;
@@ -34,7 +34,13 @@ impl Layer for Request {
                 return Err(body_timeout(upload_budget).into());
             }
         }
-        let mut probe = probe_request(&ctx.request.body)?;
+        let mut probe = match endpoint.model_source() {
+            ModelSource::Body => probe_request(&ctx.request.body)?,
+            ModelSource::Path => {
+                let uri = &session.req_header().uri;
+                probe_path_request(uri.path(), uri.query(), &ctx.request.body)?
+            }
+        };
         if endpoint == Endpoint::ChatCompletions && probe.stream {
             // Every stream must report usage for its cost; the extra chunk is stripped again
             // for clients that did not ask for it.

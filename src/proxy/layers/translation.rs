@@ -66,25 +66,28 @@ fn response_translator(
     let ok = resp.status.is_success();
     resp.remove_header(&http::header::CONTENT_LENGTH);
     resp.remove_header(&http::header::CONTENT_ENCODING);
-    if ok && ctx.request.stream {
-        resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
-        resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
-        let model = ctx
+    let opts = StreamEncoderOptions {
+        include_usage: ctx.client.wants_usage,
+        model: ctx
             .walk
             .attempts
             .last()
             .map(|a| a.model.clone())
-            .unwrap_or_default();
-        Ok(ResponseTranslator::stream(
-            from,
-            to,
-            StreamEncoderOptions {
-                include_usage: ctx.client.wants_usage,
-                model,
-            },
-        ))
+            .unwrap_or_default(),
+        response_id: ctx.conversation.response_id.clone(),
+        echo: ctx.conversation.echo.clone(),
+    };
+    if ok && ctx.request.stream {
+        resp.insert_header(http::header::CONTENT_TYPE, "text/event-stream")?;
+        resp.insert_header(http::header::CACHE_CONTROL, "no-cache")?;
+        Ok(ResponseTranslator::stream(from, to, opts))
     } else {
         resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-        Ok(ResponseTranslator::whole(from, to, resp.status.as_u16()))
+        Ok(ResponseTranslator::whole_with(
+            from,
+            to,
+            resp.status.as_u16(),
+            opts,
+        ))
     }
 }
