@@ -376,20 +376,26 @@ fn declaration(v: &Value, field: &str, opts: &TranslateOptions) -> Result<Tool, 
     })
 }
 
-/// An OpenAPI-subset schema with its `type` names in lower case (JSON Schema spelling).
+/// An OpenAPI-subset schema (Gemini's `Schema`) as JSON Schema: `type` names in lower case
+/// (`OBJECT` -> `object`), and `nullable: true` as a `null` alternative in `type`.
 fn lowercase_types(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let v = match (k.as_str(), v) {
-                        ("type", Value::String(t)) => Value::String(t.to_ascii_lowercase()),
-                        _ => lowercase_types(v),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
+        Value::Object(m) => {
+            let nullable = m.get("nullable").and_then(Value::as_bool) == Some(true);
+            let mut out = Map::with_capacity(m.len());
+            for (k, v) in m {
+                let v = match (k.as_str(), v) {
+                    ("nullable", _) => continue,
+                    ("type", Value::String(t)) if nullable => {
+                        serde_json::json!([t.to_ascii_lowercase(), "null"])
+                    }
+                    ("type", Value::String(t)) => Value::String(t.to_ascii_lowercase()),
+                    _ => lowercase_types(v),
+                };
+                out.insert(k.clone(), v);
+            }
+            Value::Object(out)
+        }
         Value::Array(items) => Value::Array(items.iter().map(lowercase_types).collect()),
         other => other.clone(),
     }
