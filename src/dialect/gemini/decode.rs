@@ -1,6 +1,6 @@
 //! Gemini `GenerateContentRequest` body -> canonical ([`decode_request`]): the inverse of
 //! `encode`, and what Gemini-dialect clients (`google-genai`) send, as Google's API reads it:
-//! `snake_case` keys, URL-safe or unpadded base64 for inline bytes (made standard here, as
+//! `snake_case` keys, URL-safe base64 for inline bytes (made standard here, as
 //! other targets need), and OpenAPI schema types in capitals (`OBJECT`, made JSON Schema's).
 
 use serde_json::{Map, Value};
@@ -227,24 +227,16 @@ fn part(
     ))
 }
 
-/// Base64 in the standard alphabet, padded: Google's API also takes the URL-safe alphabet
-/// (which `google-genai` sends, through pydantic) and unpadded text; other targets do not.
+/// Base64 in the standard alphabet: Google's API also takes the URL-safe one (which
+/// `google-genai` sends, through pydantic); other targets do not. Padding is kept as sent.
 fn standard_base64(data: &str) -> String {
-    let mut out: String = data
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
+    data.chars()
         .map(|c| match c {
             '-' => '+',
             '_' => '/',
             c => c,
         })
-        .collect();
-    let trimmed = out.trim_end_matches('=').len();
-    out.truncate(trimmed);
-    while out.len() % 4 != 0 {
-        out.push('=');
-    }
-    out
+        .collect()
 }
 
 fn function_call(v: &Value, field: &str, calls: &mut Vec<Call>) -> Result<Part, GatewayError> {

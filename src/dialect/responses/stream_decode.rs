@@ -263,10 +263,8 @@ impl Decoder {
             "response.output_text.delta" | "response.refusal.delta" => {
                 self.delta(oi, Kind::Text, Delta::Text(delta()), out)
             }
-            "response.content_part.done" => {
-                if self.current(oi, Kind::Text).is_some() {
-                    self.close(out);
-                }
+            "response.content_part.done" if self.current(oi, Kind::Text).is_some() => {
+                self.close(out)
             }
             "response.reasoning_summary_part.added" => {
                 if let Some(o) = self.current(oi, Kind::Thinking) {

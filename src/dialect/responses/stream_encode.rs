@@ -252,7 +252,7 @@ impl Encoder {
             Delta::Thinking(_) | Delta::Signature(_) => Some(BlockKind::Thinking),
             Delta::ToolArguments(_) => None,
         };
-        if !self.open.as_ref().is_some_and(|o| o.input == index) {
+        if self.open.as_ref().is_none_or(|o| o.input != index) {
             let Some(kind) = needs else {
                 log::debug!("responses stream encoder: arguments for unknown block {index}");
                 return;
