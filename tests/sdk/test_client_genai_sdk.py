@@ -133,7 +133,7 @@ def test_errors_are_in_googles_shape(gateway):
     assert e.value.code == 404 and e.value.status == "NOT_FOUND"
     with pytest.raises(errors.ServerError) as e:
         good.models.generate_content(
-            model="anthropic/claude-sonnet-4-5", contents="Hi",
+            model="anthropic-faults/claude-sonnet-4-5", contents="Hi",
             config=types.GenerateContentConfig(
                 http_options=types.HttpOptions(headers={"x-mock-fault": "529"})
             ),

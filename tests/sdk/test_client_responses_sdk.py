@@ -212,7 +212,7 @@ def test_a_token_limit_is_an_incomplete_response(oai):
 def test_provider_errors_are_in_openai_shape(oai):
     with pytest.raises(openai.InternalServerError) as e:
         oai.responses.create(
-            model="anthropic/claude-sonnet-4-5", input="Hi",
+            model="anthropic-faults/claude-sonnet-4-5", input="Hi",
             extra_headers={"x-mock-fault": "500"},
         )
     assert_openai_error_shape(e.value)
@@ -222,7 +222,7 @@ def test_a_stream_cut_by_the_provider_ends_with_an_error_the_sdk_raises(oai):
     seen = []
     with pytest.raises(openai.APIError) as e:
         with oai.responses.stream(
-            model="anthropic/claude-sonnet-4-5", input="Hi",
+            model="anthropic-cuts/claude-sonnet-4-5", input="Hi",
             extra_headers={"x-mock-fault": "cut:after=4"},
         ) as s:
             for event in s:
