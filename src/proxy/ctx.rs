@@ -9,6 +9,7 @@
 //! | [`Downstream`] | request layer | the wrapped client session and its hold control |
 //! | [`Response`] | accounting, cache, translation layers | how the answer's bytes are processed |
 //! | [`Outcome`] | every layer | status, timings, the gateway's own error |
+//! | `conversation` | conversation layer | a Responses request's answer id, echoed fields, the turn to keep |
 //!
 //! Outputs never read this: they get a [`crate::summary::Summary`].
 
