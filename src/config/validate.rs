@@ -81,6 +81,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     let limits = super::governance::limits(&loc, raw.limits.as_ref())?;
     let features = super::governance::features(&loc, &raw.features)?;
     let logging = super::governance::logging(&loc, raw.logging.as_ref())?;
+    let conversations = super::conversations::settings(&loc, raw.conversations.as_ref())?;
     let mut translation = crate::dialect::canonical::TranslateOptions::default();
     for (i, name) in raw
         .translation
@@ -224,6 +225,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         pricing,
         ledger,
         cache,
+        conversations,
         translation,
         providers,
         gateway_keys,

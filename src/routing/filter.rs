@@ -61,7 +61,7 @@ pub fn usable(
     let spec = endpoint.spec();
     let (keep, out): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|t| {
         let p = &config.providers[t.provider];
-        spec.serve(p.kind.as_str(), p.dialect).is_some()
+        spec.serve(p.kind, p.dialect).is_some()
     });
     if keep.is_empty() {
         return Err(GatewayError::bad_request(format!(
@@ -124,7 +124,13 @@ pub fn usable(
             removed,
         });
     }
-    if candidates.iter().all(|t| dialect_of(t) == client) {
+    // The dialect each target is spoken to in for this endpoint (OpenAI-kind targets take
+    // Responses requests natively).
+    let wire_of = |t: &Target| {
+        let p = &config.providers[t.provider];
+        spec.wire_dialect(p.kind, p.dialect)
+    };
+    if candidates.iter().all(|t| wire_of(t) == client) {
         return Ok(Usable {
             candidates,
             translator: None,
@@ -132,12 +138,17 @@ pub fn usable(
         });
     }
     let opts = &config.translation;
-    let translator = RequestTranslator::new(client, body, opts)?;
+    let mut translator = RequestTranslator::new(client, body, opts)?;
+    if spec.model_in_path() {
+        // The body does not name them: the path does.
+        translator.request.model = model.to_owned();
+        translator.request.stream = endpoint == Endpoint::StreamGenerateContent;
+    }
     let mut first_error = None;
     let mut checked: Vec<(Dialect, bool)> = Vec::new();
     let mut keep = Vec::with_capacity(candidates.len());
     for t in candidates {
-        let d = dialect_of(&t);
+        let d = wire_of(&t);
         let ok = d == client
             || match checked.iter().find(|(c, _)| *c == d) {
                 Some((_, ok)) => *ok,
