@@ -38,6 +38,20 @@ ensure_redis() {
     command -v redis-server >/dev/null || apt_install redis-server
 }
 
+# The fleet-ledger tests start their own Postgres (Debian package `postgresql`; its programs
+# live in /usr/lib/postgresql/<version>/bin, not on PATH).
+ensure_postgres() {
+    postgres_bin >/dev/null 2>&1 || apt_install postgresql
+}
+
+# The directory holding initdb and postgres (the newest installed version).
+postgres_bin() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$d" ] && [ -x "$d/initdb" ] || return 1
+    echo "$d"
+}
+
 # The dashboard test (tests/dashboard.rs) drives a headless browser (Debian package `chromium`).
 ensure_chromium() {
     command -v chromium >/dev/null || apt_install chromium

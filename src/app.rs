@@ -77,13 +77,18 @@ pub fn serve(
     let admin = config.admin.clone();
     let mut ledger_cfg = crate::ledger::LedgerConfig::new(&config.ledger.path);
     ledger_cfg.queue_capacity = config.ledger.queue_capacity;
-    let (ledger, ledger_handle) = crate::ledger::Ledger::open(ledger_cfg).map_err(|e| {
-        format!(
-            "cannot open the ledger at {}: {e}",
-            config.ledger.path.display()
-        )
-    })?;
-    log::info!("ledger: {}", config.ledger.path.display());
+    ledger_cfg.postgres = config.ledger.postgres.clone();
+    let where_ = match &config.ledger.postgres {
+        Some(url) => url.to_string(),
+        None => config.ledger.path.display().to_string(),
+    };
+    let (ledger, ledger_handle) = crate::ledger::Ledger::open(ledger_cfg)
+        .map_err(|e| format!("cannot open the ledger at {where_}: {e}"))?;
+    log::info!("ledger: {where_}");
+    crate::telemetry::start(&config.telemetry)?;
+    if let Some(url) = &config.telemetry.otlp_traces_url {
+        log::info!("telemetry: OTLP traces to {url}");
+    }
     // The writer thread lives as long as the process; rows are flushed as shutdown begins.
     std::mem::forget(ledger);
     let governance = crate::governance::Governance::start(&config)?;
@@ -228,6 +233,10 @@ impl pingora_core::services::background::BackgroundService for LedgerFlush {
         loop {
             if let Err(e) = self.0.flush().await {
                 log::error!("ledger flush failed: {e}");
+            }
+            if crate::telemetry::enabled() {
+                // Spans of the last requests too (blocks up to the export timeout).
+                let _ = tokio::task::spawn_blocking(crate::telemetry::flush).await;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

@@ -7,6 +7,7 @@
 //! switchyard prices check --config FILE [--max-age 180d]     # unpriced / stale / retired targets
 //! switchyard prices import --litellm FILE [--out FILE]       # LiteLLM table -> override file
 //! switchyard keys create|list|revoke|rotate --config FILE ...  # runtime gateway keys
+//! switchyard experiments list|report NAME --config FILE [--json]  # A/B experiment results
 //! switchyard mock --listen 127.0.0.1:9100 [--ttft-ms N] [--itl-ms N] [--tokens N] [--fault SPEC]
 //! ```
 
@@ -69,6 +70,9 @@ pub enum Command {
     /// Gateway keys at run time: create, list, revoke, rotate (no restart needed).
     #[command(subcommand)]
     Keys(crate::governance::keys::cli::KeysCommand),
+    /// A/B experiments: their status, and each one's report.
+    #[command(subcommand)]
+    Experiments(crate::experiments::cli::ExperimentsCommand),
     /// Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects, fault injection).
     Mock {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -223,6 +227,7 @@ pub fn run(cli: Cli) -> ExitCode {
         } => spend(&by, &since, config.as_ref(), db, json),
         Command::Prices { action } => prices(action),
         Command::Keys(cmd) => crate::governance::keys::cli::run(cmd),
+        Command::Experiments(cmd) => crate::experiments::cli::run(cmd),
         Command::Mock {
             listen,
             ttft_ms,
@@ -264,21 +269,30 @@ fn spend(
         eprintln!("error: {e}");
         ExitCode::from(1)
     };
-    let path = match db {
-        Some(p) => p,
+    let (path, postgres) = match db {
+        Some(p) => (p, None),
         None => match load(config) {
-            Ok(c) => c.ledger.path,
+            Ok(c) => (c.ledger.path, c.ledger.postgres),
             Err(e) => return fail(e),
         },
     };
-    if !path.exists() {
+    if postgres.is_none() && !path.exists() {
         return fail(format!("no ledger at {}", path.display()));
     }
     let (by, since_ms) = match crate::ledger::parse_query(by, since) {
         Ok(q) => q,
         Err(e) => return fail(format!("--{e}")),
     };
-    match crate::ledger::spend_report(&path, by, since_ms) {
+    let report = match postgres {
+        // `[ledger] store = "postgres://..."`: the fleet's ledger.
+        Some(url) => crate::ledger::postgres::PgStore::new(&url).and_then(|pg| {
+            futures::executor::block_on(crate::ledger::postgres::read::spend_report(
+                &pg, by, since_ms,
+            ))
+        }),
+        None => crate::ledger::spend_report(&path, by, since_ms),
+    };
+    match report {
         Ok(r) if json => {
             println!("{}", r.to_json());
             ExitCode::SUCCESS

@@ -299,6 +299,18 @@ fn render_from(
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
         log::warn!("metrics encoding failed: {e}");
     }
+    if crate::telemetry::enabled() {
+        out.extend_from_slice(
+            b"# HELP switchyard_telemetry Trace export: spans_exported, spans_failed, exports_failed
+              # TYPE switchyard_telemetry counter
+",
+        );
+        for (stat, n) in crate::telemetry::stats() {
+            out.extend_from_slice(
+                format!("switchyard_telemetry{{stat=\"{stat}\"}} {n}\n").as_bytes(),
+            );
+        }
+    }
     out
 }
 

@@ -85,6 +85,12 @@ impl AdminApp {
         };
         if let Some(l) = &self.shared.ledger {
             let _ = l.flush().await;
+            if let Some(pg) = l.postgres() {
+                return match crate::ledger::postgres::read::spend_report(pg, by, since_ms).await {
+                    Ok(r) => json_reply(200, r.to_json()),
+                    Err(e) => json_reply(500, json!({"error": e.to_string()})),
+                };
+            }
         }
         let path = self.shared.state().config.ledger.path.clone();
         match tokio::task::spawn_blocking(move || crate::ledger::spend_report(&path, by, since_ms))
@@ -169,6 +175,9 @@ impl AdminApp {
     async fn requests(&self, rest: &str, query: &str) -> Response<Vec<u8>> {
         self.flush_ledger().await;
         let path = self.shared.state().config.ledger.path.clone();
+        if let Some(pg) = self.shared.ledger.as_ref().and_then(|l| l.postgres()) {
+            return requests::from_postgres(pg, path, rest, query).await;
+        }
         if rest.is_empty() {
             let q = match requests::parse_query(query) {
                 Ok(q) => q,
@@ -184,6 +193,34 @@ impl AdminApp {
         match tokio::task::spawn_blocking(move || requests::one(&path, &id)).await {
             Ok(Ok(Some(v))) => json_reply(200, v),
             Ok(Ok(None)) => json_reply(404, json!({"error": format!("no request {rest}")})),
+            Ok(Err(e)) => json_reply(500, json!({"error": e})),
+            Err(e) => json_reply(500, json!({"error": e.to_string()})),
+        }
+    }
+
+    /// `GET /admin/experiments` (every experiment with its status) and
+    /// `GET /admin/experiments/NAME` (its report), read from the ledger on a blocking thread.
+    async fn experiments(&self, rest: &str) -> Response<Vec<u8>> {
+        self.flush_ledger().await;
+        let state = self.shared.state();
+        let name = rest.to_owned();
+        let read = tokio::task::spawn_blocking(move || {
+            if name.is_empty() {
+                crate::experiments::report::list(&state.config).map(|l| json!({"experiments": l}))
+            } else if state.config.experiment(&name).is_none() {
+                Ok(serde_json::Value::Null)
+            } else {
+                crate::experiments::report::read(&state.config, &name)
+                    .and_then(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
+            }
+        })
+        .await;
+        match read {
+            Ok(Ok(serde_json::Value::Null)) => json_reply(
+                404,
+                json!({"error": format!("no experiment named `{rest}`")}),
+            ),
+            Ok(Ok(v)) => json_reply(200, v),
             Ok(Err(e)) => json_reply(500, json!({"error": e})),
             Err(e) => json_reply(500, json!({"error": e.to_string()})),
         }
@@ -292,6 +329,11 @@ impl ServeHttp for AdminApp {
         if let ("GET", Some(rest)) = (method.as_str(), path.strip_prefix("/admin/requests")) {
             if rest.is_empty() || rest.starts_with('/') {
                 return self.requests(rest.trim_start_matches('/'), &query).await;
+            }
+        }
+        if let ("GET", Some(rest)) = (method.as_str(), path.strip_prefix("/admin/experiments")) {
+            if rest.is_empty() || rest.starts_with('/') {
+                return self.experiments(rest.trim_matches('/')).await;
             }
         }
         match (method.as_str(), path.as_str()) {

@@ -184,13 +184,60 @@ pub fn list(path: &Path, q: &Query) -> Result<Value, String> {
             r.attempts = read_attempts(&conn, &r.request_id).map_err(|e| e.to_string())?;
         }
     }
+    Ok(page_json(&out, more))
+}
+
+/// A page as the API shows it: the rows and the `before` of the next page (if `more`).
+fn page_json(rows: &[LedgerRow], more: bool) -> Value {
     let next = more
-        .then(|| out.last().map(|r| r.request_id.clone()))
+        .then(|| rows.last().map(|r| r.request_id.clone()))
         .flatten();
-    Ok(json!({
-        "requests": out.iter().map(row_json).collect::<Vec<_>>(),
+    json!({
+        "requests": rows.iter().map(row_json).collect::<Vec<_>>(),
         "next_before": next,
-    }))
+    })
+}
+
+/// Both endpoints when the ledger is in Postgres (kept bodies stay in the SQLite file at
+/// `path`, read on a blocking thread).
+pub async fn from_postgres(
+    pg: &std::sync::Arc<crate::ledger::postgres::PgStore>,
+    path: std::path::PathBuf,
+    rest: &str,
+    query: &str,
+) -> http::Response<Vec<u8>> {
+    use crate::ledger::postgres::read;
+    if rest.is_empty() {
+        let q = match parse_query(query) {
+            Ok(q) => q,
+            Err(e) => return super::json_reply(400, json!({"error": e})),
+        };
+        return match read::list(pg, q).await {
+            Ok((rows, more)) => super::json_reply(200, page_json(&rows, more)),
+            Err(e) => super::json_reply(500, json!({"error": e.to_string()})),
+        };
+    }
+    let row = match read::read_row(pg, rest.to_owned()).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return super::json_reply(404, json!({"error": format!("no request {rest}")})),
+        Err(e) => return super::json_reply(500, json!({"error": e.to_string()})),
+    };
+    let id = rest.to_owned();
+    let bodies = tokio::task::spawn_blocking(move || {
+        if path.exists() {
+            crate::governance::bodies::read(&path, &id)
+        } else {
+            Ok(Default::default())
+        }
+    })
+    .await;
+    let mut v = row_json(&row);
+    match bodies {
+        Ok(Ok(b)) => v["bodies"] = serde_json::to_value(b).unwrap_or(Value::Null),
+        Ok(Err(e)) => return super::json_reply(500, json!({"error": e})),
+        Err(e) => return super::json_reply(500, json!({"error": e.to_string()})),
+    }
+    super::json_reply(200, v)
 }
 
 /// One request with its attempts and kept bodies; `None` when there is no such request.

@@ -6,10 +6,12 @@
 mod cache;
 mod conversations;
 pub(crate) mod error;
+pub mod experiments;
 mod governance;
 mod raw;
 mod routing;
 pub mod secret;
+pub mod telemetry;
 pub mod units;
 mod validate;
 
@@ -45,12 +47,16 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub gateway_keys: Vec<GatewayKeyConfig>,
     pub routes: Vec<RouteConfig>,
+    /// A/B experiments on routes (`[[experiments]]`).
+    pub experiments: Vec<experiments::ExperimentConfig>,
     /// Where rate limits and budgets are counted (`[limits]`).
     pub limits: LimitsSettings,
     /// Limits on feature tags (`[[features]]`).
     pub features: Vec<FeatureConfig>,
     /// Kept bodies: retention and redaction (`[logging]`).
     pub logging: LoggingSettings,
+    /// OpenTelemetry trace export (`[telemetry]`).
+    pub telemetry: telemetry::TelemetrySettings,
     /// Whether any route sets `log_bodies` (so a request whose key sets none need not look).
     pub routes_log_bodies: bool,
     /// Problems that do not stop the gateway, each naming file, line and field.
@@ -82,6 +88,8 @@ pub struct PricingSettings {
 pub struct LedgerSettings {
     pub path: std::path::PathBuf,
     pub queue_capacity: usize,
+    /// `Some` when `[ledger] store` is a Postgres URL; `None` = SQLite at `path`.
+    pub postgres: Option<crate::ledger::postgres::PgUrl>,
 }
 
 impl PricingSettings {
@@ -248,6 +256,15 @@ impl Config {
             .iter()
             .filter_map(|r| r.deadline)
             .fold(self.resilience.deadline, Duration::max)
+    }
+
+    /// The experiment running on `route`, if any.
+    pub fn experiment_for_route(&self, route: &str) -> Option<&experiments::ExperimentConfig> {
+        self.experiments.iter().find(|e| e.route == route)
+    }
+
+    pub fn experiment(&self, name: &str) -> Option<&experiments::ExperimentConfig> {
+        self.experiments.iter().find(|e| e.name == name)
     }
 
     pub fn feature(&self, name: &str) -> Option<&FeatureConfig> {

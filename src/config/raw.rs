@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub cache: Option<RawCache>,
     pub limits: Option<super::governance::RawLimits>,
     pub logging: Option<super::governance::RawLogging>,
+    pub telemetry: Option<super::telemetry::RawTelemetry>,
     #[serde(default)]
     pub features: Vec<Spanned<super::governance::RawFeature>>,
     pub conversations: Option<RawConversations>,
@@ -27,6 +28,8 @@ pub struct RawConfig {
     pub gateway_keys: Vec<Spanned<RawGatewayKey>>,
     #[serde(default)]
     pub routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    pub experiments: Vec<Spanned<super::experiments::RawExperiment>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +84,9 @@ pub struct RawLedger {
     pub path: Option<Spanned<String>>,
     /// Rows queued for the writer before producers wait (then spill to disk).
     pub queue_capacity: Option<Spanned<i64>>,
+    /// "sqlite" (default: the file at `path`) or "postgres://user@host/db" (one ledger for a
+    /// fleet of gateways; spill files stay next to `path`).
+    pub store: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -74,6 +74,14 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
                 None => 8192,
                 Some(n) => positive(&loc, n, "ledger.queue_capacity")?,
             },
+            postgres: match &l.store {
+                None => None,
+                Some(s) if s.get_ref().trim() == "sqlite" => None,
+                Some(s) => Some(
+                    crate::ledger::postgres::PgUrl::parse(s.get_ref().trim())
+                        .map_err(|m| loc.error(s.span(), "ledger.store", m))?,
+                ),
+            },
         }
     };
 
@@ -82,6 +90,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     let features = super::governance::features(&loc, &raw.features)?;
     let logging = super::governance::logging(&loc, raw.logging.as_ref())?;
     let conversations = super::conversations::settings(&loc, raw.conversations.as_ref())?;
+    let telemetry = super::telemetry::settings(&loc, raw.telemetry.as_ref())?;
     let mut translation = crate::dialect::canonical::TranslateOptions::default();
     for (i, name) in raw
         .translation
@@ -155,6 +164,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     }
 
     super::routing::check_rules(&loc, &raw.routes, &routes)?;
+    let experiments = super::experiments::experiments(&loc, &raw.experiments, &providers, &routes)?;
 
     // A route target without a price is refused (or served with an unknown cost), and one
     // whose model is deprecated or retired upstream will fail: say so now.
@@ -232,8 +242,10 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         limits,
         features,
         logging,
+        telemetry,
         routes_log_bodies: routes.iter().any(|r| r.log_bodies.is_some()),
         routes,
+        experiments,
         warnings,
     })
 }

@@ -46,6 +46,8 @@
 //! - `spill`: the append-only overflow files and their import.
 //! - `writer`: [`Ledger`], [`LedgerHandle`] and the writer thread.
 //! - [`report`]: read-only spend reports ([`spend_report`]) and [`parse_since`].
+//! - [`postgres`]: the ledger in Postgres for a fleet of gateways (`[ledger] store`): the
+//!   writer's other store, and its readers.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -56,9 +58,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::usage::Usage;
 
+pub mod append;
 pub mod attempt;
 mod legacy;
 mod media_units;
+pub mod postgres;
 pub mod report;
 pub(crate) mod schema;
 mod spill;
@@ -70,12 +74,14 @@ mod attempt_tests;
 #[cfg(test)]
 mod tests;
 
+pub use append::Append;
 pub use attempt::{LedgerAttempt, Role, Totals};
 pub use report::{
     parse_query, parse_since, spend_report, spend_report_range, GroupBy, SpendReport, SpendRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::{count_rows, read_row, schema_version};
+pub use writer::Job;
 pub use writer::{Ledger, LedgerHandle, WriterPause};
 
 /// One client request, as written to the ledger.
@@ -167,6 +173,9 @@ pub struct LedgerConfig {
     pub flush_interval: Duration,
     /// How long a producer waits for room in a full queue before spilling the row.
     pub max_wait: Duration,
+    /// Write to this Postgres database instead of the SQLite file at `path` (spill files
+    /// still go next to `path`).
+    pub postgres: Option<postgres::PgUrl>,
 }
 
 impl LedgerConfig {
@@ -179,6 +188,7 @@ impl LedgerConfig {
             batch_max: 512,
             flush_interval: Duration::from_millis(200),
             max_wait: Duration::from_millis(50),
+            postgres: None,
         }
     }
 }
@@ -207,6 +217,9 @@ pub struct LedgerStats {
     pub rows_lost: u64,
     /// Unreadable spill-file lines skipped on import (e.g. a line cut short by a crash).
     pub spill_bad_lines: u64,
+    /// Appended attempts and experiment writes that could not be queued or applied (their
+    /// row missing, the queue full, the writer stopped); logged.
+    pub extras_lost: u64,
 }
 
 /// Everything that can go wrong opening, writing or reading the ledger.
@@ -227,6 +240,8 @@ pub enum LedgerError {
     Write(String),
     /// The writer thread panicked.
     WriterPanicked,
+    /// A Postgres ledger could not be reached or refused a statement.
+    Postgres(String),
 }
 
 impl fmt::Display for LedgerError {
@@ -242,6 +257,7 @@ impl fmt::Display for LedgerError {
             LedgerError::Closed => f.write_str("ledger writer has stopped"),
             LedgerError::Write(msg) => write!(f, "ledger rows not yet written: {msg}"),
             LedgerError::WriterPanicked => f.write_str("ledger writer thread panicked"),
+            LedgerError::Postgres(msg) => write!(f, "ledger Postgres error: {msg}"),
         }
     }
 }

@@ -163,7 +163,7 @@ impl SpendRow {
 }
 
 /// The part of a ledger row a report needs.
-struct RowFact {
+pub(crate) struct RowFact {
     /// The row's group (for model and provider: the one that served).
     group: String,
     error: bool,
@@ -178,7 +178,7 @@ struct RowFact {
 }
 
 /// The part of a billed attempt a per-attempt report needs.
-struct AttemptFact {
+pub(crate) struct AttemptFact {
     group: String,
     usage: Usage,
     /// Known cost (an unknown one counts nothing here; the row is flagged instead).
@@ -295,46 +295,91 @@ pub(crate) fn per_attempt_sql(columns: &str) -> String {
     )
 }
 
+/// The values of [`ROW_COLUMNS`], whatever store they were read from.
+pub(crate) struct RowParts {
+    pub key: Option<String>,
+    pub feature: Option<String>,
+    pub route: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub status: i64,
+    pub error_class: Option<String>,
+    pub cache_hit: bool,
+    pub usage: Usage,
+    pub cost: Option<String>,
+    pub cost_unknown: bool,
+    pub saved: Option<String>,
+    pub estimated: bool,
+    pub unit: Option<String>,
+    pub quantity: Option<u64>,
+}
+
+impl RowParts {
+    /// The row's facts, grouped `by`.
+    pub(crate) fn fact(self, by: GroupBy) -> RowFact {
+        let RowParts {
+            key,
+            feature,
+            route,
+            provider,
+            model,
+            ..
+        } = self;
+        let group = match by {
+            GroupBy::Unit => self.unit.clone(),
+            GroupBy::Key => key,
+            GroupBy::Feature => feature,
+            GroupBy::Route => route,
+            GroupBy::Provider => provider,
+            GroupBy::Model => match (provider, model) {
+                (None, None) => None,
+                (p, m) => Some(format!(
+                    "{}/{}",
+                    p.as_deref().unwrap_or(NONE_GROUP),
+                    m.as_deref().unwrap_or(NONE_GROUP)
+                )),
+            },
+        }
+        .unwrap_or_else(|| NONE_GROUP.to_string());
+        let cost = parse_money(self.cost);
+        RowFact {
+            group,
+            error: self.status == 0 || self.status >= 400 || self.error_class.is_some(),
+            cache_hit: self.cache_hit,
+            usage: self.usage,
+            cost_unknown: self.cost_unknown || cost.is_none(),
+            cost,
+            saved: parse_money(self.saved),
+            estimated: self.estimated,
+            unit: self.unit,
+            quantity: self.quantity,
+        }
+    }
+}
+
 /// Maps [`ROW_COLUMNS`] to a [`RowFact`] grouped `by`.
 fn row_fact(r: &rusqlite::Row<'_>, by: GroupBy) -> rusqlite::Result<RowFact> {
     let text = |i: usize| r.get::<_, Option<String>>(i);
-    let (key, feature, route) = (text(0)?, text(1)?, text(2)?);
-    let (provider, model) = (text(3)?, text(4)?);
-    let unit = text(17)?;
-    let group = match by {
-        GroupBy::Unit => unit.clone(),
-        GroupBy::Key => key,
-        GroupBy::Feature => feature,
-        GroupBy::Route => route,
-        GroupBy::Provider => provider,
-        GroupBy::Model => match (provider, model) {
-            (None, None) => None,
-            (p, m) => Some(format!(
-                "{}/{}",
-                p.as_deref().unwrap_or(NONE_GROUP),
-                m.as_deref().unwrap_or(NONE_GROUP)
-            )),
-        },
-    }
-    .unwrap_or_else(|| NONE_GROUP.to_string());
-    let status: i64 = r.get(5)?;
-    let error_class = text(6)?;
-    let cost = parse_money(text(13)?);
-    let cost_unknown: bool = r.get(14)?;
-    Ok(RowFact {
-        group,
-        error: status == 0 || status >= 400 || error_class.is_some(),
+    Ok(RowParts {
+        key: text(0)?,
+        feature: text(1)?,
+        route: text(2)?,
+        provider: text(3)?,
+        model: text(4)?,
+        status: r.get(5)?,
+        error_class: text(6)?,
         cache_hit: r.get(7)?,
         usage: usage_at(r, 8)?,
-        cost_unknown: cost_unknown || cost.is_none(),
-        cost,
-        saved: parse_money(text(15)?),
+        cost: text(13)?,
+        cost_unknown: r.get(14)?,
+        saved: text(15)?,
         estimated: r.get(16)?,
-        unit,
+        unit: text(17)?,
         quantity: r
             .get::<_, Option<i64>>(18)?
             .map(super::store::from_sql_count),
-    })
+    }
+    .fact(by))
 }
 
 /// The attempt joined at column `first` (provider, model, five token counts, cost, unknown),
@@ -347,15 +392,32 @@ fn attempt_fact(
     let Some(provider) = r.get::<_, Option<String>>(first)? else {
         return Ok(None); // a request without attempts
     };
-    let model: String = r.get(first + 1)?;
-    let usage = usage_at(r, first + 2)?;
-    let cost = parse_money(r.get(first + 7)?);
-    let unknown = r.get::<_, bool>(first + 8)? || cost.is_none();
+    Ok(attempt_fact_of(
+        provider,
+        r.get(first + 1)?,
+        usage_at(r, first + 2)?,
+        r.get(first + 7)?,
+        r.get(first + 8)?,
+        by,
+    ))
+}
+
+/// A billed attempt's facts grouped `by`; `None` when it billed nothing.
+pub(crate) fn attempt_fact_of(
+    provider: String,
+    model: String,
+    usage: Usage,
+    cost: Option<String>,
+    cost_unknown: bool,
+    by: GroupBy,
+) -> Option<AttemptFact> {
+    let cost = parse_money(cost);
+    let unknown = cost_unknown || cost.is_none();
     let billed = unknown || cost.is_some_and(|c| !c.is_zero()) || usage != Usage::default();
     if !billed {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(AttemptFact {
+    Some(AttemptFact {
         group: match by {
             GroupBy::Provider => provider,
             _ => format!("{provider}/{model}"),
@@ -366,18 +428,18 @@ fn attempt_fact(
         } else {
             cost.unwrap_or_default()
         },
-    }))
+    })
 }
 
 /// Groups and the total, built one request at a time.
-struct Accumulator {
+pub(crate) struct Accumulator {
     by: GroupBy,
     groups: HashMap<String, SpendRow>,
     total: SpendRow,
 }
 
 impl Accumulator {
-    fn new(by: GroupBy) -> Accumulator {
+    pub(crate) fn new(by: GroupBy) -> Accumulator {
         Accumulator {
             by,
             groups: HashMap::new(),
@@ -394,7 +456,7 @@ impl Accumulator {
     /// One request and its billed attempts (none: the whole row goes to its own group). The
     /// attempts' tokens and known costs go to their groups; what the row holds beyond them
     /// (normally nothing; a row recorded without attempts) goes to the row's group.
-    fn add(&mut self, row: &RowFact, attempts: &[AttemptFact]) {
+    pub(crate) fn add(&mut self, row: &RowFact, attempts: &[AttemptFact]) {
         self.total.count_request(row);
         self.total.add_spend(&row.usage, row.cost);
         self.total.unknown_cost_requests += u64::from(row.cost_unknown);
@@ -422,7 +484,7 @@ impl Accumulator {
         }
     }
 
-    fn finish(self, since_ms: i64, until_ms: i64) -> SpendReport {
+    pub(crate) fn finish(self, since_ms: i64, until_ms: i64) -> SpendReport {
         let mut rows: Vec<SpendRow> = self.groups.into_values().collect();
         rows.sort_by(|a, b| {
             b.cost_usd
@@ -563,7 +625,7 @@ fn money(d: Decimal) -> String {
     )
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -15,6 +15,9 @@
 //!    see [`super::media_units`]).
 //! 5. The request log's filter indexes (`/admin/requests`, the dashboard): see
 //!    [`DASHBOARD_FILTER_INDEXES`].
+//! 6. Experiments ([`crate::experiments`]): `experiment_requests` (which variant each request
+//!    of an experiment got), `experiment_judgments` (the judge's verdicts), `experiment_feedback`
+//!    (`POST /v1/feedback`) and `experiment_shifts` (promotions and blocked promotions).
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -81,6 +84,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Rust(attempts_table),
     Migration::Sql(super::media_units::MIGRATION),
     Migration::Sql(DASHBOARD_FILTER_INDEXES),
+    Migration::Sql(crate::experiments::store::SCHEMA),
 ];
 
 /// Version 4: the indexes the request log's filters need (`/admin/requests`, the dashboard),

@@ -27,6 +27,7 @@ use rusqlite::Connection;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
 
+use super::postgres::PgStore;
 use super::spill::{self, Spill, SpillReadError};
 use super::store;
 use super::{LedgerConfig, LedgerError, LedgerRow, LedgerStats};
@@ -39,9 +40,22 @@ const IMPORT_CHUNK: usize = 4096;
 
 type FlushReply = oneshot::Sender<Result<(), String>>;
 
+/// A write run on the writer thread inside its own savepoint (experiment results, see
+/// [`LedgerHandle::execute`]). A failure is logged and counted, and undoes only this job.
+pub type Job = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
 enum Msg {
     Row(Box<LedgerRow>),
     Flush(FlushReply),
+    /// Attempts added to a row already written.
+    Append(Box<super::Append>),
+    Exec(Job),
+}
+
+/// Writes that are not rows, applied after the rows of their batch.
+enum Extra {
+    Append(Box<super::Append>),
+    Exec(Job),
 }
 
 #[derive(Default)]
@@ -55,6 +69,7 @@ struct Counters {
     duplicates: AtomicU64,
     rows_lost: AtomicU64,
     spill_bad_lines: AtomicU64,
+    extras_lost: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -86,6 +101,24 @@ struct Shared {
     /// Wakes a gathering writer before its deadline: a flush request, or a queue more than
     /// half full. A nudge sent while the writer is busy is kept for its next wait.
     nudge: tokio::sync::Notify,
+    /// The Postgres store when the ledger lives there (readers use it too).
+    postgres: Option<Arc<PgStore>>,
+}
+
+/// Where the writer commits rows: the SQLite file or a Postgres database.
+enum Sink {
+    Sqlite(Connection),
+    Postgres(Arc<PgStore>),
+}
+
+impl Sink {
+    /// Commits `rows` in one transaction (blocking the writer thread).
+    fn insert(&mut self, rows: &[LedgerRow]) -> Result<store::Inserted, String> {
+        match self {
+            Sink::Sqlite(conn) => store::insert_rows(conn, rows.iter()).map_err(|e| e.to_string()),
+            Sink::Postgres(pg) => pg.insert_blocking(rows.to_vec()).map_err(|e| e.to_string()),
+        }
+    }
 }
 
 impl Shared {
@@ -145,7 +178,23 @@ impl Ledger {
     /// Opens (creating) the database, migrates its schema and starts the writer thread, which
     /// first imports any spill files left by an earlier run.
     pub fn open(cfg: LedgerConfig) -> Result<(Ledger, LedgerHandle), LedgerError> {
-        let conn = store::open_writer(&cfg.path)?;
+        let (sink, postgres) = match &cfg.postgres {
+            None => (Sink::Sqlite(store::open_writer(&cfg.path)?), None),
+            Some(url) => {
+                if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let pg = PgStore::new(url)?;
+                // An unreachable server is not fatal: rows spill until it answers.
+                if let Err(e) = pg.migrate_blocking() {
+                    match e {
+                        LedgerError::SchemaTooNew { .. } => return Err(e),
+                        e => log::warn!("ledger: Postgres at {url} not ready yet ({e}); rows spill to disk until it is"),
+                    }
+                }
+                (Sink::Postgres(Arc::clone(&pg)), Some(pg))
+            }
+        };
         let spill = Spill::new(&cfg.path);
         if spill.any_files() {
             spill.set_pending();
@@ -156,12 +205,13 @@ impl Ledger {
             gate: Gate::default(),
             max_wait: cfg.max_wait,
             nudge: tokio::sync::Notify::new(),
+            postgres,
         });
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let writer = Writer {
-            conn,
+            sink,
             rx,
             shared: Arc::clone(&shared),
             batch_max: cfg.batch_max.max(1),
@@ -310,11 +360,22 @@ impl LedgerHandle {
         let row = match msg {
             Msg::Row(row) => Some(row),
             Msg::Flush(_) => None,
+            Msg::Append(_) | Msg::Exec(_) => {
+                add(&self.shared.counters.extras_lost, 1);
+                log::warn!("ledger: queue full or closed; an experiment write was dropped");
+                None
+            }
         };
         Unsent {
             row,
             shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// The Postgres store, when the ledger lives there; readers (spend reports, the admin
+    /// API) query it through [`crate::ledger::postgres::read`].
+    pub fn postgres(&self) -> Option<&Arc<PgStore>> {
+        self.shared.postgres.as_ref()
     }
 
     /// Counters for metrics; `rows_queued` is the current queue length.
@@ -332,6 +393,7 @@ impl LedgerHandle {
             duplicates: load(&c.duplicates),
             rows_lost: load(&c.rows_lost),
             spill_bad_lines: load(&c.spill_bad_lines),
+            extras_lost: load(&c.extras_lost),
         }
     }
 
@@ -350,6 +412,36 @@ impl LedgerHandle {
             Ok(Err(msg)) => Err(LedgerError::Write(msg)),
             Err(_) => Err(LedgerError::Closed),
         }
+    }
+
+    /// Adds attempts to a row recorded earlier (judge and shadow calls made after the answer;
+    /// see [`super::append`]). Queued like a row: a full queue is waited on for at most
+    /// `max_wait`, then the append is dropped and counted in `extras_lost`, as it is when the
+    /// row never reached the database.
+    pub async fn append(&self, append: super::Append) {
+        self.send_extra(Msg::Append(Box::new(append))).await;
+    }
+
+    /// Runs `job` on the writer thread, after the rows queued before it, in its own savepoint.
+    /// The same queueing policy as [`append`](Self::append).
+    pub async fn execute(&self, job: Job) {
+        self.send_extra(Msg::Exec(job)).await;
+    }
+
+    async fn send_extra(&self, msg: Msg) {
+        let msg = match self.tx.try_send(msg) {
+            Ok(()) => return self.nudge_if_filling(),
+            Err(TrySendError::Closed(msg)) => msg,
+            Err(TrySendError::Full(msg)) => {
+                add(&self.shared.counters.producer_waits, 1);
+                self.shared.nudge.notify_one();
+                match tokio::time::timeout(self.shared.max_wait, self.tx.reserve()).await {
+                    Ok(Ok(permit)) => return permit.send(msg),
+                    _ => msg,
+                }
+            }
+        };
+        drop(self.unsent(msg));
     }
 
     /// Test hook: holds the writer just before its next database write until the returned
@@ -381,7 +473,7 @@ impl Drop for Unsent {
 
 /// The writer thread's state.
 struct Writer {
-    conn: Connection,
+    sink: Sink,
     rx: mpsc::Receiver<Msg>,
     shared: Arc<Shared>,
     batch_max: usize,
@@ -415,13 +507,14 @@ impl Writer {
             let _ = futures::FutureExt::now_or_never(self.shared.nudge.notified());
             let mut batch = Vec::new();
             let mut waiters = Vec::new();
-            sort(first, &mut batch, &mut waiters);
+            let mut extras = Vec::new();
+            sort(first, &mut batch, &mut waiters, &mut extras);
             let deadline = tokio::time::Instant::now() + self.flush_interval;
             let mut nudged = false;
             while batch.len() < self.batch_max && waiters.is_empty() {
                 match self.rx.try_recv() {
                     Ok(msg) => {
-                        sort(msg, &mut batch, &mut waiters);
+                        sort(msg, &mut batch, &mut waiters, &mut extras);
                         continue;
                     }
                     Err(TryRecvError::Disconnected) => break,
@@ -443,6 +536,7 @@ impl Writer {
                 }
             }
             let written = self.write_batch(batch);
+            self.write_extras(extras);
             let imported = if !waiters.is_empty() {
                 self.import_spills(true)
             } else if self.shared.spill.is_pending() && self.rx.is_empty() {
@@ -466,7 +560,7 @@ impl Writer {
         }
         self.shared.gate.wait_open();
         let c = &self.shared.counters;
-        match store::insert_rows(&mut self.conn, batch.iter()) {
+        match self.sink.insert(&batch) {
             Ok(done) => {
                 add(&c.rows_written, done.new);
                 add(&c.duplicates, done.duplicates);
@@ -488,6 +582,59 @@ impl Writer {
                     ))
                 }
             }
+        }
+    }
+
+    /// Applies appends and jobs, each in its own savepoint of one transaction: a failing one
+    /// is logged and counted (`extras_lost`) without undoing the others.
+    fn write_extras(&mut self, extras: Vec<Extra>) {
+        if extras.is_empty() {
+            return;
+        }
+        self.shared.gate.wait_open();
+        let c = &self.shared.counters;
+        let conn = match &mut self.sink {
+            Sink::Sqlite(conn) => conn,
+            Sink::Postgres(_) => {
+                // Experiment tables and appended attempts live in SQLite only (for now).
+                add(&c.extras_lost, extras.len() as u64);
+                log::warn!(
+                    "ledger: {} experiment write(s) dropped: not supported with a Postgres ledger yet",
+                    extras.len()
+                );
+                return;
+            }
+        };
+        let result = (|| -> rusqlite::Result<()> {
+            let mut tx =
+                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for extra in extras {
+                let sp = tx.savepoint()?;
+                let done = match extra {
+                    Extra::Append(a) => match super::append::append(&sp, &a) {
+                        Ok(true) => Ok(()),
+                        Ok(false) => Err(format!(
+                            "attempts for {} dropped: the row is not in the database",
+                            a.request_id
+                        )),
+                        Err(e) => Err(format!("attempts for {}: {e}", a.request_id)),
+                    },
+                    Extra::Exec(job) => job(&sp).map_err(|e| format!("experiment write: {e}")),
+                };
+                match done {
+                    Ok(()) => sp.commit()?,
+                    Err(msg) => {
+                        add(&c.extras_lost, 1);
+                        log::warn!("ledger: {msg}");
+                        drop(sp);
+                    }
+                }
+            }
+            tx.commit()
+        })();
+        if let Err(e) = result {
+            add(&c.write_errors, 1);
+            log::error!("ledger: writing experiment results failed: {e}");
         }
     }
 
@@ -523,13 +670,13 @@ impl Writer {
         self.shared.gate.wait_open();
         for path in files {
             let c = &self.shared.counters;
-            let conn = &mut self.conn;
+            let sink = &mut self.sink;
             let read = spill::read_chunks(&path, IMPORT_CHUNK, |rows| {
-                let done = store::insert_rows(conn, rows.iter())?;
+                let done = sink.insert(&rows)?;
                 add(&c.rows_written, done.new);
                 add(&c.duplicates, done.duplicates);
                 add(&c.spill_imported, rows.len() as u64);
-                Ok::<(), rusqlite::Error>(())
+                Ok::<(), String>(())
             });
             match read {
                 Ok(bad) => add(&c.spill_bad_lines, bad),
@@ -546,9 +693,16 @@ impl Writer {
     }
 }
 
-fn sort(msg: Msg, batch: &mut Vec<LedgerRow>, waiters: &mut Vec<FlushReply>) {
+fn sort(
+    msg: Msg,
+    batch: &mut Vec<LedgerRow>,
+    waiters: &mut Vec<FlushReply>,
+    extras: &mut Vec<Extra>,
+) {
     match msg {
         Msg::Row(row) => batch.push(*row),
         Msg::Flush(reply) => waiters.push(reply),
+        Msg::Append(a) => extras.push(Extra::Append(a)),
+        Msg::Exec(job) => extras.push(Extra::Exec(job)),
     }
 }

@@ -35,6 +35,10 @@
 //! `x-mock-parallel-tools`. Every provider response echoes `x-mock-body-bytes`,
 //! `x-mock-body-sha256`, `x-mock-model`, `x-mock-auth` and `x-request-id`.
 //!
+//! A chat model named `judge*` is a mock judge for experiments (OpenAI dialect, whole answers):
+//! it answers with a JSON verdict on the answers in its prompt, grading each by the `-qN` in
+//! the name of the model that wrote it (see `judge.rs`).
+//!
 //! Token accounting is deterministic: one streamed piece is one token, and the uncached prompt
 //! is `ceil(bytes of message text / 4)` (minimum 1) in every dialect. Cached tokens asked for
 //! with `x-mock-cached-tokens` come on top of it, reported the way each provider does (OpenAI
@@ -47,6 +51,7 @@ mod conn;
 mod faults;
 mod gemini;
 mod http;
+mod judge;
 mod media;
 mod openai;
 mod responses;

@@ -163,7 +163,7 @@ pub(crate) fn chat(ctx: &Ctx, body: &Value) -> Reply {
     }
     let mut message = json!({
         "role": "assistant",
-        "content": if plan.calls.is_empty() { json!(text::text(&ctx.model, plan.content_tokens)) } else { Value::Null },
+        "content": if let Some(verdict) = super::judge::reply(&ctx.model, body) { json!(verdict) } else if plan.calls.is_empty() { json!(text::text(&ctx.model, plan.content_tokens)) } else { Value::Null },
         "refusal": null,
         "annotations": [],
     });

@@ -210,6 +210,8 @@ pub struct RequestCtx {
     pub media: crate::media::MediaCtx,
     /// A Responses request's part in its conversation (see the conversation layer).
     pub conversation: crate::conversation::Turn,
+    /// The experiment variant this request got (see [`crate::experiments`]).
+    pub experiment: Option<crate::experiments::Assignment>,
 }
 
 impl RequestCtx {
@@ -246,6 +248,7 @@ impl RequestCtx {
             governance: Default::default(),
             media: crate::media::MediaCtx::default(),
             conversation: Default::default(),
+            experiment: None,
         }
     }
 

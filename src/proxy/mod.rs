@@ -1,9 +1,9 @@
 //! The gateway's Pingora `ProxyHttp` implementation: a thin list of steps. A request passes
 //! the layers of [`layers`] (their order is written there, once):
 //!
-//! 1. auth -> 2. request -> 3. conversation -> 4. routing -> 5. bodies -> 6. translation ->
-//!    7. cache -> 8. accounting -> 9. limits -> 10. outputs, each hook top to bottom on the
-//!    request and bottom to top on the response.
+//! 1. auth -> 2. request -> 3. conversation -> 4. routing -> 5. experiments -> 6. bodies ->
+//!    7. translation -> 8. cache -> 9. accounting -> 10. limits -> 11. outputs, each hook top
+//!    to bottom on the request and bottom to top on the response.
 //!
 //! Between the request and the response sits the attempt walk, which is the proxy's own job
 //! and not a layer: `upstream_peer` picks the next candidate ([`upstream::next_peer`]),
@@ -72,6 +72,8 @@ pub struct GatewayState {
     pub stats: Arc<crate::stats::TargetStats>,
     /// Responses API conversations (process-wide: they outlive a reload).
     pub conversations: Arc<crate::conversation::Store>,
+    /// Experiments' judge queues and promotions (process-wide; see [`Self::with_experiments`]).
+    pub experiments: Arc<crate::experiments::Runtime>,
 }
 
 impl GatewayState {
@@ -102,7 +104,14 @@ impl GatewayState {
             health,
             stats,
             config,
+            experiments: Default::default(),
         }
+    }
+
+    /// The process's experiment runtime (the default one judges nothing and writes nothing).
+    pub fn with_experiments(mut self, rt: Arc<crate::experiments::Runtime>) -> GatewayState {
+        self.experiments = rt;
+        self
     }
 }
 
@@ -125,6 +134,8 @@ pub struct Shared {
     pub governance: Arc<Governance>,
     /// The client for the gateway's own requests (race legs, hedges, judge calls, probes).
     pub outbound: Arc<crate::outbound::OutboundClient>,
+    /// Experiments' judge queues and promotions: kept across reloads.
+    pub experiments: Arc<crate::experiments::Runtime>,
 }
 
 impl Shared {
@@ -149,6 +160,11 @@ impl Shared {
         let stats = Arc::new(crate::stats::TargetStats::default());
         let c = &config.conversations;
         let conversations = crate::conversation::Store::new(c.max_size, c.ttl);
+        let experiments = Arc::new(crate::experiments::Runtime::new(
+            ledger.clone(),
+            ledger.as_ref().map(|_| config.ledger.path.clone()),
+            Some(outbound.clone()),
+        ));
         let state = GatewayState::new(
             config,
             resolver.clone(),
@@ -156,7 +172,8 @@ impl Shared {
             governance.clone(),
             stats.clone(),
             conversations,
-        );
+        )
+        .with_experiments(experiments.clone());
         Arc::new(Shared {
             governance,
             current: RwLock::new(Arc::new(state)),
@@ -168,6 +185,7 @@ impl Shared {
             cache,
             draining: AtomicBool::new(false),
             outbound,
+            experiments,
         })
     }
 
@@ -228,7 +246,8 @@ impl Shared {
             self.governance.clone(),
             self.stats.clone(),
             old_conversations,
-        );
+        )
+        .with_experiments(self.experiments.clone());
         self.health.retain_keys(&keep);
         match self.current.write() {
             Ok(mut cur) => *cur = Arc::new(state),
@@ -311,11 +330,12 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
-        upstream::shape_request(&ctx.state, ctx, upstream_request)
+        upstream::shape_request(&ctx.state, ctx, upstream_request)?;
+        crate::telemetry::propagate(session.req_header(), ctx, upstream_request)
     }
 
     async fn request_body_filter(

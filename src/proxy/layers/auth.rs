@@ -20,6 +20,8 @@ enum Path {
     Models,
     /// `GET /v1beta/models`: the model list in Gemini's shape.
     GeminiModels,
+    /// `POST /v1/feedback` (experiments).
+    Feedback,
     Health,
     WrongMethod,
     Unknown,
@@ -32,7 +34,10 @@ fn classify(method: &Method, path: &str) -> Path {
         "/healthz" if method == Method::GET || method == Method::HEAD => return Path::Health,
         "/v1/models" | "/models" if method == Method::GET => return Path::Models,
         "/v1beta/models" if method == Method::GET => return Path::GeminiModels,
-        "/healthz" | "/v1/models" | "/models" | "/v1beta/models" => return Path::WrongMethod,
+        "/v1/feedback" if method == Method::POST => return Path::Feedback,
+        "/healthz" | "/v1/models" | "/models" | "/v1beta/models" | "/v1/feedback" => {
+            return Path::WrongMethod
+        }
         _ => {}
     }
     match crate::endpoints::classify(method.as_str(), path) {
@@ -71,8 +76,8 @@ impl Layer for Auth {
         let Cx { gw, session, ctx } = cx;
         ctx.client.dialect = guess_dialect(session);
         let method = session.req_header().method.clone();
-        let classified = classify(&method, session.req_header().uri.path());
-        let endpoint = match &classified {
+        let path_kind = classify(&method, session.req_header().uri.path());
+        let endpoint = match &path_kind {
             Path::Health => {
                 ctx.downstream.body_read = true;
                 respond::json(session, ctx, 200, br#"{"status":"ok"}"#.to_vec(), &[])
@@ -103,10 +108,11 @@ impl Layer for Auth {
                 )
                 .into())
             }
-            Path::Models | Path::GeminiModels => None,
+            Path::Models | Path::GeminiModels | Path::Feedback => None,
             Path::Api(e) => Some(*e),
         };
-        let gemini_models = matches!(classified, Path::GeminiModels);
+        let gemini_models = matches!(path_kind, Path::GeminiModels);
+        let feedback = matches!(path_kind, Path::Feedback);
         // Known from the path: a rejected call to a model endpoint is still a recorded call.
         ctx.client.endpoint = endpoint;
 
@@ -128,6 +134,10 @@ impl Layer for Auth {
                 })?,
             };
         ctx.client.key_name = Some(key.name.clone());
+        if feedback {
+            let name = key.name.clone();
+            return super::experiments::feedback(cx, &name).await;
+        }
 
         let Some(endpoint) = endpoint else {
             ctx.downstream.body_read = true; // GET: no body expected

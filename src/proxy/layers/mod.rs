@@ -7,12 +7,13 @@
 //! | 2 | [`request`] | deadline, the whole body (bounded), model, stream flag | |
 //! | 3 | [`conversation`] | Responses: splice in `previous_response_id`'s conversation | keep the turn the client received |
 //! | 4 | [`routing`] | allow-list, resolution, capability filter, strategy | `x-switchyard-route-reason` |
-//! | 5 | [`bodies`] | whether bodies are kept (key and route rule) | capture what the client gets; queue the record |
-//! | 6 | [`translation`] | (the request translator comes with the routing plan) | provider dialect -> client dialect |
-//! | 7 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
-//! | 8 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
-//! | 9 | [`limits`] | reserve the worst case (rpm, tpm, budget) or answer 429/402 | cut a stream past its reservation; settle to the true cost |
-//! | 10 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
+//! | 5 | [`experiments`] | the variant: its prompt and params, its target first | `x-switchyard-variant`; queue a judged sample |
+//! | 6 | [`bodies`] | whether bodies are kept (key and route rule) | capture what the client gets; queue the record |
+//! | 7 | [`translation`] | (the request translator comes with the routing plan) | provider dialect -> client dialect |
+//! | 8 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
+//! | 9 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
+//! | 10 | [`limits`] | reserve the worst case (rpm, tpm, budget) or answer 429/402 | cut a stream past its reservation; settle to the true cost |
+//! | 11 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
 //!
 //! `conversation` comes before `routing` because the conversation it splices in is part of
 //! the request every target is sent (and translated from), and above `translation` so it keeps
@@ -37,6 +38,7 @@ pub mod auth;
 pub mod bodies;
 pub mod cache;
 pub mod conversation;
+pub mod experiments;
 pub mod limits;
 pub mod outputs;
 pub mod request;
@@ -209,6 +211,7 @@ layers! {
     request::Request,
     conversation::Conversation,
     routing::Routing,
+    experiments::Experiments,
     bodies::Bodies,
     translation::Translation,
     cache::Cache,
