@@ -3,7 +3,7 @@
 //! `GET /v1/models`, and reads the caller's feature tag.
 
 use super::{Cx, Failure, Flow, Layer};
-use crate::auth::{presented_key, Refused};
+use crate::auth::{presented_gateway_key, Refused};
 use crate::dialect::{Dialect, Endpoint};
 use crate::endpoints::Found;
 use crate::error::{ErrorKind, GatewayError};
@@ -117,7 +117,7 @@ impl Layer for Auth {
         ctx.client.endpoint = endpoint;
 
         let key =
-            match presented_key(session.req_header()) {
+            match presented_gateway_key(session.req_header()) {
                 None => return Err(GatewayError::new(
                     ErrorKind::Unauthorized,
                     "Missing gateway key: send `Authorization: Bearer <key>`, `x-api-key: <key>` or `x-goog-api-key: <key>`",
