@@ -260,14 +260,41 @@ targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"
 name = "cheapest"
 strategy = "cheapest"
 targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"]
+[[routes]]
+name = "fastest"
+strategy = "fastest"
+targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"]
 "#;
     let cfg = Config::parse("bench.toml", text, &|_| None).expect("bench config");
     let keys = switchyard::auth::KeyRing::new(&cfg.gateway_keys);
     let key = keys.authenticate("sk-sy-bench-key-0001").expect("key");
-    let router = Router::new(&cfg);
+    let stats = std::sync::Arc::new(switchyard::stats::TargetStats::default());
+    // Every fastest target has a fit (the decision reads three).
+    let now = tokio::time::Instant::now();
+    for (i, (p, m)) in [
+        ("openai", "gpt-4o"),
+        ("openai", "gpt-4o-mini"),
+        ("groq", "llama-3.3-70b-versatile"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for n in 0..20u64 {
+            let ttft = 100.0 + 50.0 * i as f64 + n as f64;
+            let sample = switchyard::routing::fastest::Sample {
+                prompt_tokens: 200 + 40 * n,
+                ttft_ms: ttft,
+                total_ms: ttft + 300.0,
+                output_tokens: Some(60),
+                at: now,
+            };
+            stats.latency.observe(p, m, sample);
+        }
+    }
+    let router = Router::with_stats(&cfg, stats);
     let headers = http::HeaderMap::new();
     let mut g = c.benchmark_group("route_plan");
-    for route in ["fallback", "cheapest"] {
+    for route in ["fallback", "cheapest", "fastest"] {
         let body = format!(
             r#"{{"model":"{route}","max_tokens":256,"messages":[{{"role":"system","content":"You are terse."}},{{"role":"user","content":"Summarise the attached report in three bullet points, please."}}]}}"#
         );

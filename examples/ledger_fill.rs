@@ -134,6 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             total_ms: ((x >> 24) % 3000) as f64,
             unit: Some("tokens".into()),
             quantity: Some(input + output),
+            route_reason: Some("fallback".into()),
         });
     }
     drop(handle);

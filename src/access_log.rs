@@ -83,6 +83,7 @@ mod tests {
         }];
         let account = Account::default();
         let s = Summary {
+            legs: &[],
             id: "req_1",
             method: "POST",
             path: "/v1/chat/completions",

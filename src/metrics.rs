@@ -458,6 +458,7 @@ targets = ["openai/gpt-4o-mini"]
         let attempts = [attempt(model, 503), attempt(model, 200)];
         let account = account();
         let s = Summary {
+            legs: &[],
             id: "r",
             method: "POST",
             path: "/v1/chat/completions",

@@ -151,6 +151,21 @@ pub fn attempts_header(attempts: &[Attempt]) -> String {
     out
 }
 
+/// A race or hedge leg that did not serve the client, and what it used: its tokens count in
+/// the request's ledger row (see the race layer).
+#[derive(Debug, Clone)]
+pub struct LegBill {
+    /// Index into the request's attempts.
+    pub attempt: usize,
+    /// `RaceLoser` or `Hedge`.
+    pub role: crate::ledger::Role,
+    pub usage: Usage,
+    /// The leg was cancelled before it reported usage: the tokens are an estimate.
+    pub estimated: bool,
+    /// Exact cost; `None` when the model has no price.
+    pub cost_usd: Option<Decimal>,
+}
+
 /// What a request used and cost.
 #[derive(Debug, Clone, Default)]
 pub struct Account {
@@ -208,6 +223,8 @@ pub struct Summary<'a> {
     pub stream: bool,
     pub request_bytes: usize,
     pub attempts: &'a [Attempt],
+    /// Race and hedge legs that lost (their attempts' roles, tokens and cost).
+    pub legs: &'a [LegBill],
     /// The provider and model whose answer the client got (the stored one's, for a hit).
     pub served: Option<(&'a str, &'a str)>,
     /// Status sent to the client (0: none was sent).

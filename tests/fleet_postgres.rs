@@ -142,7 +142,7 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
     assert_eq!(
         pg.query_count("SELECT MAX(version)::int8 FROM switchyard_schema")
             .await,
-        2
+        3
     );
 
     eprintln!("postgres and two gateways up after {:?}", t0.elapsed());

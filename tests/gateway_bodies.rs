@@ -9,9 +9,11 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+/// A body of `size` bytes. The padding is a field of its own, not prompt text: a prompt of
+/// megabytes would not fit the model's context window, and routing refuses it (issue #14).
 fn body_of(size: usize, model: &str) -> Vec<u8> {
-    let head = r#"{"messages":[{"role":"user","content":""#.to_string();
-    let tail = format!(r#""}}],"model":"{model}"}}"#);
+    let head = r#"{"messages":[{"role":"user","content":"hi"}],"pad":""#.to_string();
+    let tail = format!(r#"","model":"{model}"}}"#);
     let mut b = head.into_bytes();
     b.extend(std::iter::repeat_n(
         b'a',

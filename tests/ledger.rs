@@ -71,6 +71,7 @@ fn row(id: &str, cost: Option<Decimal>) -> LedgerRow {
         total_ms: 42.5,
         unit: None,
         quantity: None,
+        route_reason: None,
         ..LedgerRow::default()
     };
     r.set_attempts(vec![failed, served]);

@@ -25,6 +25,10 @@ when = { metadata = { tier = "gold" } }
 use = "cheap"
 
 [[routes]]
+name = "vis"
+targets = ["groq/llama-3.3-70b-versatile", "openai/gpt-4o-mini"]
+
+[[routes]]
 name = "split"
 strategy = "weighted"
 targets = ["openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"]
@@ -81,6 +85,24 @@ fn cheapest_picks_the_cheapest_capable_target_and_says_why() {
         ],
         "{reason}"
     );
+    // The ledger row carries the same text.
+    let id = r.header("x-switchyard-request-id").unwrap();
+    let row = ledger_row(&gw, id);
+    assert_eq!(row.route_reason.as_deref(), Some(reason));
+}
+
+fn ledger_row(gw: &Gateway, request_id: &str) -> switchyard::ledger::LedgerRow {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(Some(r)) = switchyard::ledger::read_row(&gw.ledger_path(), request_id) {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ledger row for {request_id}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -133,4 +155,80 @@ fn the_weighted_split_follows_the_weights() {
     }
     // 3:1 is 300 of 400; a binomial spread of 4 sigma is about +-35.
     assert!((265..=335).contains(&openai), "{openai} of {n}");
+}
+
+#[test]
+fn capability_filters_remove_targets_and_name_the_filter() {
+    let (_mock, gw) = stack();
+    // Images: the groq model has no vision, so the request goes to gpt-4o-mini.
+    let image = r#"{"model":"vis","messages":[{"role":"user","content":[
+        {"type":"text","text":"what is this?"},
+        {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#;
+    let r = chat(&gw, image, &[]);
+    assert_eq!(served(&r), "openai/gpt-4o-mini");
+    let reason = r.header("x-switchyard-route-reason").unwrap();
+    assert!(
+        reason.contains("removed groq/llama-3.3-70b-versatile (vision: the request has images)"),
+        "{reason}"
+    );
+    // Without images nothing is removed.
+    let r = chat(&gw, &chat_body("vis", false), &[]);
+    assert_eq!(served(&r), "groq/llama-3.3-70b-versatile");
+    assert_eq!(r.header("x-switchyard-route-reason"), Some("fallback"));
+
+    // Prompt + max_tokens past gpt-4o-mini's 128000 but within groq's 131072.
+    let long = r#"{"model":"vis","max_tokens":130000,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = chat(&gw, long, &[]);
+    assert_eq!(served(&r), "groq/llama-3.3-70b-versatile");
+    let reason = r.header("x-switchyard-route-reason").unwrap();
+    assert!(
+        reason.contains(
+            "removed openai/gpt-4o-mini (context: ~1 prompt + 130000 max_tokens > 128000)"
+        ),
+        "{reason}"
+    );
+
+    // Nothing left: a 400 in the client's dialect naming every filter.
+    let both = r#"{"model":"vis","max_tokens":130000,"messages":[{"role":"user","content":[
+        {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#;
+    let auth = bearer();
+    let mut s = connect(&gw);
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str())],
+        both.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("groq/llama-3.3-70b-versatile (vision"),
+        "{msg}"
+    );
+    assert!(msg.contains("openai/gpt-4o-mini (context"), "{msg}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+
+    // Anthropic dialect: claude-sonnet-4-5 holds 200000.
+    let big =
+        r#"{"model":"claude","max_tokens":250000,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut s = connect(&gw);
+    let r = roundtrip(
+        &mut s,
+        "POST",
+        "/v1/messages",
+        &[("x-api-key", GW_KEY), ("anthropic-version", "2023-06-01")],
+        big.as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["type"], "error", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("context: ~1 prompt + 250000 max_tokens > 200000"),
+        "{v}"
+    );
 }

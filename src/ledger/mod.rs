@@ -129,6 +129,9 @@ pub struct LedgerRow {
     /// How many of `unit` the request used (`None`: unknown).
     #[serde(default)]
     pub quantity: Option<u64>,
+    /// Why routing chose as it did (the `x-switchyard-route-reason` text).
+    #[serde(default)]
+    pub route_reason: Option<String>,
 }
 
 impl LedgerRow {

@@ -18,6 +18,7 @@
 //! 6. Experiments ([`crate::experiments`]): `experiment_requests` (which variant each request
 //!    of an experiment got), `experiment_judgments` (the judge's verdicts), `experiment_feedback`
 //!    (`POST /v1/feedback`) and `experiment_shifts` (promotions and blocked promotions).
+//! 7. `requests.route_reason`: the routing decision as `x-switchyard-route-reason` gave it.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -85,6 +86,8 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(super::media_units::MIGRATION),
     Migration::Sql(DASHBOARD_FILTER_INDEXES),
     Migration::Sql(crate::experiments::store::SCHEMA),
+    // Why routing chose as it did: the `x-switchyard-route-reason` text (routing issue #14).
+    Migration::Sql("ALTER TABLE requests ADD COLUMN route_reason TEXT;"),
 ];
 
 /// Version 4: the indexes the request log's filters need (`/admin/requests`, the dashboard),

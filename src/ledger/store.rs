@@ -28,14 +28,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const COLUMNS: &str = "request_id, ts_ms, gateway_key, feature, route, endpoint, requested_model, \
      provider, model, attempt_count, status, error_class, cache_hit, stream, \
      input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
-     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity";
+     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity, \
+     route_reason";
 
 const INSERT: &str = "INSERT OR IGNORE INTO requests (request_id, ts_ms, gateway_key, feature, \
      route, endpoint, requested_model, provider, model, attempt_count, status, \
      error_class, cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, \
      cache_write_tokens, reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, \
-     ttft_ms, total_ms, unit, quantity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-     ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
+     ttft_ms, total_ms, unit, quantity, route_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+     ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, \
+     ?27, ?28)";
 
 /// The `attempts` columns after `request_id, idx`, in table order.
 const ATTEMPT_COLUMNS: &str = "role, provider, model, key_index, status, error_class, ms, \
@@ -123,6 +125,7 @@ pub(crate) fn insert_rows<'a>(
                 r.total_ms,
                 r.unit,
                 r.quantity.map(to_sql_count),
+                r.route_reason,
             ])?;
             if changed == 0 {
                 done.duplicates += 1;
@@ -185,18 +188,22 @@ pub(crate) fn parse_money(text: Option<String>) -> Option<Decimal> {
 }
 
 /// The SELECT list for [`row_from_sql`]. A file from before the `unit` and `quantity`
-/// columns (readers never migrate) reads them as NULL.
+/// columns, or before `route_reason` (readers never migrate), reads them as NULL.
 pub(crate) fn select_all(conn: &Connection, where_clause: &str) -> rusqlite::Result<String> {
-    let units: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('requests') WHERE name = 'unit')",
-        [],
-        |r| r.get(0),
-    )?;
-    let columns = if units {
-        COLUMNS.to_owned()
-    } else {
-        COLUMNS.replace("unit, quantity", "NULL, NULL")
+    let has = |column: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('requests') WHERE name = ?1)",
+            [column],
+            |r| r.get(0),
+        )
     };
+    let mut columns = COLUMNS.to_owned();
+    if !has("unit")? {
+        columns = columns.replace("unit, quantity", "NULL, NULL");
+    }
+    if !has("route_reason")? {
+        columns = columns.replace("route_reason", "NULL");
+    }
     Ok(format!("SELECT {columns} FROM requests {where_clause}"))
 }
 
@@ -228,6 +235,7 @@ pub(crate) fn row_from_sql(r: &Row<'_>) -> rusqlite::Result<LedgerRow> {
         total_ms: r.get(24)?,
         unit: r.get(25)?,
         quantity: r.get::<_, Option<i64>>(26)?.map(from_sql_count),
+        route_reason: r.get(27)?,
     })
 }
 

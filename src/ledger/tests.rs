@@ -70,6 +70,7 @@ fn full_row(id: &str) -> LedgerRow {
         total_ms: 912.5,
         unit: Some("tokens".into()),
         quantity: Some(1571),
+        route_reason: Some("cheapest: openai/gpt-4o-mini=$0.0001; removed groq/x (vision)".into()),
     }
 }
 
@@ -101,6 +102,7 @@ fn row(
         cost_usd: cost.map(dec),
         cost_unknown: cost.is_none(),
         total_ms: 1.0,
+        route_reason: None,
         ..LedgerRow::default()
     }
 }

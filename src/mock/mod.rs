@@ -119,7 +119,12 @@ pub async fn serve(listener: tokio::net::TcpListener, opts: MockOptions) -> std:
             log::debug!("mock: set_nodelay for {peer}: {e}");
         }
         state.connections.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(conn::connection(stream, Arc::clone(&state)));
+        let st = Arc::clone(&state);
+        tokio::spawn(async move {
+            st.open.fetch_add(1, Ordering::Relaxed);
+            conn::connection(stream, Arc::clone(&st)).await;
+            st.open.fetch_sub(1, Ordering::Relaxed);
+        });
     }
 }
 
@@ -145,6 +150,8 @@ pub(crate) struct State {
     requests: AtomicU64,
     faults: AtomicU64,
     connections: AtomicU64,
+    /// Connections open now (a client that hung up is gone from it once its task ends).
+    open: AtomicU64,
     next_id: AtomicU64,
     rng: AtomicU64,
     by_path: Mutex<HashMap<String, u64>>,
@@ -162,6 +169,7 @@ impl State {
             requests: AtomicU64::new(0),
             faults: AtomicU64::new(0),
             connections: AtomicU64::new(0),
+            open: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
             rng: AtomicU64::new(0),
             by_path: Mutex::new(HashMap::new()),
@@ -193,6 +201,7 @@ impl State {
             "by_path": by_path,
             "faults": self.faults.load(Ordering::Relaxed),
             "connections": self.connections.load(Ordering::Relaxed),
+            "open": self.open.load(Ordering::Relaxed),
         })
     }
 

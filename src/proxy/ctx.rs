@@ -95,6 +95,8 @@ pub struct Walk {
     pub body: Bytes,
     /// Set while a provider's answer is being dropped, until pingora asks what to do.
     pub dropped: Option<Dropped>,
+    /// Race and hedge legs that lost, with what they used (see `layers::race`).
+    pub legs: Vec<crate::summary::LegBill>,
 }
 
 impl Walk {

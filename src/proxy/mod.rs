@@ -2,8 +2,8 @@
 //! the layers of [`layers`] (their order is written there, once):
 //!
 //! 1. auth -> 2. request -> 3. conversation -> 4. routing -> 5. experiments -> 6. bodies ->
-//!    7. translation -> 8. cache -> 9. accounting -> 10. limits -> 11. outputs, each hook top
-//!    to bottom on the request and bottom to top on the response.
+//!    7. translation -> 8. cache -> 9. accounting -> 10. limits -> 11. race -> 12. outputs,
+//!    each hook top to bottom on the request and bottom to top on the response.
 //!
 //! Between the request and the response sits the attempt walk, which is the proxy's own job
 //! and not a layer: `upstream_peer` picks the next candidate ([`upstream::next_peer`]),
@@ -91,7 +91,7 @@ impl GatewayState {
         conversations.configure(c.max_size, c.ttl);
         GatewayState {
             conversations,
-            router: Router::new(&config),
+            router: Router::with_stats(&config, stats.clone()),
             keys: KeyRing::with_live(&config.gateway_keys, governance.keys.clone()),
             governance,
             upstreams: config
@@ -282,6 +282,7 @@ impl ProxyHttp for Gateway {
         let gw = ctx.state.clone();
         let mut cx = layers::Cx {
             gw: &gw,
+            shared: &self.shared,
             session,
             ctx,
         };

@@ -33,11 +33,20 @@ pub fn served(ctx: &RequestCtx, account: &Account, client_gone: bool) {
         .outcome
         .first_token
         .map(|t| t.saturating_duration_since(a.started));
-    let obs = Observation::success(
-        Instant::now(),
-        ttft,
-        a.started.elapsed(),
-        Some(account.usage.output),
-    );
+    let total = a.started.elapsed();
+    let obs = Observation::success(Instant::now(), ttft, total, Some(account.usage.output));
+    if let (true, Some(ttft)) = (ctx.state.router.has_fastest(), ttft) {
+        let sample = crate::routing::fastest::Sample {
+            prompt_tokens: account.usage.input,
+            ttft_ms: ttft.as_secs_f64() * 1000.0,
+            total_ms: total.as_secs_f64() * 1000.0,
+            output_tokens: Some(account.usage.output),
+            at: Instant::now(),
+        };
+        ctx.state
+            .stats
+            .latency
+            .observe(&a.provider, &a.model, sample);
+    }
     ctx.state.stats.observe(&a.provider, &a.model, obs);
 }

@@ -54,6 +54,11 @@ impl<'a> Features<'a> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The request body as the client sent it.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
     /// The body's features (parsed once, on first use).
     pub fn parsed(&self) -> &Parsed {
         self.parsed.get_or_init(|| parse(self.body))

@@ -4,16 +4,20 @@
 //! Before a strategy runs ([`usable`]): the endpoint table's providers (embeddings need an
 //! OpenAI-compatible or Gemini provider, audio OpenAI, Groq or DeepInfra, ...), the price policy (`unpriced = "reject"` drops unpriced
 //! targets), and translation (a request that cannot be expressed in a target's dialect drops
-//! that target). The key's allow-list is checked against the model the client named
+//! that target), and the model's capabilities ([`capable`]): the estimated prompt plus
+//! `max_tokens` must fit its context window, and a request with images needs vision. A model
+//! without a `[[models]]` entry (or without a published context window) is not filtered by that
+//! capability: unknown is not a reason to refuse. The key's allow-list is checked against the model the client named
 //! ([`allowed`]). Health ([`available_at`]: open breakers, resting keys, no key) is asked
 //! again at each attempt, since it changes while a request waits.
 
+use super::features::Features;
 use crate::auth::GatewayKey;
 use crate::config::{Config, Target};
 use crate::dialect::translate::RequestTranslator;
 use crate::dialect::{Dialect, Endpoint};
 use crate::error::{ErrorKind, GatewayError};
-use crate::pricing::UnpricedPolicy;
+use crate::pricing::{Capabilities, UnpricedPolicy};
 use crate::providers::Upstream;
 use crate::summary::Skip;
 use std::time::Duration;
@@ -43,16 +47,16 @@ pub struct Usable {
     pub removed: Vec<String>,
 }
 
-/// Filters `candidates` for the endpoint's dialect, the price policy and translation. Each
-/// filter that leaves nothing answers with the error that names why.
+/// Filters `candidates` for the endpoint's dialect, the price policy, capabilities and
+/// translation. Each filter that leaves nothing answers with the error that names why.
 pub fn usable(
     config: &Config,
-    endpoint: Endpoint,
     client: Dialect,
     model: &str,
-    body: &[u8],
+    features: &Features<'_>,
     candidates: Vec<Target>,
 ) -> Result<Usable, GatewayError> {
+    let (endpoint, body) = (features.endpoint, features.body());
     let dialect_of = |t: &Target| config.providers[t.provider].dialect;
     let name = |t: &Target| format!("{}/{}", config.providers[t.provider].name, t.model);
     let mut removed = Vec::new();
@@ -124,6 +128,8 @@ pub fn usable(
             removed,
         });
     }
+    let candidates = capable(config, model, features, candidates, &mut removed)?;
+
     // The dialect each target is spoken to in for this endpoint (OpenAI-kind targets take
     // Responses requests natively).
     let wire_of = |t: &Target| {
@@ -180,6 +186,122 @@ pub fn usable(
     })
 }
 
+/// Which capability filter removes a target, with the figures that decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unfit {
+    /// The estimated prompt plus `max_tokens` is more than the context window.
+    Context {
+        prompt: u64,
+        max_tokens: u64,
+        window: u32,
+    },
+    /// The request has images; the model has no vision.
+    Vision,
+}
+
+impl std::fmt::Display for Unfit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unfit::Context {
+                prompt,
+                max_tokens,
+                window,
+            } => write!(
+                f,
+                "context: ~{prompt} prompt + {max_tokens} max_tokens > {window}"
+            ),
+            Unfit::Vision => f.write_str("vision: the request has images"),
+        }
+    }
+}
+
+/// Why `caps` cannot serve this request (`None`: it can). The body is parsed only when it
+/// may matter: it mentions images, or an upper bound of prompt plus `max_tokens` read without
+/// parsing (a quarter of the body's bytes, plus the largest number after any `max_*tokens`
+/// key) does not fit the window.
+pub fn unfit(caps: &Capabilities, features: &Features<'_>) -> Option<Unfit> {
+    let body = features.body();
+    if !caps.vision && contains(body, b"image") && features.parsed().has_images {
+        return Some(Unfit::Vision);
+    }
+    let window = caps.context_window?;
+    let bound = max_tokens_bound(body).map(|m| (body.len() as u64 / 4 + 1).saturating_add(m));
+    if bound.is_some_and(|b| b <= u64::from(window)) {
+        return None;
+    }
+    let p = features.parsed();
+    let max_tokens = p.max_tokens.unwrap_or(0);
+    (p.prompt_tokens.saturating_add(max_tokens) > u64::from(window)).then_some(Unfit::Context {
+        prompt: p.prompt_tokens,
+        max_tokens,
+        window,
+    })
+}
+
+/// The capability filter: drops targets whose model cannot take this request (see
+/// [`unfit`]); models without capabilities pass. Nothing left: a 400 naming each filter.
+fn capable(
+    config: &Config,
+    model: &str,
+    features: &Features<'_>,
+    candidates: Vec<Target>,
+    removed: &mut Vec<String>,
+) -> Result<Vec<Target>, GatewayError> {
+    let mut out = Vec::new();
+    let mut keep = Vec::with_capacity(candidates.len());
+    for t in candidates {
+        let p = &config.providers[t.provider];
+        match config
+            .pricing
+            .capabilities(p, &t.model)
+            .and_then(|c| unfit(c, features))
+        {
+            Some(why) => out.push(format!("{}/{} ({why})", p.name, t.model)),
+            None => keep.push(t),
+        }
+    }
+    if keep.is_empty() && !out.is_empty() {
+        return Err(GatewayError::bad_request(format!(
+            "No target of `{model}` can serve this request: {}",
+            out.join(", ")
+        ))
+        .with_param("model"));
+    }
+    removed.extend(out);
+    Ok(keep)
+}
+
+/// The largest number following any `max_tokens`, `max_completion_tokens` or
+/// `max_output_tokens` key in the raw body (0 when there is none): never less than the
+/// request's real limit. `None` when a value is not a plain number (then the body is parsed).
+fn max_tokens_bound(body: &[u8]) -> Option<u64> {
+    let mut most = 0u64;
+    let mut rest = body;
+    while let Some(at) = rest.windows(4).position(|w| w == b"max_") {
+        rest = &rest[at + 4..];
+        let key_end = rest.iter().position(|&b| b == b'"')?;
+        let key = &rest[..key_end];
+        if !matches!(key, b"tokens" | b"completion_tokens" | b"output_tokens") {
+            continue;
+        }
+        let after = rest[key_end + 1..]
+            .iter()
+            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b':'))?;
+        let digits = &rest[key_end + 1 + after..];
+        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if len == 0 || len > 12 {
+            return None;
+        }
+        let n: u64 = std::str::from_utf8(&digits[..len]).ok()?.parse().ok()?;
+        most = most.max(n);
+    }
+    Some(most)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 /// When `target` could next be tried (now, if it can): its breakers and keys allowing.
 pub fn available_at(up: &Upstream, model: &str, open_for: Duration, now: Instant) -> Instant {
     let mut at = up.keys_available_at(now);
@@ -199,5 +321,51 @@ pub fn unavailable(up: &Upstream, model: &str, now: Instant) -> Option<Skip> {
         Some(Skip::KeysResting)
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::Endpoint;
+
+    #[test]
+    fn the_max_tokens_bound_is_never_below_the_real_limit() {
+        assert_eq!(max_tokens_bound(br#"{"model":"m"}"#), Some(0));
+        assert_eq!(max_tokens_bound(br#"{"max_tokens": 256}"#), Some(256));
+        let both = br#"{"messages":[{"content":"max_tokens\": 9"}],"max_completion_tokens":4096}"#;
+        assert_eq!(max_tokens_bound(both), Some(4096));
+        assert_eq!(max_tokens_bound(br#"{"max_tokens":null}"#), None);
+        assert_eq!(max_tokens_bound(br#"{"max_retries":3}"#), Some(0));
+    }
+
+    #[test]
+    fn unfit_checks_the_window_and_vision_and_passes_what_fits() {
+        let caps = Capabilities {
+            context_window: Some(1000),
+            ..Capabilities::default()
+        };
+        let headers = http::HeaderMap::new();
+        let f = |body: &'static [u8]| {
+            Features::new(Endpoint::ChatCompletions, None, false, &headers, body)
+        };
+        let small = f(br#"{"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#);
+        assert_eq!(unfit(&caps, &small), None);
+        let big = f(br#"{"max_tokens":999,"messages":[{"role":"user","content":"hello there"}]}"#);
+        assert_eq!(
+            unfit(&caps, &big),
+            Some(Unfit::Context {
+                prompt: 3,
+                max_tokens: 999,
+                window: 1000
+            })
+        );
+        let image = f(br#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#);
+        assert_eq!(unfit(&caps, &image), Some(Unfit::Vision));
+        let vision = Capabilities {
+            vision: true,
+            ..caps
+        };
+        assert_eq!(unfit(&vision, &image), None);
     }
 }

@@ -4,16 +4,18 @@
 //! [`Router::plan`] runs the same steps for every request, in order:
 //! 1. the key's allow-list, against the model the client named ([`filter::allowed`]);
 //! 2. resolution: a route name gives its targets, `provider/model` gives one target;
-//! 3. capability filtering, once ([`filter::usable`]): endpoint dialect, price policy,
-//!    translatability;
+//! 3. capability filtering, once ([`filter::usable`]): endpoint dialect, price policy, the
+//!    model's capabilities (context window, vision), translatability;
 //! 4. the route's [`Strategy`] orders what is left and says why ([`strategy`]).
 //!
 //! Health (open breakers, resting keys) is not a filter here: it changes while a request
 //! waits, so the attempt walk asks [`filter::available_at`] at each attempt.
 
 pub mod cheapest;
+pub mod fastest;
 pub mod features;
 pub mod filter;
+pub mod race;
 pub mod rules;
 pub mod strategy;
 pub mod weighted;
@@ -67,10 +69,20 @@ pub struct Router {
     strategies: Vec<Arc<dyn Strategy>>,
     /// For `provider/model` requests.
     direct: Arc<dyn Strategy>,
+    /// Each route's hedge counters, by route index (used by hedge routes only).
+    hedges: Vec<race::HedgeBudget>,
+    /// Some route is `fastest`: served answers feed the latency fits.
+    has_fastest: bool,
 }
 
 impl Router {
+    /// A router with statistics of its own (tests, benches).
     pub fn new(config: &Config) -> Router {
+        Router::with_stats(config, Arc::default())
+    }
+
+    /// A router whose `fastest` routes read the process-wide `stats`.
+    pub fn with_stats(config: &Config, stats: Arc<crate::stats::TargetStats>) -> Router {
         Router {
             routes: config
                 .routes
@@ -87,10 +99,32 @@ impl Router {
             strategies: config
                 .routes
                 .iter()
-                .map(|r| strategy_for(&r.strategy))
+                .map(|r| strategy_for(&r.strategy, &stats))
                 .collect(),
             direct: Arc::new(Fallback),
+            hedges: config.routes.iter().map(|_| Default::default()).collect(),
+            has_fastest: config
+                .routes
+                .iter()
+                .any(|r| r.strategy == StrategyConfig::Fastest),
         }
+    }
+
+    /// Whether some route is `fastest` (then served answers feed [`fastest::LatencyModels`]).
+    pub fn has_fastest(&self) -> bool {
+        self.has_fastest
+    }
+
+    /// How a race or hedge route runs its legs (`None` for every other route, and for a
+    /// direct `provider/model`).
+    pub fn race_mode(&self, config: &Config, route: &str) -> Option<race::Mode> {
+        let &i = self.routes.get(route)?;
+        race::Mode::of(&config.routes[i].strategy)
+    }
+
+    /// A route's hedge counters.
+    pub fn hedge_budget(&self, route: &str) -> Option<&race::HedgeBudget> {
+        self.routes.get(route).and_then(|&i| self.hedges.get(i))
     }
 
     /// Resolves `model` (a route name or `provider/model`) into its targets, in config order.
@@ -166,10 +200,9 @@ impl Router {
         let resolved = self.resolve(config, model)?;
         let usable = filter::usable(
             config,
-            req.endpoint,
             req.dialect,
             req.model,
-            req.body,
+            features,
             resolved.candidates,
         )?;
         let route_index = resolved.route.as_deref().and_then(|r| self.routes.get(r));
@@ -196,15 +229,17 @@ impl Router {
 }
 
 /// The strategy object for a route's config.
-fn strategy_for(s: &StrategyConfig) -> Arc<dyn Strategy> {
+fn strategy_for(s: &StrategyConfig, stats: &Arc<crate::stats::TargetStats>) -> Arc<dyn Strategy> {
     match s {
         StrategyConfig::Cheapest => Arc::new(cheapest::Cheapest),
+        StrategyConfig::Fastest => Arc::new(fastest::Fastest {
+            stats: stats.clone(),
+        }),
         StrategyConfig::Weighted(w) => Arc::new(weighted::Weighted { weights: w.clone() }),
         // Rules redirect before a strategy runs; their fall-through is config order.
         StrategyConfig::Fallback | StrategyConfig::Rules(_) => Arc::new(Fallback),
-        StrategyConfig::Fastest | StrategyConfig::Race { .. } | StrategyConfig::Hedge(_) => {
-            Arc::new(Fallback)
-        }
+        // Races and hedges run their legs in config order (the race layer).
+        StrategyConfig::Race { .. } | StrategyConfig::Hedge(_) => Arc::new(Fallback),
     }
 }
 

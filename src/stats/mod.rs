@@ -151,6 +151,8 @@ pub struct TargetStats {
     map: RwLock<Map>,
     capacity: usize,
     half_life: Duration,
+    /// Per-target latency fits for `strategy = "fastest"` (fed only when a route uses it).
+    pub latency: crate::routing::fastest::LatencyModels,
 }
 
 impl Default for TargetStats {
@@ -166,6 +168,7 @@ impl TargetStats {
             map: RwLock::new(Map::default()),
             capacity: capacity.max(1),
             half_life,
+            latency: Default::default(),
         }
     }
 

@@ -19,7 +19,8 @@ use crate::usage::Usage;
 const COLUMNS: &str = "request_id, ts_ms, gateway_key, feature, route, endpoint, requested_model, \
      provider, model, attempt_count, status, error_class, cache_hit, stream, \
      input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
-     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity";
+     cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity, \
+     route_reason";
 
 const ATTEMPT_COLUMNS: &str = "request_id, role, provider, model, key_index, status, \
      error_class, ms, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, \
@@ -148,6 +149,7 @@ fn ledger_row(r: &Row) -> LedgerRow {
         total_ms: r.get(24),
         unit: r.get(25),
         quantity: r.get::<_, Option<i64>>(26).map(from_sql_count),
+        route_reason: r.get(27),
     }
 }
 

@@ -77,6 +77,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX requests_requested_model_id ON requests (requested_model, request_id);
     CREATE INDEX requests_not_ok_id ON requests (status, request_id) WHERE status <> 200;
     CREATE INDEX requests_cache_hit_id ON requests (request_id) WHERE cache_hit;",
+    // 3: the routing decision (SQLite schema 7).
+    "ALTER TABLE requests ADD COLUMN route_reason TEXT;",
 ];
 
 /// Applies the missing migrations in one transaction, under the advisory lock.

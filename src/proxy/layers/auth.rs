@@ -73,7 +73,9 @@ fn guess_dialect(session: &Session) -> Dialect {
 
 impl Layer for Auth {
     async fn on_request(&self, cx: &mut Cx<'_>) -> Result<Flow, Failure> {
-        let Cx { gw, session, ctx } = cx;
+        let Cx {
+            gw, session, ctx, ..
+        } = cx;
         ctx.client.dialect = guess_dialect(session);
         let method = session.req_header().method.clone();
         let path_kind = classify(&method, session.req_header().uri.path());

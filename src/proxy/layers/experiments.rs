@@ -31,7 +31,9 @@ pub struct Experiments;
 
 impl Layer for Experiments {
     async fn on_request(&self, cx: &mut Cx<'_>) -> Result<Flow, Failure> {
-        let Cx { gw, session, ctx } = cx;
+        let Cx {
+            gw, session, ctx, ..
+        } = cx;
         if gw.config.experiments.is_empty() {
             return Ok(Flow::Continue);
         }
@@ -77,12 +79,18 @@ impl Layer for Experiments {
                 .filter(|t| **t != v.target)
                 .cloned(),
         );
+        let features = crate::routing::Features::new(
+            endpoint,
+            ctx.client.key_name.as_deref(),
+            ctx.request.stream,
+            &session.req_header().headers,
+            &ctx.request.body,
+        );
         let usable = filter::usable(
             &gw.config,
-            endpoint,
             ctx.client.dialect,
             &model,
-            &ctx.request.body,
+            &features,
             candidates,
         )?;
         let target = gw
@@ -188,7 +196,9 @@ impl Layer for Experiments {
 
 /// `POST /v1/feedback` (the auth layer routes it here once the key is known).
 pub async fn feedback(cx: &mut Cx<'_>, key_name: &str) -> Result<Flow, Failure> {
-    let Cx { gw, session, ctx } = cx;
+    let Cx {
+        gw, session, ctx, ..
+    } = cx;
     let body = read_small_body(session).await?;
     ctx.downstream.body_read = true;
     let answer = crate::experiments::feedback::submit(&gw.experiments, key_name, &body).await?;

@@ -13,7 +13,8 @@
 //! | 8 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
 //! | 9 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
 //! | 10 | [`limits`] | reserve the worst case (rpm, tpm, budget) or answer 429/402 | cut a stream past its reservation; settle to the true cost |
-//! | 11 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
+//! | 11 | [`race`] | race and hedge routes: run the legs, answer with the winner | |
+//! | 12 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
 //!
 //! `conversation` comes before `routing` because the conversation it splices in is part of
 //! the request every target is sent (and translated from), and above `translation` so it keeps
@@ -41,6 +42,7 @@ pub mod conversation;
 pub mod experiments;
 pub mod limits;
 pub mod outputs;
+pub mod race;
 pub mod request;
 pub mod routing;
 pub mod translation;
@@ -78,6 +80,8 @@ impl From<GatewayError> for Failure {
 /// What request hooks work with.
 pub struct Cx<'a> {
     pub gw: &'a GatewayState,
+    /// Process-wide parts: the outbound client (race legs, hedges).
+    pub shared: &'a Shared,
     pub session: &'a mut Session,
     pub ctx: &'a mut RequestCtx,
 }
@@ -217,5 +221,6 @@ layers! {
     cache::Cache,
     accounting::Accounting,
     limits::Limits,
+    race::Race,
     outputs::Outputs,
 }

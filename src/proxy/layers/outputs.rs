@@ -71,6 +71,7 @@ fn summary<'a>(
         stream: ctx.request.stream,
         request_bytes: ctx.request.body.len(),
         attempts: &ctx.walk.attempts,
+        legs: &ctx.walk.legs,
         served,
         status: ctx.outcome.status,
         cache: ctx.cache_outcome(),
@@ -119,11 +120,12 @@ pub fn ledger_row(s: &Summary<'_>) -> Option<LedgerRow> {
         cost_usd: account.cost_usd,
         cost_unknown: account.cost_unknown,
         saved_usd: account.saved_usd,
-        estimated: account.estimated,
+        estimated: account.estimated || s.legs.iter().any(|l| l.estimated),
         ttft_ms: s.ttft.map(|d| d.as_secs_f64() * 1000.0),
         total_ms: s.total.as_secs_f64() * 1000.0,
         unit: account.unit.map(str::to_owned),
         quantity: account.quantity,
+        route_reason: s.route_reason.map(str::to_owned),
     };
     let (attempts, carried) = ledger_attempts(s);
     let billed = account.usage != Usage::default()
@@ -156,7 +158,7 @@ fn ledger_attempts(s: &Summary<'_>) -> (Vec<LedgerAttempt>, bool) {
                 || a.status()
                     .is_some_and(|c| c < 400 || s.error_kind.is_none())
         });
-    let attempts = s
+    let mut attempts: Vec<LedgerAttempt> = s
         .attempts
         .iter()
         .enumerate()
@@ -179,5 +181,14 @@ fn ledger_attempts(s: &Summary<'_>) -> (Vec<LedgerAttempt>, bool) {
             row
         })
         .collect();
+    for leg in s.legs {
+        // A race loser or an abandoned hedge: its own role, tokens and cost.
+        if let Some(row) = attempts.get_mut(leg.attempt) {
+            row.role = leg.role;
+            row.usage = leg.usage;
+            row.cost_usd = leg.cost_usd;
+            row.cost_unknown = leg.cost_usd.is_none();
+        }
+    }
     (attempts, served.is_some())
 }

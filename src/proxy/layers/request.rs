@@ -20,7 +20,9 @@ pub struct Request;
 
 impl Layer for Request {
     async fn on_request(&self, cx: &mut Cx<'_>) -> Result<Flow, Failure> {
-        let Cx { gw, session, ctx } = cx;
+        let Cx {
+            gw, session, ctx, ..
+        } = cx;
         let Some(endpoint) = ctx.client.endpoint else {
             return Ok(Flow::Continue);
         };

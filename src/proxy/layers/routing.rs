@@ -17,7 +17,9 @@ pub struct Routing;
 
 impl Layer for Routing {
     async fn on_request(&self, cx: &mut Cx<'_>) -> Result<Flow, Failure> {
-        let Cx { gw, session, ctx } = cx;
+        let Cx {
+            gw, session, ctx, ..
+        } = cx;
         let (Some(endpoint), Some(model)) = (ctx.client.endpoint, ctx.request.model.as_deref())
         else {
             return Ok(Flow::Continue);
@@ -55,9 +57,23 @@ impl Layer for Routing {
             ctx.downstream.close = true;
             return Err(body_timeout(budget).into());
         }
+        let mut reason = plan.reason;
+        // Health is asked again at each attempt; the reason names what is out right now.
+        let now = tokio::time::Instant::now();
+        for t in &plan.candidates {
+            let up = &gw.upstreams[t.provider];
+            if let Some(why) = crate::routing::filter::unavailable(up, &t.model, now) {
+                reason.push_str(&format!(
+                    "; {}/{} unavailable ({})",
+                    up.name(),
+                    t.model,
+                    why.as_str()
+                ));
+            }
+        }
         ctx.plan.route = plan.route;
         ctx.plan.candidates = plan.candidates;
-        ctx.plan.reason = Some(plan.reason);
+        ctx.plan.reason = Some(reason);
         ctx.request.translator = plan.translator.map(Arc::new);
         Ok(Flow::Continue)
     }
