@@ -68,6 +68,7 @@ fn translate(from: Dialect, to: Dialect, input: &[u8]) -> usize {
         StreamEncoderOptions {
             include_usage: true,
             model: "m".into(),
+            ..Default::default()
         },
     );
     let mut n = 0;

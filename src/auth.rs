@@ -177,7 +177,9 @@ impl GatewayKey {
     }
 }
 
-/// The key a client presented: `Authorization: Bearer <key>` or `x-api-key: <key>`.
+/// The key a caller presented in a header: `Authorization: Bearer <key>`, `x-api-key: <key>`
+/// or (as Gemini clients send it) `x-goog-api-key: <key>`. The admin API reads this alone: its
+/// query strings are the dashboard's filters (`?key=<gateway key name>`), never credentials.
 pub fn presented_key(req: &pingora_http::RequestHeader) -> Option<&str> {
     if let Some(v) = req.headers.get(http::header::AUTHORIZATION) {
         let v = v.to_str().ok()?.trim();
@@ -187,11 +189,33 @@ pub fn presented_key(req: &pingora_http::RequestHeader) -> Option<&str> {
             .then(|| rest.trim())
             .filter(|k| !k.is_empty());
     }
-    req.headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
+    for h in ["x-api-key", "x-goog-api-key"] {
+        if let Some(v) = req.headers.get(h) {
+            return v.to_str().ok().map(str::trim).filter(|k| !k.is_empty());
+        }
+    }
+    None
+}
+
+/// The gateway key a model API client presented: a header ([`presented_key`]), or as Gemini
+/// clients may send it, `?key=<key>` (the query string is never logged, and never forwarded:
+/// each attempt's URL is built anew).
+pub fn presented_gateway_key(req: &pingora_http::RequestHeader) -> Option<&str> {
+    let has_header = [
+        http::header::AUTHORIZATION.as_str(),
+        "x-api-key",
+        "x-goog-api-key",
+    ]
+    .iter()
+    .any(|h| req.headers.contains_key(*h));
+    if has_header {
+        return presented_key(req);
+    }
+    req.uri
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("key="))
+        .filter(|k| !k.is_empty() && !k.contains('%'))
 }
 
 #[cfg(test)]
@@ -253,6 +277,24 @@ mod tests {
         assert_eq!(presented_key(&req), Some("k2"));
         req.insert_header("authorization", "Basic abc").unwrap();
         assert_eq!(presented_key(&req), None);
+    }
+
+    #[test]
+    fn reads_gemini_clients_keys() {
+        let mut req = pingora_http::RequestHeader::build(
+            "POST",
+            b"/v1beta/models/m:streamGenerateContent?alt=sse&key=k3",
+            None,
+        )
+        .unwrap();
+        assert_eq!(presented_gateway_key(&req), Some("k3"));
+        // A header-only reader (the admin API) never takes a key from the query string.
+        assert_eq!(presented_key(&req), None);
+        req.insert_header("x-goog-api-key", "k4").unwrap();
+        assert_eq!(presented_gateway_key(&req), Some("k4"));
+        assert_eq!(presented_key(&req), Some("k4"));
+        let req = pingora_http::RequestHeader::build("GET", b"/v1beta/models?key=", None).unwrap();
+        assert_eq!(presented_gateway_key(&req), None);
     }
 }
 

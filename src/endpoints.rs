@@ -11,6 +11,7 @@
 //! Adding an endpoint is one entry in [`SPECS`] (and its mock).
 
 use crate::dialect::{Dialect, Endpoint};
+use crate::providers::ProviderKind;
 
 /// How the client frames its request body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +27,8 @@ pub enum BodyKind {
 pub enum ResponseKind {
     /// One JSON object.
     Json,
-    /// JSON, or SSE when the request says `"stream": true`.
+    /// JSON, or SSE when the request says `"stream": true` (or its path does: Gemini's
+    /// `:streamGenerateContent`).
     JsonOrSse,
     /// Bytes streamed as the provider produces them (audio).
     Binary,
@@ -39,6 +41,8 @@ pub enum ModelField {
     Json(&'static str),
     /// A text field of the multipart form.
     Form(&'static str),
+    /// The URL path (Gemini's `models/{model}:action`); the action says whether it streams.
+    Path,
 }
 
 /// What a call's cost is counted in (the ledger's `unit`).
@@ -69,7 +73,7 @@ pub enum Providers {
     /// Every provider speaking this dialect.
     Dialect(Dialect),
     /// Providers of these preset kinds.
-    Kinds(&'static [&'static str]),
+    Kinds(&'static [ProviderKind]),
 }
 
 /// The path appended to a provider's base URL.
@@ -88,6 +92,9 @@ pub enum UpstreamPath {
 pub struct Serve {
     pub providers: Providers,
     pub path: UpstreamPath,
+    /// The dialect the provider is spoken to in, when not its own: OpenAI-kind providers
+    /// take Responses requests natively.
+    pub wire: Option<Dialect>,
 }
 
 /// One endpoint, declared.
@@ -96,7 +103,8 @@ pub struct Spec {
     pub endpoint: Endpoint,
     /// The ledger's and the metrics' name.
     pub name: &'static str,
-    /// Client paths (without a trailing slash).
+    /// Client paths (without a trailing slash). `{model}` stands for a model named in the
+    /// path (one or more characters, slashes included: `provider/model`).
     pub paths: &'static [&'static str],
     pub method: &'static str,
     /// The dialect its clients speak (how gateway errors are shaped).
@@ -118,19 +126,40 @@ const CHAT_SERVE: &[Serve] = &[
     Serve {
         providers: Providers::Dialect(Dialect::OpenAi),
         path: UpstreamPath::Suffix("/chat/completions"),
+        wire: None,
     },
     Serve {
         providers: Providers::Dialect(Dialect::Anthropic),
         path: UpstreamPath::Suffix("/messages"),
+        wire: None,
     },
     Serve {
         providers: Providers::Dialect(Dialect::Gemini),
         path: UpstreamPath::GeminiGenerate,
+        wire: None,
     },
 ];
 
+/// The Responses API: OpenAI-kind providers serve it themselves (the body passes through but
+/// for the model); every other provider is reached through the chat translator.
+const RESPONSES_SERVE: &[Serve] = &[
+    Serve {
+        providers: Providers::Kinds(&[ProviderKind::OpenAi]),
+        path: UpstreamPath::Suffix("/responses"),
+        wire: Some(Dialect::Responses),
+    },
+    CHAT_SERVE[0],
+    CHAT_SERVE[1],
+    CHAT_SERVE[2],
+];
+
 /// Providers with OpenAI's audio endpoints.
-const AUDIO_KINDS: &[&str] = &["openai", "groq", "deepinfra", "openai-compatible"];
+const AUDIO_KINDS: &[ProviderKind] = &[
+    ProviderKind::OpenAi,
+    ProviderKind::Groq,
+    ProviderKind::DeepInfra,
+    ProviderKind::OpenAiCompatible,
+];
 
 /// Every endpoint. [`spec`] finds an endpoint's entry.
 pub static SPECS: &[Spec] = &[
@@ -163,6 +192,55 @@ pub static SPECS: &[Spec] = &[
         serve: CHAT_SERVE,
     },
     Spec {
+        endpoint: Endpoint::Responses,
+        name: "responses",
+        paths: &["/v1/responses", "/responses"],
+        method: "POST",
+        client: Dialect::Responses,
+        request: BodyKind::Json,
+        response: ResponseKind::JsonOrSse,
+        model: ModelField::Json("model"),
+        unit: Unit::Tokens,
+        cacheable: false,
+        chat: true,
+        serve: RESPONSES_SERVE,
+    },
+    Spec {
+        endpoint: Endpoint::GenerateContent,
+        name: "generate_content",
+        // `google-genai` with only a base URL set calls API version `v1`.
+        paths: &[
+            "/v1beta/models/{model}:generateContent",
+            "/v1/models/{model}:generateContent",
+        ],
+        method: "POST",
+        client: Dialect::Gemini,
+        request: BodyKind::Json,
+        response: ResponseKind::JsonOrSse,
+        model: ModelField::Path,
+        unit: Unit::Tokens,
+        cacheable: false,
+        chat: true,
+        serve: CHAT_SERVE,
+    },
+    Spec {
+        endpoint: Endpoint::StreamGenerateContent,
+        name: "stream_generate_content",
+        paths: &[
+            "/v1beta/models/{model}:streamGenerateContent",
+            "/v1/models/{model}:streamGenerateContent",
+        ],
+        method: "POST",
+        client: Dialect::Gemini,
+        request: BodyKind::Json,
+        response: ResponseKind::JsonOrSse,
+        model: ModelField::Path,
+        unit: Unit::Tokens,
+        cacheable: false,
+        chat: true,
+        serve: CHAT_SERVE,
+    },
+    Spec {
         endpoint: Endpoint::Embeddings,
         name: "embeddings",
         paths: &["/v1/embeddings", "/embeddings"],
@@ -179,11 +257,13 @@ pub static SPECS: &[Spec] = &[
             Serve {
                 providers: Providers::Dialect(Dialect::OpenAi),
                 path: UpstreamPath::Suffix("/embeddings"),
+                wire: None,
             },
             // Gemini native, translated both ways (`crate::media::embeddings`).
             Serve {
                 providers: Providers::Dialect(Dialect::Gemini),
                 path: UpstreamPath::GeminiAction("batchEmbedContents"),
+                wire: None,
             },
         ],
     },
@@ -201,8 +281,14 @@ pub static SPECS: &[Spec] = &[
         chat: false,
         serve: &[Serve {
             // `gemini` is Google's OpenAI-compatible endpoint (Imagen models).
-            providers: Providers::Kinds(&["openai", "xai", "gemini", "openai-compatible"]),
+            providers: Providers::Kinds(&[
+                ProviderKind::OpenAi,
+                ProviderKind::Xai,
+                ProviderKind::Gemini,
+                ProviderKind::OpenAiCompatible,
+            ]),
             path: UpstreamPath::Suffix("/images/generations"),
+            wire: None,
         }],
     },
     Spec {
@@ -220,6 +306,7 @@ pub static SPECS: &[Spec] = &[
         serve: &[Serve {
             providers: Providers::Kinds(AUDIO_KINDS),
             path: UpstreamPath::Suffix("/audio/transcriptions"),
+            wire: None,
         }],
     },
     Spec {
@@ -237,6 +324,7 @@ pub static SPECS: &[Spec] = &[
         serve: &[Serve {
             providers: Providers::Kinds(AUDIO_KINDS),
             path: UpstreamPath::Suffix("/audio/translations"),
+            wire: None,
         }],
     },
     Spec {
@@ -254,6 +342,7 @@ pub static SPECS: &[Spec] = &[
         serve: &[Serve {
             providers: Providers::Kinds(AUDIO_KINDS),
             path: UpstreamPath::Suffix("/audio/speech"),
+            wire: None,
         }],
     },
 ];
@@ -275,10 +364,25 @@ pub enum Found {
     Unknown,
 }
 
+/// Whether `path` is the table's `pattern`: equal, or with a non-empty model where the
+/// pattern says `{model}`.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    match pattern.split_once("{model}") {
+        None => pattern == path,
+        Some((before, after)) => path
+            .strip_prefix(before)
+            .and_then(|rest| rest.strip_suffix(after))
+            .is_some_and(|model| !model.is_empty()),
+    }
+}
+
 /// Finds the endpoint of `path` (a trailing slash ignored) asked with `method`.
 pub fn classify(method: &str, path: &str) -> Found {
     let path = path.strip_suffix('/').unwrap_or(path);
-    match SPECS.iter().find(|s| s.paths.contains(&path)) {
+    match SPECS
+        .iter()
+        .find(|s| s.paths.iter().any(|p| path_matches(p, path)))
+    {
         Some(s) if s.method == method => Found::Endpoint(s),
         Some(s) => Found::WrongMethod(s.method),
         None => Found::Unknown,
@@ -300,7 +404,7 @@ pub fn serving_kinds(spec: &Spec) -> String {
         .iter()
         .map(|s| match s.providers {
             Providers::Dialect(d) => format!("any {} provider", d.name()),
-            Providers::Kinds(k) => k.join(", "),
+            Providers::Kinds(k) => k.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -308,18 +412,32 @@ pub fn serving_kinds(spec: &Spec) -> String {
 
 impl Spec {
     /// How a provider of `kind` speaking `dialect` serves this endpoint, if it does.
-    pub fn serve(&self, kind: &str, dialect: Dialect) -> Option<&'static Serve> {
+    pub fn serve(&self, kind: ProviderKind, dialect: Dialect) -> Option<&'static Serve> {
         self.serve.iter().find(|s| match s.providers {
             Providers::Dialect(d) => d == dialect,
             Providers::Kinds(kinds) => kinds.contains(&kind),
         })
     }
 
+    /// The dialect a provider of `kind` speaking `dialect` is spoken to in for this endpoint:
+    /// its own, but for providers serving the client's dialect natively (the Responses API on
+    /// OpenAI-kind providers).
+    pub fn wire_dialect(&self, kind: ProviderKind, dialect: Dialect) -> Dialect {
+        self.serve(kind, dialect)
+            .and_then(|s| s.wire)
+            .unwrap_or(dialect)
+    }
+
+    /// Whether requests name their model in the URL path rather than the body.
+    pub fn model_in_path(&self) -> bool {
+        self.model == ModelField::Path
+    }
+
     /// The path after the provider's base URL, for `model`; `None` when the provider does not
     /// serve this endpoint.
     pub fn upstream_path(
         &self,
-        kind: &str,
+        kind: ProviderKind,
         dialect: Dialect,
         model: &str,
         stream: bool,
@@ -353,6 +471,9 @@ mod tests {
             Endpoint::ChatCompletions,
             Endpoint::Messages,
             Endpoint::Embeddings,
+            Endpoint::Responses,
+            Endpoint::GenerateContent,
+            Endpoint::StreamGenerateContent,
             Endpoint::ImageGenerations,
             Endpoint::AudioTranscriptions,
             Endpoint::AudioTranslations,
@@ -389,19 +510,45 @@ mod tests {
             Found::WrongMethod("POST")
         );
         assert_eq!(classify("POST", "/v1/audio"), Found::Unknown);
+        assert_eq!(e("POST", "/responses/"), Some(Endpoint::Responses));
+        assert_eq!(
+            e("POST", "/v1beta/models/anthropic/claude:generateContent"),
+            Some(Endpoint::GenerateContent)
+        );
+        assert_eq!(
+            e("POST", "/v1/models/chat:streamGenerateContent"),
+            Some(Endpoint::StreamGenerateContent)
+        );
+        assert_eq!(
+            classify("GET", "/v1beta/models/m:generateContent"),
+            Found::WrongMethod("POST")
+        );
+        assert_eq!(
+            classify("POST", "/v1beta/models/:generateContent"),
+            Found::Unknown
+        );
+        assert_eq!(
+            classify("POST", "/v1beta/models/m:countTokens"),
+            Found::Unknown
+        );
     }
 
     #[test]
     fn providers_and_their_paths() {
         let emb = spec(Endpoint::Embeddings);
         assert_eq!(
-            emb.upstream_path("mistral", Dialect::OpenAi, "mistral-embed", false)
-                .as_deref(),
+            emb.upstream_path(
+                ProviderKind::Mistral,
+                Dialect::OpenAi,
+                "mistral-embed",
+                false
+            )
+            .as_deref(),
             Some("/embeddings")
         );
         assert_eq!(
             emb.upstream_path(
-                "gemini-native",
+                ProviderKind::GeminiNative,
                 Dialect::Gemini,
                 "gemini-embedding-001",
                 false
@@ -409,20 +556,62 @@ mod tests {
             .as_deref(),
             Some("/models/gemini-embedding-001:batchEmbedContents")
         );
-        assert!(emb.serve("anthropic", Dialect::Anthropic).is_none());
+        assert!(emb
+            .serve(ProviderKind::Anthropic, Dialect::Anthropic)
+            .is_none());
         let stt = spec(Endpoint::AudioTranscriptions);
-        assert!(stt.serve("groq", Dialect::OpenAi).is_some());
-        assert!(stt.serve("mistral", Dialect::OpenAi).is_none());
+        assert!(stt.serve(ProviderKind::Groq, Dialect::OpenAi).is_some());
+        assert!(stt.serve(ProviderKind::Mistral, Dialect::OpenAi).is_none());
         let img = spec(Endpoint::ImageGenerations);
-        assert!(img.serve("xai", Dialect::OpenAi).is_some());
-        assert!(img.serve("groq", Dialect::OpenAi).is_none());
+        assert!(img.serve(ProviderKind::Xai, Dialect::OpenAi).is_some());
+        assert!(img.serve(ProviderKind::Groq, Dialect::OpenAi).is_none());
         let chat = spec(Endpoint::ChatCompletions);
         assert_eq!(
-            chat.upstream_path("anthropic", Dialect::Anthropic, "c", false)
+            chat.upstream_path(ProviderKind::Anthropic, Dialect::Anthropic, "c", false)
                 .as_deref(),
             Some("/messages")
         );
         assert!(spec(Endpoint::AudioSpeech).streams(false));
         assert!(!spec(Endpoint::Embeddings).streams(true));
+    }
+
+    #[test]
+    fn responses_are_native_on_openai_kind_and_translated_elsewhere() {
+        let r = spec(Endpoint::Responses);
+        let wire = |k: ProviderKind, d| r.wire_dialect(k, d);
+        assert_eq!(
+            wire(ProviderKind::OpenAi, Dialect::OpenAi),
+            Dialect::Responses
+        );
+        assert_eq!(wire(ProviderKind::Groq, Dialect::OpenAi), Dialect::OpenAi);
+        assert_eq!(
+            wire(ProviderKind::Anthropic, Dialect::Anthropic),
+            Dialect::Anthropic
+        );
+        let path = |k, d| r.upstream_path(k, d, "m", true);
+        assert_eq!(
+            path(ProviderKind::OpenAi, Dialect::OpenAi).as_deref(),
+            Some("/responses")
+        );
+        assert_eq!(
+            path(ProviderKind::OpenAiCompatible, Dialect::OpenAi).as_deref(),
+            Some("/chat/completions")
+        );
+        assert_eq!(
+            path(ProviderKind::GeminiNative, Dialect::Gemini).as_deref(),
+            Some("/models/m:streamGenerateContent?alt=sse")
+        );
+        // Chat never goes to `/responses`, whatever the kind.
+        assert_eq!(
+            spec(Endpoint::ChatCompletions).wire_dialect(ProviderKind::OpenAi, Dialect::OpenAi),
+            Dialect::OpenAi
+        );
+        let g = spec(Endpoint::StreamGenerateContent);
+        assert!(g.model_in_path() && !spec(Endpoint::Messages).model_in_path());
+        assert_eq!(
+            g.upstream_path(ProviderKind::Anthropic, Dialect::Anthropic, "c", true)
+                .as_deref(),
+            Some("/messages")
+        );
     }
 }

@@ -99,6 +99,9 @@ pub struct GatewayError {
     pub param: Option<std::borrow::Cow<'static, str>>,
     /// When the client may try again (sent as `retry-after`).
     pub retry_after: Option<std::time::Duration>,
+    /// A more specific error code than the kind's, for dialects that report one (OpenAI's
+    /// `code`, e.g. `previous_response_not_found`).
+    pub code: Option<&'static str>,
 }
 
 impl GatewayError {
@@ -108,7 +111,13 @@ impl GatewayError {
             message: message.into(),
             param: None,
             retry_after: None,
+            code: None,
         }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
 
     pub fn with_param(mut self, param: impl Into<std::borrow::Cow<'static, str>>) -> Self {

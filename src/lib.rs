@@ -10,8 +10,9 @@
 //! - [`proxy`]: the thin Pingora `ProxyHttp` implementation and its per-request context; its
 //!   module doc lists every layer a request passes, in order.
 //! - [`auth`]: gateway keys and their model allow-lists.
-//! - [`dialect`]: client/provider wire dialects (OpenAI, Anthropic, Gemini), the canonical
-//!   model they translate through, and their error shapes.
+//! - [`dialect`]: client/provider wire dialects (OpenAI chat, Anthropic, Gemini, OpenAI
+//!   Responses), the canonical model they translate through, and their error shapes.
+//! - [`conversation`]: Responses API conversation state (`previous_response_id`).
 //! - [`cache`]: opt-in response caching (pingora-cache, canonical records).
 //! - [`routing`]: model name -> ordered candidate list.
 //! - [`stats`]: live per-target statistics (latency quantiles, throughput, error and 429 rates).
@@ -29,6 +30,7 @@ pub mod cache;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod conversation;
 pub mod daemon;
 pub mod dashboard;
 pub mod dialect;

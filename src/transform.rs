@@ -30,6 +30,11 @@ pub struct Spec {
     pub wants_usage: bool,
     /// The model named in translated stream events.
     pub model: String,
+    /// The answer's id as the client sees it, when the gateway assigns one (Responses
+    /// clients, see [`crate::conversation`]).
+    pub response_id: Option<String>,
+    /// Request fields the client's dialect echoes in its answer (Responses).
+    pub echo: Option<std::sync::Arc<serde_json::Value>>,
 }
 
 impl Spec {
@@ -136,17 +141,16 @@ fn translator(spec: &Spec) -> Option<ResponseTranslator> {
         return None;
     }
     let ok = (200..300).contains(&spec.status);
+    let opts = StreamEncoderOptions {
+        include_usage: spec.wants_usage,
+        model: spec.model.clone(),
+        response_id: spec.response_id.clone(),
+        echo: spec.echo.clone(),
+    };
     Some(if ok && spec.stream {
-        ResponseTranslator::stream(
-            spec.provider,
-            spec.client,
-            StreamEncoderOptions {
-                include_usage: spec.wants_usage,
-                model: spec.model.clone(),
-            },
-        )
+        ResponseTranslator::stream(spec.provider, spec.client, opts)
     } else {
-        ResponseTranslator::whole(spec.provider, spec.client, spec.status)
+        ResponseTranslator::whole_with(spec.provider, spec.client, spec.status, opts)
     })
 }
 
@@ -200,6 +204,8 @@ mod tests {
             stream,
             wants_usage: false,
             model: "claude".into(),
+            response_id: None,
+            echo: None,
         }
     }
 

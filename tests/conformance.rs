@@ -2,6 +2,9 @@
 //! requests, whole answers, recorded streams and errors, each with its exact expected
 //! translation.
 //!
+//! Dialects: `openai` (Chat Completions), `anthropic`, `gemini`, `responses` (the OpenAI
+//! Responses API); every one is both a client and a provider dialect here.
+//!
 //! - `requests_<client>.json`: `[{name, request, expected: {<target>: body | {"error": {status,
 //!   param}}}}]`: the client's body encoded for each target dialect.
 //! - `responses_<provider>.json`: `[{name, response, expected: {<client>: body}}]`.
@@ -10,7 +13,7 @@
 //!   every byte offset and must translate identically each time.
 //! - `errors.json`: `[{name, provider, status, body, expected: {<client>: body}}]`.
 //!
-//! `created` timestamps are removed before comparing (the encoders stamp the current time when
+//! `created` / `created_at` timestamps are removed before comparing (the encoders stamp the current time when
 //! the provider gave none). Run with `UPDATE_CONFORMANCE=1` to rewrite the expected parts from
 //! the current output (then review the diff by hand: that is the point of the corpus).
 //!
@@ -35,16 +38,18 @@ fn dialect(name: &str) -> Dialect {
         "openai" => Dialect::OpenAi,
         "anthropic" => Dialect::Anthropic,
         "gemini" => Dialect::Gemini,
+        "responses" => Dialect::Responses,
         other => panic!("unknown dialect {other}"),
     }
 }
 
-/// Removes `created` keys anywhere in `v`.
+/// Removes `created` and `created_at` keys anywhere in `v`.
 fn scrub(mut v: Value) -> Value {
     fn walk(v: &mut Value) {
         match v {
             Value::Object(m) => {
                 m.remove("created");
+                m.remove("created_at");
                 m.values_mut().for_each(walk);
             }
             Value::Array(a) => a.iter_mut().for_each(walk),
@@ -89,12 +94,13 @@ fn check(
     }
 }
 
-/// The clients a provider's answer is translated for: every client dialect but its own.
+/// Every dialect: each is a client and a provider dialect.
+const CLIENTS: [&str; 4] = ["openai", "anthropic", "gemini", "responses"];
+
+/// The clients a provider's answer is translated for (or the targets a client's request is
+/// translated to): every dialect but its own.
 fn clients_of(provider: &str) -> Vec<&'static str> {
-    ["openai", "anthropic"]
-        .into_iter()
-        .filter(|c| *c != provider)
-        .collect()
+    CLIENTS.into_iter().filter(|c| *c != provider).collect()
 }
 
 /// Runs every case of `file` for each target `targets` gives it. The targets come from the
@@ -168,7 +174,7 @@ fn translate_request(case: &Value, from: &str, target: &str) -> Value {
 fn requests_from_openai_clients() {
     run_cases(
         "requests_openai.json",
-        |_| vec!["anthropic", "gemini"],
+        |_| clients_of("openai"),
         |c, t| translate_request(c, "openai", t),
     );
 }
@@ -177,8 +183,27 @@ fn requests_from_openai_clients() {
 fn requests_from_anthropic_clients() {
     run_cases(
         "requests_anthropic.json",
-        |_| vec!["openai", "gemini"],
+        |_| clients_of("anthropic"),
         |c, t| translate_request(c, "anthropic", t),
+    );
+}
+
+#[test]
+fn requests_from_responses_clients() {
+    run_cases(
+        "requests_responses.json",
+        |_| clients_of("responses"),
+        |c, t| translate_request(c, "responses", t),
+    );
+}
+
+#[test]
+fn requests_from_gemini_clients() {
+    // The model and the stream choice are in a Gemini client's URL; the body has neither.
+    run_cases(
+        "requests_gemini.json",
+        |_| clients_of("gemini"),
+        |c, t| translate_request(c, "gemini", t),
     );
 }
 
@@ -198,7 +223,7 @@ fn translate_whole(provider: &str, client: &str, status: u16, body: &[u8]) -> Va
 
 #[test]
 fn whole_answers_from_each_provider() {
-    for provider in ["openai", "anthropic", "gemini"] {
+    for provider in ["openai", "anthropic", "gemini", "responses"] {
         let file = format!("responses_{provider}.json");
         run_cases(
             &file,
@@ -239,6 +264,7 @@ fn translate_stream(provider: &str, client: &str, pieces: &[&[u8]], usage: bool)
         StreamEncoderOptions {
             include_usage: usage,
             model: "requested-model".into(),
+            ..Default::default()
         },
     );
     let mut out = Vec::new();
@@ -251,7 +277,10 @@ fn translate_stream(provider: &str, client: &str, pieces: &[&[u8]], usage: bool)
 
 /// Client output as `[{"event": name?, "data": json | text}]`, `created` removed.
 fn events(body: &[u8]) -> Value {
-    let text = String::from_utf8(body.to_vec()).expect("client stream is UTF-8");
+    // Gemini's encoder ends events with CRLF pairs, as Google's servers do.
+    let text = String::from_utf8(body.to_vec())
+        .expect("client stream is UTF-8")
+        .replace("\r\n", "\n");
     let mut out = Vec::new();
     for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
         let mut event = Value::Null;
@@ -280,7 +309,7 @@ fn recorded_streams_from_each_provider() {
         .filter(|p| p.extension().is_some_and(|x| x == "sse"))
         .collect();
     names.sort();
-    assert!(names.len() >= 6, "too few recorded streams: {names:?}");
+    assert!(names.len() >= 12, "too few recorded streams: {names:?}");
     let mut failures = Vec::new();
     for path in names {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
@@ -368,7 +397,7 @@ fn a_stream_cut_short_still_ends_well_formed() {
         let provider = stem.split('_').next().unwrap().to_owned();
         let input = std::fs::read(&path).unwrap();
         let cut = &input[..input.len() / 2];
-        for client in ["openai", "anthropic"] {
+        for client in CLIENTS {
             if client == provider {
                 continue;
             }
@@ -381,7 +410,22 @@ fn a_stream_cut_short_still_ends_well_formed() {
                 .unwrap_or(Value::Null);
             match client {
                 "openai" => assert_eq!(last["data"], "[DONE]", "{stem}: {out}"),
-                _ => assert_eq!(last["event"], "message_stop", "{stem}: {out}"),
+                "anthropic" => assert_eq!(last["event"], "message_stop", "{stem}: {out}"),
+                // A Responses stream ends with its terminal event (or `response.failed` after
+                // an error that came before the cut).
+                "responses" => assert!(
+                    ["response.completed", "response.failed"]
+                        .contains(&last["event"].as_str().unwrap_or_default()),
+                    "{stem}: {out}"
+                ),
+                // Gemini has no terminal event: every chunk is whole JSON.
+                _ => assert!(
+                    out.as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|e| e["data"].is_object()),
+                    "{stem}: {out}"
+                ),
             }
         }
     }

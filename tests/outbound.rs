@@ -45,6 +45,7 @@ fn state(providers: &str, failures: u32) -> Arc<GatewayState> {
         Health::new(),
         switchyard::governance::Governance::in_memory(),
         Default::default(),
+        switchyard::conversation::Store::new(1 << 20, std::time::Duration::from_secs(60)),
     ))
 }
 

@@ -12,12 +12,18 @@ use switchyard::dialect::canonical::StreamEncoderOptions;
 use switchyard::dialect::replay::{decode_line, encode_line};
 use switchyard::dialect::Dialect;
 
-const DIALECTS: [Dialect; 3] = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini];
+const DIALECTS: [Dialect; 4] = [
+    Dialect::OpenAi,
+    Dialect::Anthropic,
+    Dialect::Gemini,
+    Dialect::Responses,
+];
 
 fn render(to: Dialect, stream: bool, a: &[u8], b: &[u8]) {
     let opts = StreamEncoderOptions {
         include_usage: true,
         model: "fuzz-model".into(),
+        ..Default::default()
     };
     let mut r = Renderer::new(to, stream, opts);
     let mut out = Vec::new();
@@ -35,6 +41,15 @@ fn render(to: Dialect, stream: bool, a: &[u8], b: &[u8]) {
         assert!(
             out.ends_with(b"data: [DONE]\n\n"),
             "streamed replay to OpenAI: {text}"
+        );
+    } else if to == Dialect::Responses {
+        let t = text.trim_end();
+        let last = t.rsplit("\n\n").next().unwrap_or_default();
+        assert!(
+            ["response.completed", "response.incomplete", "response.failed"]
+                .iter()
+                .any(|e| last.starts_with(&format!("event: {e}\n"))),
+            "streamed replay to Responses: {text}"
         );
     } else if to == Dialect::Anthropic {
         let t = text.trim_end();
@@ -96,6 +111,7 @@ fuzz_target!(|input: &[u8]| {
             let (ra, rb) = rec.split_at(rec.len() / 2);
             render(Dialect::Anthropic, true, ra, rb);
             render(Dialect::OpenAi, false, ra, rb);
+            render(Dialect::Responses, true, ra, rb);
         }
     }
 });

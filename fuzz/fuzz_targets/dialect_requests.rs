@@ -7,7 +7,12 @@ use switchyard::dialect::canonical::TranslateOptions;
 use switchyard::dialect::translate::{decode_request, encode_request};
 use switchyard::dialect::Dialect;
 
-const DIALECTS: [Dialect; 3] = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini];
+const DIALECTS: [Dialect; 4] = [
+    Dialect::OpenAi,
+    Dialect::Anthropic,
+    Dialect::Gemini,
+    Dialect::Responses,
+];
 
 /// Top-level names an operator may list in `translation.drop`: with them dropped, decoders
 /// and encoders go past the fields they would otherwise reject.
@@ -42,6 +47,15 @@ const DROPPABLE: &[&str] = &[
     "service_tier",
     "store",
     "stop",
+    "input",
+    "instructions",
+    "text",
+    "reasoning",
+    "include",
+    "background",
+    "conversation",
+    "prompt",
+    "max_tool_calls",
 ];
 
 fuzz_target!(|data: &[u8]| {

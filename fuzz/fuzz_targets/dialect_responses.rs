@@ -9,7 +9,12 @@ use switchyard::dialect::translate::{
 };
 use switchyard::dialect::Dialect;
 
-const DIALECTS: [Dialect; 3] = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini];
+const DIALECTS: [Dialect; 4] = [
+    Dialect::OpenAi,
+    Dialect::Anthropic,
+    Dialect::Gemini,
+    Dialect::Responses,
+];
 /// A few statuses (each dialect maps them to error types); kept short: every one re-parses
 /// the body.
 const STATUSES: [u16; 5] = [0, 200, 429, 529, u16::MAX];

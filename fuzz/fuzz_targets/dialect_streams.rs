@@ -1,7 +1,9 @@
 //! Any bytes, read as a streamed answer in any dialect and written in any dialect, never
 //! panic, and the client's stream always ends well-formed: OpenAI with `data: [DONE]`,
 //! Anthropic with `message_stop` (or, after an in-stream error, with that `error` event),
-//! every event's data JSON.
+//! Responses with `response.created` first and a terminal event last (`response.completed`,
+//! `.incomplete`, or `.failed` after an error), its `sequence_number`s counting from 0 with no
+//! gap; every event's data JSON.
 //!
 //! Input: byte 0 picks where the rest is split in two chunks.
 #![no_main]
@@ -12,7 +14,12 @@ use switchyard::dialect::translate::ResponseTranslator;
 use switchyard::dialect::Dialect;
 use switchyard::usage::SseParser;
 
-const DIALECTS: [Dialect; 3] = [Dialect::OpenAi, Dialect::Anthropic, Dialect::Gemini];
+const DIALECTS: [Dialect; 4] = [
+    Dialect::OpenAi,
+    Dialect::Anthropic,
+    Dialect::Gemini,
+    Dialect::Responses,
+];
 
 /// The client's stream as (event name, data) pairs; every data is JSON (or OpenAI's `[DONE]`).
 fn events_of(to: Dialect, out: &[u8]) -> Vec<(Option<String>, String)> {
@@ -46,6 +53,7 @@ fuzz_target!(|input: &[u8]| {
             let opts = StreamEncoderOptions {
                 include_usage: sel & 1 == 1,
                 model: "fuzz-model".into(),
+                ..Default::default()
             };
             let mut t = ResponseTranslator::stream(from, to, opts);
             let mut out = Vec::new();
@@ -88,6 +96,23 @@ fuzz_target!(|input: &[u8]| {
                         stops <= 1,
                         "{from:?} -> Anthropic: {stops} message_stop: {text}"
                     );
+                }
+                Dialect::Responses => {
+                    let first = events.first().and_then(|(e, _)| e.as_deref());
+                    let last = events.last().and_then(|(e, _)| e.as_deref());
+                    assert_eq!(first, Some("response.created"), "{from:?} -> Responses: {text}");
+                    assert!(
+                        matches!(
+                            last,
+                            Some("response.completed" | "response.incomplete" | "response.failed")
+                        ),
+                        "{from:?} -> Responses ends with {last:?}: {text}"
+                    );
+                    for (i, (name, data)) in events.iter().enumerate() {
+                        let v: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+                        assert_eq!(v["sequence_number"], i, "{from:?} -> Responses: {text}");
+                        assert_eq!(v["type"].as_str(), name.as_deref(), "{from:?}: {text}");
+                    }
                 }
                 Dialect::Gemini => {}
             }

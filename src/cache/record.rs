@@ -136,6 +136,7 @@ impl Tap {
 /// Canonical record -> the client's dialect.
 pub struct Renderer {
     to: Dialect,
+    opts: StreamEncoderOptions,
     lines: LineSplitter,
     encoder: Option<Box<dyn StreamEncoder>>,
     whole: Option<Aggregator>,
@@ -148,7 +149,8 @@ impl Renderer {
         Renderer {
             to,
             lines: LineSplitter::default(),
-            encoder: stream.then(|| translate::stream_encoder(to, opts)),
+            encoder: stream.then(|| translate::stream_encoder(to, opts.clone())),
+            opts,
             whole: (!stream).then(Aggregator::new),
             usage: None,
             finished: false,
@@ -196,7 +198,7 @@ impl Renderer {
         if let Some(agg) = self.whole.take() {
             out = match agg.error().cloned() {
                 Some(e) => translate::encode_error(self.to, &e),
-                None => translate::encode_response(self.to, &agg.finish()),
+                None => translate::encode_response_with(self.to, &agg.finish(), &self.opts),
             };
         }
         Bytes::from(out)
@@ -234,6 +236,7 @@ data: [DONE]\n\n";
         let opts = || StreamEncoderOptions {
             include_usage: false,
             model: "m".into(),
+            ..Default::default()
         };
         let mut r = Renderer::new(Dialect::Anthropic, false, opts());
         let mut out = r.feed(&rec).to_vec();

@@ -4,6 +4,7 @@
 //! environment variable is unset) are collected as warnings, reported at start and by `check`.
 
 mod cache;
+mod conversations;
 pub(crate) mod error;
 pub mod experiments;
 mod governance;
@@ -39,6 +40,8 @@ pub struct Config {
     pub ledger: LedgerSettings,
     /// The response cache (`[cache]`).
     pub cache: CacheSettings,
+    /// Responses API conversation state (`[conversations]`).
+    pub conversations: ConversationSettings,
     /// How requests are translated between dialects (`[translation]`).
     pub translation: crate::dialect::canonical::TranslateOptions,
     pub providers: Vec<ProviderConfig>,
@@ -134,6 +137,7 @@ impl PricingSettings {
 }
 
 pub use cache::{CacheSettings, RouteCache};
+pub use conversations::ConversationSettings;
 pub use governance::{FeatureConfig, LimitStore, LimitsSettings, LoggingSettings};
 pub use routing::{HedgeAfter, HedgeConfig, Rule, StrategyConfig, When};
 

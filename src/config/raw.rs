@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub telemetry: Option<super::telemetry::RawTelemetry>,
     #[serde(default)]
     pub features: Vec<Spanned<super::governance::RawFeature>>,
+    pub conversations: Option<RawConversations>,
     #[serde(default)]
     pub providers: Vec<Spanned<RawProvider>>,
     #[serde(default)]
@@ -100,6 +101,16 @@ pub struct RawCache {
     /// How long identical requests wait for the first one's answer before calling the
     /// provider themselves, e.g. "30s".
     pub lock_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConversations {
+    /// Bytes of Responses API conversation turns kept in memory for `previous_response_id`,
+    /// e.g. "64MiB"; 0 keeps none.
+    pub max_size: Option<Spanned<RawSize>>,
+    /// How long a turn is kept after its last use, e.g. "1h".
+    pub ttl: Option<Spanned<String>>,
 }
 
 /// `cache = { ttl = "10m", tool_calls = true }` on a route.

@@ -89,6 +89,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
     let limits = super::governance::limits(&loc, raw.limits.as_ref())?;
     let features = super::governance::features(&loc, &raw.features)?;
     let logging = super::governance::logging(&loc, raw.logging.as_ref())?;
+    let conversations = super::conversations::settings(&loc, raw.conversations.as_ref())?;
     let telemetry = super::telemetry::settings(&loc, raw.telemetry.as_ref())?;
     let mut translation = crate::dialect::canonical::TranslateOptions::default();
     for (i, name) in raw
@@ -234,6 +235,7 @@ pub fn validate(file: &str, text: &str, lookup: Lookup<'_>) -> Result<Config, Co
         pricing,
         ledger,
         cache,
+        conversations,
         translation,
         providers,
         gateway_keys,

@@ -424,13 +424,20 @@ pub trait StreamEncoder: Send + Sync {
     fn finish(&mut self, out: &mut Vec<u8>);
 }
 
-/// How a client-dialect stream encoder is set up.
+/// How a client-dialect encoder (streamed or whole) is set up.
 #[derive(Clone, Debug, Default)]
 pub struct StreamEncoderOptions {
     /// OpenAI clients: emit the usage-only chunk at the end (they asked for it).
     pub include_usage: bool,
     /// The model name to report when the provider's stream does not name one.
     pub model: String,
+    /// The answer's id as the client sees it, when the gateway assigns one (Responses
+    /// clients: the id a later `previous_response_id` names). `None`: derived from the
+    /// provider's id.
+    pub response_id: Option<String>,
+    /// Request fields the client's dialect echoes in its answer (the Responses API's
+    /// `instructions`, `tools`, `tool_choice`, `text`, ...), as a JSON object.
+    pub echo: Option<std::sync::Arc<Value>>,
 }
 
 /// `id` as a dialect's clients expect it: with `prefix` (`msg_`, `chatcmpl-`) added when

@@ -5,7 +5,8 @@
 //! without touching any other byte, and (c) renders its own errors in the client's dialect.
 //! Otherwise the body is translated through the [`canonical`] model: decoded from the client's
 //! dialect, encoded into the provider's, and the answer (whole, streamed or an error) goes back
-//! the same way ([`translate`]). One module per dialect: [`openai`], [`anthropic`], [`gemini`].
+//! the same way ([`translate`]). One module per dialect: [`openai`], [`anthropic`], [`gemini`],
+//! [`responses`].
 
 pub mod anthropic;
 pub mod canonical;
@@ -13,9 +14,10 @@ pub mod gemini;
 pub mod openai;
 pub mod probe;
 pub mod replay;
+pub mod responses;
 pub mod translate;
 
-pub use probe::{probe_request, RequestProbe};
+pub use probe::{probe_path_request, probe_request, RequestProbe};
 
 use crate::error::GatewayError;
 
@@ -26,8 +28,11 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
-    /// Gemini native `generateContent` (providers only; clients speak OpenAI or Anthropic).
+    /// Gemini native `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// OpenAI Responses (`/v1/responses`): a client dialect for every target, spoken natively
+    /// by OpenAI-kind providers.
+    Responses,
 }
 
 impl Dialect {
@@ -36,15 +41,16 @@ impl Dialect {
             Dialect::OpenAi => "openai",
             Dialect::Anthropic => "anthropic",
             Dialect::Gemini => "gemini",
+            Dialect::Responses => "responses",
         }
     }
 
     /// The JSON body of an error response in this dialect.
     pub fn error_body(self, err: &GatewayError) -> Vec<u8> {
         match self {
-            // Gemini is never a client dialect; its errors would be OpenAI-shaped.
-            Dialect::OpenAi | Dialect::Gemini => openai::error_body(err),
+            Dialect::OpenAi | Dialect::Responses => openai::error_body(err),
             Dialect::Anthropic => anthropic::error_body(err),
+            Dialect::Gemini => gemini::error_body(err),
         }
     }
 }
@@ -59,6 +65,12 @@ pub enum Endpoint {
     Messages,
     /// `POST /v1/embeddings`
     Embeddings,
+    /// `POST /v1/responses`
+    Responses,
+    /// `POST /v1beta/models/{model}:generateContent` (or `/v1/models/...`)
+    GenerateContent,
+    /// `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` (or `/v1/models/...`)
+    StreamGenerateContent,
     /// `POST /v1/images/generations`
     ImageGenerations,
     /// `POST /v1/audio/transcriptions` (multipart upload)

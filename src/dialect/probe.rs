@@ -79,6 +79,57 @@ pub fn probe_request(body: &[u8]) -> Result<RequestProbe, GatewayError> {
     })
 }
 
+/// What routing needs from a request whose model is in its URL (Gemini's
+/// `models/{model}:generateContent` and `:streamGenerateContent`): the model and stream
+/// choice from the path (`path` is the URL path, `query` its query string), and a body that
+/// must be a JSON object. The model span is empty: the body has no model to rewrite.
+pub fn probe_path_request(
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<RequestProbe, GatewayError> {
+    let (model, stream) = super::gemini::client_path(path).ok_or_else(|| {
+        GatewayError::bad_request("the URL must be `/v1beta/models/{model}:generateContent`")
+    })?;
+    if stream {
+        let sse = query
+            .unwrap_or_default()
+            .split('&')
+            .any(|kv| kv.eq_ignore_ascii_case("alt=sse"));
+        if !sse {
+            return Err(GatewayError::bad_request(
+                "streamGenerateContent is served as server-sent events only: add `?alt=sse`",
+            )
+            .with_param("alt"));
+        }
+    }
+    if body.is_empty() {
+        return Err(GatewayError::bad_request(
+            "the request body is empty; expected a JSON object",
+        ));
+    }
+    match serde_json::from_slice::<&RawValue>(body) {
+        Ok(raw) if raw.get().trim_start().starts_with('{') => {}
+        Ok(_) => {
+            return Err(GatewayError::bad_request(
+                "the request body must be a JSON object",
+            ))
+        }
+        Err(e) => {
+            return Err(GatewayError::bad_request(format!(
+                "the request body is not valid JSON: {e}"
+            )))
+        }
+    }
+    Ok(RequestProbe {
+        model,
+        model_span: 0..0,
+        stream,
+        stream_options_span: None,
+        include_usage: false,
+    })
+}
+
 /// The body with the model literal at `span` replaced by `model` (JSON-escaped).
 pub fn rewrite_model(body: &[u8], span: &Range<usize>, model: &str) -> Bytes {
     let literal = serde_json::Value::String(model.to_owned()).to_string();
@@ -174,6 +225,23 @@ mod tests {
         let p = probe_request(body).unwrap();
         assert!(p.include_usage);
         assert!(with_include_usage(body, &p).is_none());
+    }
+
+    #[test]
+    fn path_models_come_from_the_url() {
+        let p = probe_path_request(
+            "/v1beta/models/anthropic/claude:streamGenerateContent",
+            Some("alt=sse"),
+            br#"{"contents":[]}"#,
+        )
+        .unwrap();
+        assert_eq!((p.model.as_str(), p.stream), ("anthropic/claude", true));
+        assert!(p.model_span.is_empty());
+        let e = probe_path_request("/v1/models/m:streamGenerateContent", None, b"{}").unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("alt"));
+        assert!(probe_path_request("/v1/models/m:generateContent", None, b"[1]").is_err());
+        assert!(probe_path_request("/v1/models/m:generateContent", None, b"{").is_err());
+        assert!(probe_path_request("/v1/models/m:generateContent", None, b"").is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::canonical::{
     ChatRequest, ProviderError, StreamDecoder, StreamEncoder, StreamEncoderOptions, StreamEvent,
     TranslateOptions,
 };
-use super::{anthropic, gemini, openai, Dialect};
+use super::{anthropic, gemini, openai, responses, Dialect};
 use crate::error::GatewayError;
 use crate::usage::SseParser;
 use bytes::{Bytes, BytesMut};
@@ -32,6 +32,7 @@ pub fn decode_request(
         Dialect::OpenAi => openai::decode_request(body, opts),
         Dialect::Anthropic => anthropic::decode_request(body, opts),
         Dialect::Gemini => gemini::decode_request(body, opts),
+        Dialect::Responses => responses::decode_request(body, opts),
     }
 }
 
@@ -45,6 +46,7 @@ pub fn encode_request(
         Dialect::OpenAi => openai::encode_request(req, model, opts),
         Dialect::Anthropic => anthropic::encode_request(req, model, opts),
         Dialect::Gemini => gemini::encode_request(req, model, opts),
+        Dialect::Responses => responses::encode_request(req, model, opts),
     }
 }
 
@@ -53,14 +55,26 @@ pub fn decode_response(d: Dialect, body: &[u8]) -> Result<super::canonical::Chat
         Dialect::OpenAi => openai::decode_response(body),
         Dialect::Anthropic => anthropic::decode_response(body),
         Dialect::Gemini => gemini::decode_response(body),
+        Dialect::Responses => responses::decode_response(body),
     }
 }
 
 pub fn encode_response(d: Dialect, resp: &super::canonical::ChatResponse) -> Vec<u8> {
+    encode_response_with(d, resp, &StreamEncoderOptions::default())
+}
+
+/// [`encode_response`] with the client-side options (the id the client sees, echoed request
+/// fields, the model to report when the provider named none) a dialect may use.
+pub fn encode_response_with(
+    d: Dialect,
+    resp: &super::canonical::ChatResponse,
+    opts: &StreamEncoderOptions,
+) -> Vec<u8> {
     match d {
         Dialect::OpenAi => openai::encode_response(resp),
         Dialect::Anthropic => anthropic::encode_response(resp),
         Dialect::Gemini => gemini::encode_response(resp),
+        Dialect::Responses => responses::encode_response_with(resp, opts),
     }
 }
 
@@ -69,6 +83,7 @@ pub fn decode_error(d: Dialect, status: u16, body: &[u8]) -> ProviderError {
         Dialect::OpenAi => openai::decode_error(status, body),
         Dialect::Anthropic => anthropic::decode_error(status, body),
         Dialect::Gemini => gemini::decode_error(status, body),
+        Dialect::Responses => responses::decode_error(status, body),
     }
 }
 
@@ -77,6 +92,7 @@ pub fn encode_error(d: Dialect, err: &ProviderError) -> Vec<u8> {
         Dialect::OpenAi => openai::encode_error(err),
         Dialect::Anthropic => anthropic::encode_error(err),
         Dialect::Gemini => gemini::encode_error(err),
+        Dialect::Responses => responses::encode_error(err),
     }
 }
 
@@ -85,6 +101,7 @@ pub fn stream_decoder(d: Dialect) -> Box<dyn StreamDecoder> {
         Dialect::OpenAi => openai::stream_decoder(),
         Dialect::Anthropic => anthropic::stream_decoder(),
         Dialect::Gemini => gemini::stream_decoder(),
+        Dialect::Responses => responses::stream_decoder(),
     }
 }
 
@@ -93,6 +110,7 @@ pub fn stream_encoder(d: Dialect, opts: StreamEncoderOptions) -> Box<dyn StreamE
         Dialect::OpenAi => openai::stream_encoder(opts),
         Dialect::Anthropic => anthropic::stream_encoder(opts),
         Dialect::Gemini => gemini::stream_encoder(opts),
+        Dialect::Responses => responses::stream_encoder(opts),
     }
 }
 
@@ -140,10 +158,21 @@ impl ResponseTranslator {
 
     /// For a whole answer (2xx) or an error answer (any other status).
     pub fn whole(from: Dialect, to: Dialect, status: u16) -> ResponseTranslator {
+        Self::whole_with(from, to, status, StreamEncoderOptions::default())
+    }
+
+    /// [`Self::whole`] with the client-side options of [`encode_response_with`].
+    pub fn whole_with(
+        from: Dialect,
+        to: Dialect,
+        status: u16,
+        opts: StreamEncoderOptions,
+    ) -> ResponseTranslator {
         ResponseTranslator::Whole(WholeTranslator {
             from,
             to,
             status,
+            opts,
             buf: BytesMut::new(),
             overflowed: false,
             failed: None,
@@ -242,6 +271,7 @@ pub struct WholeTranslator {
     from: Dialect,
     to: Dialect,
     status: u16,
+    opts: StreamEncoderOptions,
     buf: BytesMut,
     overflowed: bool,
     failed: Option<u16>,
@@ -268,7 +298,7 @@ impl WholeTranslator {
             decode_response(self.from, &body)
         };
         match decoded {
-            Ok(resp) => Bytes::from(encode_response(self.to, &resp)),
+            Ok(resp) => Bytes::from(encode_response_with(self.to, &resp, &self.opts)),
             Err(why) => {
                 log::warn!("could not translate a provider's answer: {why}");
                 self.failed = Some(502);

@@ -52,6 +52,12 @@ pub fn apply(
                 };
                 obj.insert("system".into(), merged);
             }
+            // The experiments layer runs variants on chat completions and messages only.
+            Dialect::Responses => {
+                return Err(GatewayError::bad_request(
+                    "experiment variants apply to chat completions and messages requests",
+                ))
+            }
             Dialect::OpenAi | Dialect::Gemini => {
                 let Some(Value::Array(messages)) = obj.get_mut("messages") else {
                     return Err(GatewayError::bad_request("`messages` must be an array")

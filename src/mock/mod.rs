@@ -20,7 +20,8 @@
 //! resets the TCP connection under it).
 //!
 //! Endpoints (matched by path suffix, so a provider prefix such as `/openai/v1` is fine):
-//! `POST …/chat/completions`, `POST …/messages`, `POST …/messages/count_tokens`,
+//! `POST …/chat/completions`, `POST …/responses` (OpenAI's Responses API, whole or as its
+//! event stream), `POST …/messages`, `POST …/messages/count_tokens`,
 //! `POST …/embeddings`, `GET …/models`, `GET …/models/{id}`,
 //! `POST …/models/{model}:generateContent`, `POST …/models/{model}:streamGenerateContent`
 //! (`?alt=sse` for SSE), and the media endpoints (`media`): `POST …/images/generations`,
@@ -53,6 +54,7 @@ mod http;
 mod judge;
 mod media;
 mod openai;
+mod responses;
 mod route;
 mod text;
 mod tls;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::http::Request;
-use super::{anthropic, gemini, openai, text};
+use super::{anthropic, gemini, openai, responses, text};
 use super::{Ctx, Dialect, FaultKind, FaultSpec, Reply, State};
 
 /// What the connection should do with a request.
@@ -34,6 +34,7 @@ pub(crate) enum Endpoint {
     Transcriptions,
     Translations,
     Speech,
+    Responses,
 }
 
 impl Endpoint {
@@ -55,6 +56,7 @@ impl Endpoint {
                 | Endpoint::CountTokens
                 | Endpoint::Images
                 | Endpoint::Speech
+                | Endpoint::Responses
         )
     }
 
@@ -72,6 +74,8 @@ pub(crate) fn route(method: &str, path: &str) -> Result<Endpoint, Reply> {
         (Endpoint::CountTokens, "POST")
     } else if path.ends_with("/messages") {
         (Endpoint::Messages, "POST")
+    } else if path.ends_with("/responses") {
+        (Endpoint::Responses, "POST")
     } else if path.ends_with("/embeddings") {
         (Endpoint::Embeddings, "POST")
     } else if path.ends_with("/images/generations") {
@@ -250,6 +254,7 @@ pub(crate) async fn handle(req: Request, state: &State) -> Action {
                 Endpoint::Models => openai::models(),
                 Endpoint::Model(id) => openai::model(id),
                 Endpoint::Messages => anthropic::messages(&ctx, body),
+                Endpoint::Responses => responses::create(&ctx, body),
                 Endpoint::CountTokens => anthropic::count_tokens(body),
                 Endpoint::Gemini { stream, .. } => {
                     gemini::generate(&ctx, body, *stream, is_sse(&req))
@@ -486,6 +491,7 @@ mod tests {
             Some(Endpoint::CountTokens)
         );
         assert_eq!(ok("POST", "/x/v1/embeddings"), Some(Endpoint::Embeddings));
+        assert_eq!(ok("POST", "/v1/responses"), Some(Endpoint::Responses));
         assert_eq!(ok("GET", "/v1/models"), Some(Endpoint::Models));
         assert_eq!(
             ok("GET", "/v1/models/mock-large"),

@@ -47,8 +47,9 @@ impl OutboundRequest {
                 endpoint: self.endpoint,
                 model: &self.target.model,
                 stream: self.stream,
-                // The body is written in the target's own dialect, and so are the headers.
-                client_dialect: up.cfg.dialect,
+                // The body is written in the dialect the target is spoken to in for this
+                // endpoint (its own, or the Responses API natively), and so are the headers.
+                client_dialect: up.wire_dialect(self.endpoint),
                 body_len: self.body.len() as u64,
                 key_index,
             },

@@ -13,7 +13,7 @@ pub mod shape;
 pub mod url;
 
 use crate::config::{ProviderConfig, Secret};
-use crate::dialect::Endpoint;
+use crate::dialect::{Dialect, Endpoint};
 use crate::resilience::breaker::{Breaker, BreakerConfig};
 use crate::resilience::keys::{self, KeyHealth};
 use crate::resilience::Health;
@@ -40,6 +40,12 @@ pub struct Upstream {
     /// This provider's model breakers by model name: looked up per attempt without building
     /// the `provider/model` name or taking the process-wide lock.
     model_breakers: std::sync::RwLock<std::collections::HashMap<String, Arc<Breaker>>>,
+}
+
+/// The dialect provider `p` is spoken to in for a request to `endpoint`: its own, or the
+/// Responses API for an OpenAI-kind provider asked on `/v1/responses`.
+pub fn wire_dialect(p: &ProviderConfig, endpoint: Endpoint) -> Dialect {
+    endpoint.spec().wire_dialect(p.kind, p.dialect)
 }
 
 /// The key chosen for one attempt: its index (safe to log) and the secret.
@@ -130,13 +136,19 @@ impl Upstream {
         !self.cfg.keys.is_empty() || self.cfg.missing_keys.is_empty()
     }
 
-    /// The request path for `endpoint` (in this provider's dialect) and `model`, from the
-    /// endpoint table. A provider that does not serve the endpoint (routing filters those
+    /// The dialect this provider is spoken to in for a request to `endpoint` (see
+    /// [`crate::endpoints::Spec::wire_dialect`]).
+    pub fn wire_dialect(&self, endpoint: Endpoint) -> Dialect {
+        wire_dialect(&self.cfg, endpoint)
+    }
+
+    /// The request path for `endpoint` (in the dialect it is spoken to in) and `model`, from
+    /// the endpoint table. A provider that does not serve the endpoint (routing filters those
     /// out) gets the table's first path.
     pub fn path_for(&self, endpoint: Endpoint, model: &str, stream: bool) -> String {
         let spec = endpoint.spec();
         let suffix = spec
-            .upstream_path(self.cfg.kind.as_str(), self.cfg.dialect, model, stream)
+            .upstream_path(self.cfg.kind, self.cfg.dialect, model, stream)
             .unwrap_or_else(|| match spec.serve.first().map(|s| s.path) {
                 Some(crate::endpoints::UpstreamPath::Suffix(s)) => s.to_owned(),
                 _ => String::new(),

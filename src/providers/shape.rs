@@ -79,7 +79,7 @@ impl Upstream {
         for h in drop {
             req.remove_header(&h);
         }
-        if self.cfg.dialect != shape.client_dialect {
+        if self.wire_dialect(shape.endpoint) != shape.client_dialect {
             // The client's dialect-specific headers mean nothing (or something wrong) to a
             // provider of another dialect; the translated body is JSON whatever the client sent.
             for h in [

@@ -10,6 +10,7 @@
 //! | [`Response`] | accounting, cache, translation layers | how the answer's bytes are processed |
 //! | [`Outcome`] | every layer | status, timings, the gateway's own error |
 //! | `governance` | limits, bodies layers | the reservation to settle, captured bodies |
+//! | `conversation` | conversation layer | a Responses request's answer id, echoed fields, the turn to keep |
 //!
 //! Outputs never read this: they get a [`crate::summary::Summary`].
 
@@ -209,6 +210,8 @@ pub struct RequestCtx {
     pub governance: crate::governance::PerRequest,
     /// Media endpoints' state: upload spool, request facts, answer meter (empty for chat).
     pub media: crate::media::MediaCtx,
+    /// A Responses request's part in its conversation (see the conversation layer).
+    pub conversation: crate::conversation::Turn,
     /// The experiment variant this request got (see [`crate::experiments`]).
     pub experiment: Option<crate::experiments::Assignment>,
 }
@@ -246,6 +249,7 @@ impl RequestCtx {
             outcome: Outcome::default(),
             governance: Default::default(),
             media: crate::media::MediaCtx::default(),
+            conversation: Default::default(),
             experiment: None,
         }
     }
@@ -263,7 +267,10 @@ impl RequestCtx {
     /// The dialect of the provider of the attempt in flight (or last made).
     pub fn upstream_dialect(&self) -> Dialect {
         self.walk.attempts.last().map_or(self.client.dialect, |a| {
-            self.state.upstreams[a.provider_index].cfg.dialect
+            let up = &self.state.upstreams[a.provider_index];
+            self.client
+                .endpoint
+                .map_or(up.cfg.dialect, |e| up.wire_dialect(e))
         })
     }
 

@@ -1,9 +1,9 @@
 //! The gateway's Pingora `ProxyHttp` implementation: a thin list of steps. A request passes
 //! the layers of [`layers`] (their order is written there, once):
 //!
-//! 1. auth -> 2. request -> 3. routing -> 4. bodies -> 5. translation -> 6. cache ->
-//!    7. accounting -> 8. limits -> 9. outputs, each hook top to bottom on the request and
-//!    bottom to top on the response.
+//! 1. auth -> 2. request -> 3. conversation -> 4. routing -> 5. experiments -> 6. bodies ->
+//!    7. translation -> 8. cache -> 9. accounting -> 10. limits -> 11. race -> 12. outputs,
+//!    each hook top to bottom on the request and bottom to top on the response.
 //!
 //! Between the request and the response sits the attempt walk, which is the proxy's own job
 //! and not a layer: `upstream_peer` picks the next candidate ([`upstream::next_peer`]),
@@ -70,6 +70,8 @@ pub struct GatewayState {
     pub governance: Arc<Governance>,
     /// Live statistics per provider/model (process-wide, like `health`).
     pub stats: Arc<crate::stats::TargetStats>,
+    /// Responses API conversations (process-wide: they outlive a reload).
+    pub conversations: Arc<crate::conversation::Store>,
     /// Experiments' judge queues and promotions (process-wide; see [`Self::with_experiments`]).
     pub experiments: Arc<crate::experiments::Runtime>,
 }
@@ -81,10 +83,14 @@ impl GatewayState {
         health: Arc<Health>,
         governance: Arc<Governance>,
         stats: Arc<crate::stats::TargetStats>,
+        conversations: Arc<crate::conversation::Store>,
     ) -> GatewayState {
         let breaker = config.resilience.breaker;
         let generation = health.next_generation();
+        let c = &config.conversations;
+        conversations.configure(c.max_size, c.ttl);
         GatewayState {
+            conversations,
             router: Router::with_stats(&config, stats.clone()),
             keys: KeyRing::with_live(&config.gateway_keys, governance.keys.clone()),
             governance,
@@ -152,6 +158,8 @@ impl Shared {
             c.lock_timeout,
         ));
         let stats = Arc::new(crate::stats::TargetStats::default());
+        let c = &config.conversations;
+        let conversations = crate::conversation::Store::new(c.max_size, c.ttl);
         let experiments = Arc::new(crate::experiments::Runtime::new(
             ledger.clone(),
             ledger.as_ref().map(|_| config.ledger.path.clone()),
@@ -163,6 +171,7 @@ impl Shared {
             health.clone(),
             governance.clone(),
             stats.clone(),
+            conversations,
         )
         .with_experiments(experiments.clone());
         Arc::new(Shared {
@@ -229,12 +238,14 @@ impl Shared {
             config.gateway_keys.len()
         );
         self.governance.on_reload(&config);
+        let old_conversations = old.conversations.clone();
         let state = GatewayState::new(
             config,
             self.resolver.clone(),
             self.health.clone(),
             self.governance.clone(),
             self.stats.clone(),
+            old_conversations,
         )
         .with_experiments(self.experiments.clone());
         self.health.retain_keys(&keep);

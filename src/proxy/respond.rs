@@ -103,7 +103,7 @@ pub async fn error(
 
 fn allowed_methods(session: &Session) -> &'static str {
     match session.req_header().uri.path() {
-        "/v1/models" | "/healthz" => "GET",
+        "/v1/models" | "/v1beta/models" | "/healthz" => "GET",
         _ => "POST",
     }
 }

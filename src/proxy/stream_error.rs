@@ -13,9 +13,24 @@ use pingora_proxy::Session;
 pub fn error_event(dialect: Dialect, err: &GatewayError) -> Bytes {
     let body = String::from_utf8_lossy(&dialect.error_body(err)).into_owned();
     let event = match dialect {
-        // OpenAI's stream carries errors as a data event with an `error` object.
+        // OpenAI's and Gemini's streams carry errors as a data event with an `error` object.
         Dialect::OpenAi | Dialect::Gemini => format!("data: {body}\n\n"),
         Dialect::Anthropic => format!("event: error\ndata: {body}\n\n"),
+        // The Responses API's `error` event has the error's fields at the top; the nested
+        // `error` object as well makes the OpenAI SDK raise it (it does for any event whose
+        // data has one). The gateway does not know the stream's last sequence number here.
+        Dialect::Responses => {
+            let (kind, code) = crate::dialect::openai::type_and_code(err.kind);
+            let data = serde_json::json!({
+                "type": "error",
+                "code": code,
+                "message": err.message,
+                "param": err.param,
+                "sequence_number": 0,
+                "error": {"type": kind, "code": code, "message": err.message, "param": err.param},
+            });
+            format!("event: error\ndata: {data}\n\n")
+        }
     };
     Bytes::from(event)
 }

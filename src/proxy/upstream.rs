@@ -51,9 +51,13 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
             admitted.addr,
             ctx.plan.deadline.saturating_duration_since(now),
         );
+        let to = ctx
+            .client
+            .endpoint
+            .map_or(up.cfg.dialect, |e| up.wire_dialect(e));
         ctx.walk.body = match &ctx.request.translator {
-            Some(t) if up.cfg.dialect != ctx.client.dialect => {
-                match t.body_for(up.cfg.dialect, &target.model, &gw.config.translation) {
+            Some(t) if to != ctx.client.dialect => {
+                match t.body_for(to, &target.model, &gw.config.translation) {
                     Ok(body) => body,
                     Err(e) => {
                         // Checked at intake for each dialect; a failure here is a bug.
@@ -63,13 +67,15 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
                     }
                 }
             }
-            _ => match media_body(ctx, up.cfg.dialect, &target.model) {
+            _ => match media_body(ctx, to, &target.model) {
                 Some(Ok(body)) => body,
                 Some(Err(e)) => {
                     log::error!("request for {}: {e}", up.name());
                     skip(ctx, Skip::Untranslatable);
                     continue;
                 }
+                // A model named in the path (Gemini) is in the upstream path, not the body.
+                None if ctx.request.model_span.is_empty() => ctx.request.body.clone(),
                 None => rewrite_model(&ctx.request.body, &ctx.request.model_span, &target.model),
             },
         };

@@ -15,7 +15,7 @@ use super::features::Features;
 use crate::auth::GatewayKey;
 use crate::config::{Config, Target};
 use crate::dialect::translate::RequestTranslator;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Endpoint};
 use crate::error::{ErrorKind, GatewayError};
 use crate::pricing::{Capabilities, UnpricedPolicy};
 use crate::providers::Upstream;
@@ -65,7 +65,7 @@ pub fn usable(
     let spec = endpoint.spec();
     let (keep, out): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|t| {
         let p = &config.providers[t.provider];
-        spec.serve(p.kind.as_str(), p.dialect).is_some()
+        spec.serve(p.kind, p.dialect).is_some()
     });
     if keep.is_empty() {
         return Err(GatewayError::bad_request(format!(
@@ -130,7 +130,13 @@ pub fn usable(
     }
     let candidates = capable(config, model, features, candidates, &mut removed)?;
 
-    if candidates.iter().all(|t| dialect_of(t) == client) {
+    // The dialect each target is spoken to in for this endpoint (OpenAI-kind targets take
+    // Responses requests natively).
+    let wire_of = |t: &Target| {
+        let p = &config.providers[t.provider];
+        spec.wire_dialect(p.kind, p.dialect)
+    };
+    if candidates.iter().all(|t| wire_of(t) == client) {
         return Ok(Usable {
             candidates,
             translator: None,
@@ -138,12 +144,17 @@ pub fn usable(
         });
     }
     let opts = &config.translation;
-    let translator = RequestTranslator::new(client, body, opts)?;
+    let mut translator = RequestTranslator::new(client, body, opts)?;
+    if spec.model_in_path() {
+        // The body does not name them: the path does.
+        translator.request.model = model.to_owned();
+        translator.request.stream = endpoint == Endpoint::StreamGenerateContent;
+    }
     let mut first_error = None;
     let mut checked: Vec<(Dialect, bool)> = Vec::new();
     let mut keep = Vec::with_capacity(candidates.len());
     for t in candidates {
-        let d = dialect_of(&t);
+        let d = wire_of(&t);
         let ok = d == client
             || match checked.iter().find(|(c, _)| *c == d) {
                 Some((_, ok)) => *ok,

@@ -116,6 +116,11 @@ pub fn has_content(dialect: Dialect, chunk: &[u8]) -> bool {
         }
         Dialect::Anthropic => contains(chunk, b"content_block_delta"),
         Dialect::Gemini => find_nonempty(chunk, b"\"text\":\"") || contains(chunk, b"functionCall"),
+        // Text, argument and reasoning deltas all carry `delta`; a function call item is
+        // content before its arguments stream.
+        Dialect::Responses => {
+            find_nonempty(chunk, b"\"delta\":\"") || contains(chunk, b"\"type\":\"function_call\"")
+        }
     }
 }
 

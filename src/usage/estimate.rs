@@ -131,6 +131,7 @@ const PROMPT_KEYS: &[&str] = &[
     "contents",
     "systemInstruction",
     "system_instruction",
+    "instructions",
     "tools",
     "functions",
 ];

@@ -1,6 +1,6 @@
 //! Recorded provider bodies and streams under `tests/fixtures/usage/`, each with a sibling
 //! `NAME.expected.json` holding the exact expected [`Usage`] (or `null`). The dialect comes
-//! from the name's prefix (`openai_`, `anthropic_`, `gemini_`); `.sse` and `.stream.json`
+//! from the name's prefix (`openai_`, `anthropic_`, `gemini_`, `responses_`); `.sse` and `.stream.json`
 //! files are streams, other `.json` files non-streaming bodies. Every fixture is fed through a
 //! [`StreamTally`] whole, split at every single point, and split at random points.
 
@@ -51,6 +51,8 @@ fn fixtures() -> Vec<Fixture> {
             Dialect::Anthropic
         } else if stem.starts_with("gemini_") {
             Dialect::Gemini
+        } else if stem.starts_with("responses_") {
+            Dialect::Responses
         } else {
             panic!("fixture {file}: name must start with its dialect");
         };

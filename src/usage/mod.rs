@@ -20,7 +20,8 @@
 //! - [`tally`]: [`StreamTally`], the per-request object the proxy feeds body chunks to; it
 //!   reads usage and, when asked, strips OpenAI's usage-only chunk from the client stream.
 //! - [`estimate`]: token estimates (tiktoken `o200k_base`) for responses without usage.
-//! - `openai`, `anthropic`, `gemini`: per-dialect extraction from bodies and stream events.
+//! - `openai`, `anthropic`, `gemini`, `responses`: per-dialect extraction from bodies and
+//!   stream events.
 //! - `json_array`: incremental splitter for Gemini's JSON-array stream framing.
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,7 @@ pub mod estimate;
 pub(crate) mod gemini;
 mod json_array;
 pub(crate) mod openai;
+pub(crate) mod responses;
 pub mod sse;
 pub mod tally;
 

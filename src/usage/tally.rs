@@ -17,6 +17,7 @@ use super::estimate::{estimate_usage, OutputText};
 use super::gemini::{self, GeminiStream};
 use super::json_array::JsonArraySplitter;
 use super::openai::{self, OpenAiStream};
+use super::responses::{self, ResponsesStream};
 use super::sse::{SseEvent, SseParser, DEFAULT_MAX_LINE};
 use super::Usage;
 use crate::dialect::Dialect;
@@ -37,6 +38,7 @@ fn body_usage(dialect: Dialect, v: &Value) -> Option<Usage> {
         Dialect::OpenAi => openai::body_usage(v),
         Dialect::Anthropic => anthropic::body_usage(v),
         Dialect::Gemini => gemini::body_usage(v),
+        Dialect::Responses => responses::body_usage(v),
     }
 }
 
@@ -45,6 +47,7 @@ fn body_text(dialect: Dialect, v: &Value, out: &mut OutputText) {
         Dialect::OpenAi => openai::body_text(v, out),
         Dialect::Anthropic => anthropic::body_text(v, out),
         Dialect::Gemini => gemini::body_text(v, out),
+        Dialect::Responses => responses::body_text(v, out),
     }
 }
 
@@ -62,7 +65,7 @@ struct UsageFields<'a> {
 fn fast_body_usage(dialect: Dialect, body: &[u8]) -> Option<Usage> {
     let fields: UsageFields<'_> = serde_json::from_slice(body).ok()?;
     let (key, raw) = match dialect {
-        Dialect::OpenAi | Dialect::Anthropic => ("usage", fields.usage?),
+        Dialect::OpenAi | Dialect::Anthropic | Dialect::Responses => ("usage", fields.usage?),
         Dialect::Gemini => ("usageMetadata", fields.usage_metadata?),
     };
     let v: Value = serde_json::from_str(raw.get()).ok()?;
@@ -77,6 +80,7 @@ enum Reader {
     OpenAi(OpenAiStream),
     Anthropic(AnthropicStream),
     Gemini(GeminiStream),
+    Responses(ResponsesStream),
 }
 
 impl Reader {
@@ -90,6 +94,10 @@ impl Reader {
             }
             Reader::Gemini(s) => {
                 s.on_data(&ev.data, text);
+                false
+            }
+            Reader::Responses(s) => {
+                s.on_event(ev, text);
                 false
             }
         }
@@ -106,6 +114,7 @@ impl Reader {
             Reader::OpenAi(s) => s.usage(),
             Reader::Anthropic(s) => s.usage(),
             Reader::Gemini(s) => s.usage(),
+            Reader::Responses(s) => s.usage(),
         }
     }
 
@@ -114,6 +123,7 @@ impl Reader {
             Reader::OpenAi(s) => s.usage(),
             Reader::Anthropic(s) => s.reported(),
             Reader::Gemini(s) => s.reported(),
+            Reader::Responses(s) => s.usage(),
         }
     }
 
@@ -122,6 +132,7 @@ impl Reader {
             Reader::OpenAi(s) => s.done(),
             Reader::Anthropic(s) => s.done(),
             Reader::Gemini(s) => s.done(),
+            Reader::Responses(s) => s.done(),
         }
     }
 }
@@ -177,6 +188,7 @@ impl StreamTally {
             Dialect::OpenAi => Reader::OpenAi(OpenAiStream::default()),
             Dialect::Anthropic => Reader::Anthropic(AnthropicStream::default()),
             Dialect::Gemini => Reader::Gemini(GeminiStream::default()),
+            Dialect::Responses => Reader::Responses(ResponsesStream::default()),
         };
         Self {
             dialect,

@@ -52,6 +52,21 @@ kind = "anthropic"
 base_url = "http://127.0.0.1:{mock_port}/v1"
 api_keys = ["env:{PROVIDER_KEY_ENV}"]
 
+# The same mock as `anthropic`, for tests that inject faults: their retries open these
+# providers' circuit breakers, not the one every other test relies on. Error statuses go to
+# `anthropic-faults`, streams cut mid-way to `anthropic-cuts`.
+[[providers]]
+name = "anthropic-faults"
+kind = "anthropic"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+api_keys = ["env:{PROVIDER_KEY_ENV}"]
+
+[[providers]]
+name = "anthropic-cuts"
+kind = "anthropic"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+api_keys = ["env:{PROVIDER_KEY_ENV}"]
+
 [[providers]]
 name = "gemini"
 kind = "gemini-native"

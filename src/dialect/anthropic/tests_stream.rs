@@ -153,6 +153,7 @@ fn encode_events(evs: &[StreamEvent]) -> Vec<u8> {
     let mut enc = stream_encoder(StreamEncoderOptions {
         include_usage: false,
         model: "fallback-model".into(),
+        ..Default::default()
     });
     let mut out = Vec::new();
     for ev in evs {

@@ -1,5 +1,7 @@
-//! Gemini `GenerateContentRequest` body -> canonical ([`decode_request`]); the inverse of
-//! `encode`, for round trips and a future Gemini client endpoint.
+//! Gemini `GenerateContentRequest` body -> canonical ([`decode_request`]): the inverse of
+//! `encode`, and what Gemini-dialect clients (`google-genai`) send, as Google's API reads it:
+//! `snake_case` keys, URL-safe base64 for inline bytes (made standard here, as
+//! other targets need), and OpenAPI schema types in capitals (`OBJECT`, made JSON Schema's).
 
 use serde_json::{Map, Value};
 
@@ -184,7 +186,7 @@ fn part(
         return Ok(Some(Part::Image(Image {
             source: ImageSource::Base64 {
                 media_type,
-                data: b64,
+                data: standard_base64(&b64),
             },
             detail: None,
         })));
@@ -223,6 +225,18 @@ fn part(
         field,
         "a part needs text, inlineData, fileData, functionCall or functionResponse",
     ))
+}
+
+/// Base64 in the standard alphabet: Google's API also takes the URL-safe one (which
+/// `google-genai` sends, through pydantic); other targets do not. Padding is kept as sent.
+fn standard_base64(data: &str) -> String {
+    data.chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect()
 }
 
 fn function_call(v: &Value, field: &str, calls: &mut Vec<Call>) -> Result<Part, GatewayError> {
@@ -354,20 +368,26 @@ fn declaration(v: &Value, field: &str, opts: &TranslateOptions) -> Result<Tool, 
     })
 }
 
-/// An OpenAPI-subset schema with its `type` names in lower case (JSON Schema spelling).
+/// An OpenAPI-subset schema (Gemini's `Schema`) as JSON Schema: `type` names in lower case
+/// (`OBJECT` -> `object`), and `nullable: true` as a `null` alternative in `type`.
 fn lowercase_types(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let v = match (k.as_str(), v) {
-                        ("type", Value::String(t)) => Value::String(t.to_ascii_lowercase()),
-                        _ => lowercase_types(v),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
+        Value::Object(m) => {
+            let nullable = m.get("nullable").and_then(Value::as_bool) == Some(true);
+            let mut out = Map::with_capacity(m.len());
+            for (k, v) in m {
+                let v = match (k.as_str(), v) {
+                    ("nullable", _) => continue,
+                    ("type", Value::String(t)) if nullable => {
+                        serde_json::json!([t.to_ascii_lowercase(), "null"])
+                    }
+                    ("type", Value::String(t)) => Value::String(t.to_ascii_lowercase()),
+                    _ => lowercase_types(v),
+                };
+                out.insert(k.clone(), v);
+            }
+            Value::Object(out)
+        }
         Value::Array(items) => Value::Array(items.iter().map(lowercase_types).collect()),
         other => other.clone(),
     }

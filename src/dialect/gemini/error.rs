@@ -115,3 +115,14 @@ pub(crate) fn error_json(err: &ProviderError) -> Value {
     }
     json!({ "error": e })
 }
+
+/// A gateway error in Google's shape (`{"error":{code,message,status,details?}}`), for
+/// Gemini-dialect clients.
+pub fn error_body(err: &crate::error::GatewayError) -> Vec<u8> {
+    encode_error(&ProviderError {
+        status: err.status(),
+        provider_type: None,
+        message: err.message.clone(),
+        param: err.param.as_deref().map(str::to_owned),
+    })
+}

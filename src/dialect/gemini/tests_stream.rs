@@ -298,6 +298,7 @@ fn encode(events: &[StreamEvent], finish: bool) -> String {
     let mut enc = stream_encoder(StreamEncoderOptions {
         include_usage: false,
         model: "fallback-model".into(),
+        ..Default::default()
     });
     let mut out = Vec::new();
     for ev in events {

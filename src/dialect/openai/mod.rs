@@ -27,6 +27,7 @@ mod stream_tests;
 
 pub use errors::{decode_error, encode_error};
 pub use request_decode::decode_request;
+pub(crate) use request_decode::parse_data_url;
 pub use request_encode::encode_request;
 pub use response::{decode_response, encode_response};
 pub use stream_decode::stream_decoder;
@@ -36,7 +37,7 @@ use crate::error::{ErrorKind, GatewayError};
 use serde_json::json;
 
 /// OpenAI's `type` and `code` for a gateway error kind, as its own API reports them.
-fn type_and_code(kind: ErrorKind) -> (&'static str, &'static str) {
+pub(crate) fn type_and_code(kind: ErrorKind) -> (&'static str, &'static str) {
     match kind {
         ErrorKind::BadRequest => ("invalid_request_error", "invalid_request"),
         ErrorKind::Unauthorized => ("invalid_request_error", "invalid_api_key"),
@@ -62,7 +63,7 @@ pub fn error_body(err: &GatewayError) -> Vec<u8> {
             "message": err.message,
             "type": etype,
             "param": err.param,
-            "code": code,
+            "code": err.code.unwrap_or(code),
         }
     });
     body.to_string().into_bytes()

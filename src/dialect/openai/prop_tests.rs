@@ -309,7 +309,7 @@ proptest! {
     fn stream_encoder_never_panics_and_frames_well(
         events in vec(arb_event(), 0..16), include_usage in any::<bool>()
     ) {
-        let mut enc = stream_encoder(StreamEncoderOptions { include_usage, model: "m".into() });
+        let mut enc = stream_encoder(StreamEncoderOptions { include_usage, model: "m".into(), ..Default::default() });
         let mut out = Vec::new();
         for e in &events {
             enc.on_event(e, &mut out);
@@ -665,7 +665,7 @@ proptest! {
         }
         events.push(StreamEvent::End);
 
-        let mut enc = stream_encoder(StreamEncoderOptions { include_usage: true, model: "x".into() });
+        let mut enc = stream_encoder(StreamEncoderOptions { include_usage: true, model: "x".into(), ..Default::default() });
         let mut bytes = Vec::new();
         for e in &events {
             enc.on_event(e, &mut bytes);

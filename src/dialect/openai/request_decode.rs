@@ -698,7 +698,7 @@ fn image_part(
 }
 
 /// `<media type>;base64,<data>` (what follows `data:`) -> `ImageSource::Base64`.
-pub(super) fn parse_data_url(rest: &str) -> Option<ImageSource> {
+pub(crate) fn parse_data_url(rest: &str) -> Option<ImageSource> {
     let (header, data) = rest.split_once(',')?;
     let cut = header.len().checked_sub(";base64".len())?;
     let (media_type, marker) = (header.get(..cut)?, header.get(cut..)?);

@@ -391,6 +391,7 @@ fn opts(include_usage: bool) -> StreamEncoderOptions {
     StreamEncoderOptions {
         include_usage,
         model: "fallback".into(),
+        ..Default::default()
     }
 }
 

@@ -129,6 +129,8 @@ pub fn spec(ctx: &RequestCtx, status: u16) -> Option<Spec> {
             .last()
             .map(|a| a.model.clone())
             .unwrap_or_default(),
+        response_id: ctx.conversation.response_id.clone(),
+        echo: ctx.conversation.echo.clone(),
     })
 }
 

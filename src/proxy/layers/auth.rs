@@ -3,7 +3,7 @@
 //! `GET /v1/models`, and reads the caller's feature tag.
 
 use super::{Cx, Failure, Flow, Layer};
-use crate::auth::{presented_key, Refused};
+use crate::auth::{presented_gateway_key, Refused};
 use crate::dialect::{Dialect, Endpoint};
 use crate::endpoints::Found;
 use crate::error::{ErrorKind, GatewayError};
@@ -18,6 +18,8 @@ pub struct Auth;
 enum Path {
     Api(Endpoint),
     Models,
+    /// `GET /v1beta/models`: the model list in Gemini's shape.
+    GeminiModels,
     /// `POST /v1/feedback` (experiments).
     Feedback,
     Health,
@@ -31,8 +33,11 @@ fn classify(method: &Method, path: &str) -> Path {
     match trimmed {
         "/healthz" if method == Method::GET || method == Method::HEAD => return Path::Health,
         "/v1/models" | "/models" if method == Method::GET => return Path::Models,
+        "/v1beta/models" if method == Method::GET => return Path::GeminiModels,
         "/v1/feedback" if method == Method::POST => return Path::Feedback,
-        "/healthz" | "/v1/models" | "/models" | "/v1/feedback" => return Path::WrongMethod,
+        "/healthz" | "/v1/models" | "/models" | "/v1beta/models" | "/v1/feedback" => {
+            return Path::WrongMethod
+        }
         _ => {}
     }
     match crate::endpoints::classify(method.as_str(), path) {
@@ -49,11 +54,18 @@ fn now_ms() -> i64 {
 }
 
 /// The dialect to answer in before the endpoint is known: Anthropic's SDK sends
-/// `anthropic-version` on every request.
+/// `anthropic-version` on every request, Gemini clients call `/v1beta/...` or name a model
+/// in the path, with their key in `x-goog-api-key`.
 fn guess_dialect(session: &Session) -> Dialect {
     let req = session.req_header();
-    if req.uri.path().starts_with("/v1/messages") || req.headers.contains_key("anthropic-version") {
+    let path = req.uri.path();
+    if path.starts_with("/v1/messages") || req.headers.contains_key("anthropic-version") {
         Dialect::Anthropic
+    } else if path.starts_with("/v1beta/")
+        || req.headers.contains_key("x-goog-api-key")
+        || crate::dialect::gemini::client_path(path).is_some()
+    {
+        Dialect::Gemini
     } else {
         Dialect::OpenAi
     }
@@ -79,7 +91,8 @@ impl Layer for Auth {
                 return Err(GatewayError::new(
                     ErrorKind::NotFound,
                     format!(
-                        "Unknown request URL: {} {}. Endpoints: {}, GET /v1/models",
+                        "Unknown request URL: {} {}. Endpoints: {}, GET /v1/models, \
+                         GET /v1beta/models",
                         method,
                         session.req_header().uri.path(),
                         crate::endpoints::listing()
@@ -97,18 +110,19 @@ impl Layer for Auth {
                 )
                 .into())
             }
-            Path::Models | Path::Feedback => None,
+            Path::Models | Path::GeminiModels | Path::Feedback => None,
             Path::Api(e) => Some(*e),
         };
+        let gemini_models = matches!(path_kind, Path::GeminiModels);
         let feedback = matches!(path_kind, Path::Feedback);
         // Known from the path: a rejected call to a model endpoint is still a recorded call.
         ctx.client.endpoint = endpoint;
 
         let key =
-            match presented_key(session.req_header()) {
+            match presented_gateway_key(session.req_header()) {
                 None => return Err(GatewayError::new(
                     ErrorKind::Unauthorized,
-                    "Missing gateway key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+                    "Missing gateway key: send `Authorization: Bearer <key>`, `x-api-key: <key>` or `x-goog-api-key: <key>`",
                 )
                 .into()),
                 Some(k) => gw.keys.check(k, now_ms()).map_err(|why| {
@@ -129,7 +143,11 @@ impl Layer for Auth {
 
         let Some(endpoint) = endpoint else {
             ctx.downstream.body_read = true; // GET: no body expected
-            let body = models::list(gw, &key);
+            let body = if gemini_models {
+                models::gemini_list(gw, &key)
+            } else {
+                models::list(gw, &key)
+            };
             respond::json(session, ctx, 200, body, &[])
                 .await
                 .map_err(Failure::Io)?;

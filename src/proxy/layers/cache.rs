@@ -317,6 +317,8 @@ fn on_response_header(
         StreamEncoderOptions {
             include_usage: ctx.client.wants_usage,
             model,
+            response_id: ctx.conversation.response_id.clone(),
+            echo: ctx.conversation.echo.clone(),
         },
     );
     match &mut ctx.response {

@@ -5,15 +5,20 @@
 //! |---|---|---|---|
 //! | 1 | [`auth`] | endpoint, health and model list, gateway key, feature tag | |
 //! | 2 | [`request`] | deadline, the whole body (bounded), model, stream flag | |
-//! | 3 | [`routing`] | allow-list, resolution, capability filter, strategy | `x-switchyard-route-reason` |
-//! | 4 | [`bodies`] | whether bodies are kept (key and route rule) | capture what the client gets; queue the record |
-//! | 5 | [`translation`] | (the request translator comes with the routing plan) | provider dialect -> client dialect |
-//! | 6 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
-//! | 7 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
-//! | 8 | [`limits`] | reserve the worst case (rpm, tpm, budget) or answer 429/402 | cut a stream past its reservation; settle to the true cost |
-//! | 9 | [`race`] | race and hedge routes: run the legs, answer with the winner | |
-//! | 9 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
+//! | 3 | [`conversation`] | Responses: splice in `previous_response_id`'s conversation | keep the turn the client received |
+//! | 4 | [`routing`] | allow-list, resolution, capability filter, strategy | `x-switchyard-route-reason` |
+//! | 5 | [`experiments`] | the variant: its prompt and params, its target first | `x-switchyard-variant`; queue a judged sample |
+//! | 6 | [`bodies`] | whether bodies are kept (key and route rule) | capture what the client gets; queue the record |
+//! | 7 | [`translation`] | (the request translator comes with the routing plan) | provider dialect -> client dialect |
+//! | 8 | [`cache`] | the cache plan (off, bypass, on with a TTL) | record the answer; render records (fresh or hits) |
+//! | 9 | [`accounting`] | | usage from the provider's bytes; the cost header; settle usage and cost |
+//! | 10 | [`limits`] | reserve the worst case (rpm, tpm, budget) or answer 429/402 | cut a stream past its reservation; settle to the true cost |
+//! | 11 | [`race`] | race and hedge routes: run the legs, answer with the winner | |
+//! | 12 | [`outputs`] | | `x-switchyard-*` headers; metrics, access log, ledger row |
 //!
+//! `conversation` comes before `routing` because the conversation it splices in is part of
+//! the request every target is sent (and translated from), and above `translation` so it keeps
+//! the answer as the client received it.
 //! `limits` comes after `routing` because a reservation is priced at the candidates' prices,
 //! and after `accounting` because its finish hook settles the reservation with the cost
 //! accounting's finish hook has just worked out. `bodies` comes before `accounting` (whose
@@ -33,6 +38,7 @@ pub mod accounting;
 pub mod auth;
 pub mod bodies;
 pub mod cache;
+pub mod conversation;
 pub mod experiments;
 pub mod limits;
 pub mod outputs;
@@ -207,6 +213,7 @@ macro_rules! layers {
 layers! {
     auth::Auth,
     request::Request,
+    conversation::Conversation,
     routing::Routing,
     experiments::Experiments,
     bodies::Bodies,

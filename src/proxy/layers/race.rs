@@ -128,6 +128,8 @@ async fn run(cx: &mut Cx<'_>, mode: Mode) -> Result<(), Failure> {
             stream: ctx.request.stream,
             wants_usage: ctx.client.wants_usage,
             model: String::new(),
+            response_id: ctx.conversation.response_id.clone(),
+            echo: ctx.conversation.echo.clone(),
         },
         deadline: ctx.plan.deadline,
     };
@@ -260,7 +262,13 @@ async fn run(cx: &mut Cx<'_>, mode: Mode) -> Result<(), Failure> {
 fn legs(gw: &GatewayState, ctx: &RequestCtx) -> Vec<Leg> {
     let mut out = Vec::with_capacity(ctx.plan.candidates.len());
     for t in &ctx.plan.candidates {
-        let dialect = gw.upstreams[t.provider].cfg.dialect;
+        // The dialect the target is spoken to in (OpenAI-kind targets take Responses natively).
+        let dialect = ctx
+            .client
+            .endpoint
+            .map_or(gw.upstreams[t.provider].cfg.dialect, |e| {
+                gw.upstreams[t.provider].wire_dialect(e)
+            });
         let body = match &ctx.request.translator {
             Some(tr) if dialect != ctx.client.dialect => {
                 match tr.body_for(dialect, &t.model, &gw.config.translation) {
@@ -271,6 +279,8 @@ fn legs(gw: &GatewayState, ctx: &RequestCtx) -> Vec<Leg> {
                     }
                 }
             }
+            // A model named in the path (Gemini) is in the upstream path, not the body.
+            _ if ctx.request.model_span.is_empty() => ctx.request.body.clone(),
             _ => rewrite_model(&ctx.request.body, &ctx.request.model_span, &t.model),
         };
         out.push(Leg {

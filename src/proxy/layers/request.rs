@@ -6,8 +6,8 @@
 
 use super::{Cx, Failure, Flow, Layer};
 use crate::dialect::probe::with_include_usage;
-use crate::dialect::{probe_request, Endpoint};
-use crate::endpoints::BodyKind;
+use crate::dialect::{probe_path_request, probe_request, Endpoint};
+use crate::endpoints::{BodyKind, ModelField};
 use crate::error::{ErrorKind, GatewayError};
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::GatewayState;
@@ -52,7 +52,12 @@ impl Layer for Request {
             // Audio comes back whole (a transcript); nothing streams.
             return Ok(Flow::Continue);
         }
-        let mut probe = probe_request(&ctx.request.body)?;
+        let mut probe = if spec.model == ModelField::Path {
+            let uri = &session.req_header().uri;
+            probe_path_request(uri.path(), uri.query(), &ctx.request.body)?
+        } else {
+            probe_request(&ctx.request.body)?
+        };
         if endpoint == Endpoint::ChatCompletions && probe.stream {
             // Every stream must report usage for its cost; the extra chunk is stripped again
             // for clients that did not ask for it.
@@ -250,7 +255,7 @@ async fn read_upload(
 /// The multipart field naming the model, from the endpoint table.
 fn endpoint_model_field(ctx: &RequestCtx) -> Option<&'static str> {
     match ctx.client.endpoint?.spec().model {
-        crate::endpoints::ModelField::Form(f) => Some(f),
-        crate::endpoints::ModelField::Json(_) => None,
+        ModelField::Form(f) => Some(f),
+        ModelField::Json(_) | ModelField::Path => None,
     }
 }
