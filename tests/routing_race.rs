@@ -299,3 +299,77 @@ targets = ["b/gpt-4o-mini", "a/gpt-4o-mini"]
     let seen = providers(&gw, "quick", 80);
     assert!(settled(&seen, "b", 20), "{seen:?}");
 }
+
+/// Responses and Gemini-native clients race too: the winner's answer reaches them in their own
+/// dialect, and a Responses answer from a race is kept, so the next turn can continue it.
+#[test]
+fn responses_and_gemini_clients_race_and_a_raced_turn_can_be_continued() {
+    let fast = start_mock(&["--ttft-ms", "20"]);
+    let slow = start_mock(&["--ttft-ms", "800"]);
+    let gw = start_gateway_with(&config(
+        free_port(),
+        &[("fast", fast.port), ("slow", slow.port)],
+        RACE,
+    ));
+    let auth = bearer();
+    for stream in [false, true] {
+        let body = serde_json::json!({"model": "race", "input": "Hi", "stream": stream});
+        let mut s = connect(&gw);
+        let r = roundtrip(
+            &mut s,
+            "POST",
+            "/v1/responses",
+            &[("authorization", auth.as_str())],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(served(&r), "fast/gpt-4o-mini");
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        let id = if stream {
+            assert!(text.contains("event: response.completed"), "{text}");
+            let start = text.find("\"id\":\"resp_").expect("a response id") + 6;
+            text[start..start + text[start..].find('"').unwrap()].to_owned()
+        } else {
+            let v = r.json();
+            assert_eq!(v["object"], "response", "{v}");
+            v["id"].as_str().expect("id").to_owned()
+        };
+        // The raced turn was kept: the next turn continues it (an unknown id is a 404).
+        std::thread::sleep(Duration::from_millis(100));
+        let next =
+            serde_json::json!({"model": "race", "input": "More", "previous_response_id": id});
+        let mut s = connect(&gw);
+        let r = roundtrip(
+            &mut s,
+            "POST",
+            "/v1/responses",
+            &[("authorization", auth.as_str())],
+            next.to_string().as_bytes(),
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "stream={stream}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    for (path, streamed) in [
+        ("/v1beta/models/race:generateContent", false),
+        ("/v1beta/models/race:streamGenerateContent?alt=sse", true),
+    ] {
+        let body = r#"{"contents":[{"role":"user","parts":[{"text":"Hi"}]}]}"#;
+        let mut s = connect(&gw);
+        let r = roundtrip(
+            &mut s,
+            "POST",
+            path,
+            &[("x-goog-api-key", GW_KEY)],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(served(&r), "fast/gpt-4o-mini");
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(text.contains("\"candidates\""), "{text}");
+        assert_eq!(text.starts_with("data: "), streamed, "{text}");
+    }
+}

@@ -46,15 +46,26 @@ struct OutputCaps {
     max_tokens: Option<u64>,
     max_completion_tokens: Option<u64>,
     max_output_tokens: Option<u64>,
+    #[serde(rename = "generationConfig", alias = "generation_config")]
+    generation_config: Option<GenerationConfig>,
+}
+
+/// Gemini's output limit (the SDK sends either spelling).
+#[derive(serde::Deserialize)]
+struct GenerationConfig {
+    #[serde(rename = "maxOutputTokens", alias = "max_output_tokens")]
+    max_output_tokens: Option<u64>,
 }
 
 /// The output limit the request itself sets (OpenAI `max_completion_tokens` / `max_tokens`,
-/// Anthropic `max_tokens`, Responses `max_output_tokens`).
+/// Anthropic `max_tokens`, Responses `max_output_tokens`, Gemini
+/// `generationConfig.maxOutputTokens`).
 pub fn requested_output(body: &[u8]) -> Option<u64> {
     let caps: OutputCaps = serde_json::from_slice(body).ok()?;
     caps.max_completion_tokens
         .or(caps.max_tokens)
         .or(caps.max_output_tokens)
+        .or(caps.generation_config.and_then(|g| g.max_output_tokens))
 }
 
 /// Estimated prompt tokens of a request body (the tokenizer the ledger's estimates use).
@@ -153,6 +164,10 @@ mod tests {
             Some(20)
         );
         assert_eq!(requested_output(br#"{"max_output_tokens":7}"#), Some(7));
+        let gemini = br#"{"contents":[],"generationConfig":{"maxOutputTokens":9}}"#;
+        assert_eq!(requested_output(gemini), Some(9));
+        let snake = br#"{"contents":[],"generation_config":{"max_output_tokens":11}}"#;
+        assert_eq!(requested_output(snake), Some(11));
         assert_eq!(requested_output(br#"{"messages":[]}"#), None);
         assert!(prompt_tokens(br#"{"messages":[{"role":"user","content":"a b c d e f"}]}"#) >= 6);
     }

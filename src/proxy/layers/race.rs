@@ -13,11 +13,15 @@
 //! were cancelled before reporting usage.
 //!
 //! Every other route costs one string lookup here: nothing else runs.
+//! The layer answers from its request hook, so pingora runs no response hook for it: the
+//! answer's chunks are shown to the layers that read the client's answer on its way out
+//! ([`observe`]: the Responses conversation and kept bodies) as they are written.
 //! Not done for a race: the response cache (a request the cache may answer takes the walk),
-//! kept bodies of the answer, and the limits layer's settlement of the losers' cost (it settles
-//! the served answer's).
+//! and the limits layer's settlement of the losers' cost (it settles the served answer's).
 
 use super::accounting::COST_HEADER;
+use super::bodies::Bodies;
+use super::conversation::Conversation;
 use super::routing::ROUTE_REASON_HEADER;
 use super::{Cx, Failure, Flow, Layer};
 use crate::config::Target;
@@ -513,14 +517,14 @@ async fn write_winner(
         close_if_needed(session, ctx, &mut h);
         ctx.response = Response::Proxied(transform);
         session.write_response_header(Box::new(h), false).await?;
-        return session.write_response_body(Some(body), true).await;
+        return write(session, ctx, body, true).await;
     }
     let mut h = header(ctx, status, ct.as_deref(), None)?;
     close_if_needed(session, ctx, &mut h);
     session.write_response_header(Box::new(h), false).await?;
     for chunk in held {
         if !chunk.is_empty() {
-            session.write_response_body(Some(chunk), false).await?;
+            write(session, ctx, chunk, false).await?;
         }
     }
     let result = if done {
@@ -531,7 +535,7 @@ async fn write_winner(
                 Ok(Some(chunk)) => {
                     let out = transform.feed(chunk);
                     if !out.is_empty() {
-                        if let Err(e) = session.write_response_body(Some(out), false).await {
+                        if let Err(e) = write(session, ctx, out, false).await {
                             ctx.response = Response::Proxied(transform);
                             return Err(e);
                         }
@@ -540,7 +544,7 @@ async fn write_winner(
                 Ok(None) => {
                     let rest = transform.finish();
                     if !rest.is_empty() {
-                        session.write_response_body(Some(rest), false).await?;
+                        write(session, ctx, rest, false).await?;
                     }
                     break Ok(());
                 }
@@ -550,7 +554,7 @@ async fn write_winner(
     };
     ctx.response = Response::Proxied(transform);
     match result {
-        Ok(()) => session.write_response_body(None, true).await,
+        Ok(()) => write(session, ctx, Bytes::new(), true).await,
         Err(e) => {
             let err = GatewayError::new(
                 ErrorKind::UpstreamUnavailable,
@@ -561,6 +565,27 @@ async fn write_winner(
             Ok(())
         }
     }
+}
+
+/// Writes a chunk of the answer to the client, once [`observe`] has seen it.
+async fn write(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    chunk: Bytes,
+    end: bool,
+) -> pingora_error::Result<()> {
+    observe(ctx, &chunk, end);
+    let body = (!chunk.is_empty()).then_some(chunk);
+    session.write_response_body(body, end).await
+}
+
+/// The response hooks that read the answer as the client gets it (above translation), run
+/// on a race's answer: the conversation keeps a Responses turn, bodies keeps what the
+/// logging rules ask for. Neither changes the bytes.
+fn observe(ctx: &mut RequestCtx, chunk: &Bytes, end: bool) {
+    let mut body = Some(chunk.clone());
+    Bodies.on_body(ctx, &mut body, end);
+    Conversation.on_body(ctx, &mut body, end);
 }
 
 /// No leg won: a provider's own client error if one answered, else the gateway's error.
@@ -574,7 +599,7 @@ async fn write_failure(
         close_if_needed(session, ctx, &mut h);
         ctx.outcome.status = status;
         session.write_response_header(Box::new(h), false).await?;
-        return session.write_response_body(Some(body), true).await;
+        return write(session, ctx, body, true).await;
     }
     let tried: Vec<String> = ctx
         .walk
