@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 
 /// Changes whenever the encoding below changes (old entries then simply miss).
 const KEY_VERSION: &[u8] = b"switchyard-cache-key/1";
+/// The same, for embeddings requests (their own key space: no chat request shares one).
+const EMBEDDINGS_KEY_VERSION: &[u8] = b"switchyard-embeddings-key/1";
 
 /// Writes tagged, length-prefixed fields straight into the hash.
 struct KeyWriter(Sha256);
@@ -295,13 +297,37 @@ pub fn request_key(req: &ChatRequest, model: &str) -> String {
     w.opt(presence_penalty.as_ref(), KeyWriter::number);
     w.tag("frequency_penalty");
     w.opt(frequency_penalty.as_ref(), KeyWriter::number);
-    let digest = w.0.finalize();
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        use std::fmt::Write;
-        let _ = write!(hex, "{b:02x}");
+    w.hex()
+}
+
+/// The hex SHA-256 key of an embeddings request (an OpenAI-shaped JSON object) asked of
+/// `model`: every field but `model` in canonical form (keys sorted, numbers as written), so
+/// key order and whitespace do not matter and anything else that changes the vectors
+/// (`input`, `dimensions`, `encoding_format`) does. `None` when the body is not an object.
+pub fn embeddings_key(body: &[u8], model: &str) -> Option<String> {
+    let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    fields.remove("model");
+    let mut w = KeyWriter(Sha256::new());
+    w.bytes(EMBEDDINGS_KEY_VERSION);
+    w.tag("model");
+    w.str(model);
+    w.tag("fields");
+    w.json(&Value::Object(fields));
+    Some(w.hex())
+}
+
+impl KeyWriter {
+    fn hex(self) -> String {
+        let digest = self.0.finalize();
+        let mut hex = String::with_capacity(64);
+        for b in digest {
+            use std::fmt::Write;
+            let _ = write!(hex, "{b:02x}");
+        }
+        hex
     }
-    hex
 }
 
 #[cfg(test)]
@@ -320,6 +346,23 @@ mod tests {
     /// dependency versions: if it does, cached entries silently stop matching. (The expected
     /// value was also computed independently, from the byte layout described above, with
     /// Python's hashlib.) Change it only together with `KEY_VERSION`.
+    #[test]
+    fn embeddings_keys_ignore_order_and_model_field_but_not_inputs_or_options() {
+        let k = |b: &str, m: &str| embeddings_key(b.as_bytes(), m).unwrap();
+        let a = k(r#"{"model":"x","input":["a","b"],"dimensions":256}"#, "emb");
+        assert_eq!(a, k(r#"{"dimensions":256, "input":["a","b"]}"#, "emb"));
+        assert_ne!(a, k(r#"{"input":["a","b"],"dimensions":256}"#, "other"));
+        assert_ne!(a, k(r#"{"input":["b","a"],"dimensions":256}"#, "emb"));
+        assert_ne!(a, k(r#"{"input":["a","b"],"dimensions":512}"#, "emb"));
+        let b64 = k(
+            r#"{"input":["a","b"],"dimensions":256,"encoding_format":"base64"}"#,
+            "emb",
+        );
+        assert_ne!(a, b64);
+        assert_eq!(embeddings_key(b"[1]", "emb"), None);
+        assert_eq!(a.len(), 64);
+    }
+
     #[test]
     fn golden_key() {
         use crate::dialect::canonical::{Message, Text, Tool};

@@ -47,6 +47,8 @@ pub struct MediaCtx {
     pub meter: Option<meter::Meter>,
     /// Translates a Gemini embeddings answer into OpenAI's.
     pub embeddings: Option<embeddings::FromGemini>,
+    /// Reads a cached embeddings answer's usage (a hit's saving).
+    pub hit_usage: Option<embeddings::UsageReader>,
 }
 
 impl MediaCtx {

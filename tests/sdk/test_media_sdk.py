@@ -98,6 +98,55 @@ def test_embeddings_openai_compatible_cost_per_input_token(oai, gateway):
     assert Decimal(row["cost_usd"]) == cost
 
 
+def mock_requests(gateway) -> int:
+    r = httpx.get(f"http://127.0.0.1:{gateway.mock.port}/mock/stats", timeout=5)
+    return r.json()["requests"]
+
+
+@pytest.mark.parametrize(
+    "model,provider", [("emb", "mistral"), ("gemini/gemini-embedding-001", "gemini")]
+)
+def test_embeddings_are_cached_on_request_and_a_hit_reaches_no_provider(
+    oai, gateway, model, provider
+):
+    cache = {"x-switchyard-cache": "ttl=600"}
+    text = f"cache me please ({model})"
+    first = oai.embeddings.with_raw_response.create(
+        model=model, input=[text, "and me"], dimensions=4, extra_headers=cache
+    )
+    assert first.headers["x-switchyard-cache"] == "miss"
+    assert first.headers["x-switchyard-provider"] == provider
+    before = mock_requests(gateway)
+    hit = oai.embeddings.with_raw_response.create(
+        model=model, input=[text, "and me"], dimensions=4, extra_headers=cache
+    )
+    assert hit.headers["x-switchyard-cache"] == "hit"
+    assert mock_requests(gateway) == before, "a hit reaches no provider"
+    # The stored answer is the client's JSON whichever provider made it (Gemini's translated).
+    assert hit.headers["x-switchyard-provider"] == provider
+    assert [d.embedding for d in hit.parse().data] == [d.embedding for d in first.parse().data]
+    assert hit.parse().usage.prompt_tokens == first.parse().usage.prompt_tokens
+    # A hit costs nothing; it saved what the stored answer cost.
+    row = ledger_row(gateway, hit.headers["x-switchyard-request-id"])
+    paid = ledger_row(gateway, first.headers["x-switchyard-request-id"])
+    assert row["cache_hit"] == 1 and Decimal(row["cost_usd"]) == 0
+    per_million = {"mistral": Decimal("0.10"), "gemini": Decimal("0.15")}[provider]
+    tokens = hit.parse().usage.prompt_tokens
+    assert Decimal(row["saved_usd"]) == Decimal(tokens) * per_million / 1_000_000 > 0
+    if provider == "mistral":  # exact usage (Gemini reports none: both sides are estimates)
+        assert Decimal(row["saved_usd"]) == Decimal(paid["cost_usd"])
+    # Anything that changes the vectors is another entry.
+    other = oai.embeddings.with_raw_response.create(
+        model=model, input=[text, "and me"], dimensions=8, extra_headers=cache
+    )
+    assert other.headers["x-switchyard-cache"] == "miss"
+    assert len(other.parse().data[0].embedding) == 8
+    # Without asking, nothing is read from the cache.
+    plain = oai.embeddings.with_raw_response.create(model=model, input=[text, "and me"], dimensions=4)
+    assert "x-switchyard-cache" not in plain.headers
+    assert mock_requests(gateway) == before + 2
+
+
 # A 429 rests the key for a while: it runs last, after the tests that need mistral.
 @pytest.mark.parametrize("fault", ["503", "429"])
 def test_embeddings_fall_back_from_mistral_to_gemini(oai, gateway, fault):

@@ -3,6 +3,10 @@
 //! canonical record before storage (the tap), and renders a record (fresh or a hit) into the
 //! client's dialect.
 //!
+//! Chat answers (Chat Completions, Messages) are stored as canonical records; embeddings as
+//! the OpenAI JSON the client gets (translation runs before the store), with their own key
+//! (`crate::cache::key::embeddings_key`). Endpoints the table marks not cacheable never are.
+//!
 //! Opt-in only: a route's `cache = { ttl = "10m" }`, or a request's `x-switchyard-cache:
 //! ttl=600`. `x-switchyard-cache: off` bypasses. The client's `Cache-Control` wins over both:
 //! `no-store` bypasses (nothing read, nothing written); `no-cache` never serves a stored answer
@@ -120,12 +124,9 @@ impl Layer for Cache {
 
 /// Decides the plan once the request is resolved (route, key name and body known).
 pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
-    if !matches!(
-        ctx.client.endpoint,
-        Some(Endpoint::ChatCompletions | Endpoint::Messages)
-    ) {
+    let Some(endpoint) = ctx.client.endpoint.filter(|e| e.spec().cacheable) else {
         return Plan::Off;
-    }
+    };
     let route = ctx
         .plan
         .route
@@ -143,20 +144,16 @@ pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
         (None, None) => return Plan::Off,
     };
     let ttl = ttl.min(gw.config.cache.max_ttl);
-    let canonical = match &ctx.request.translator {
-        Some(t) => Some(t.request.clone()),
-        None => decode_request(
-            ctx.client.dialect,
-            &ctx.request.body,
-            &gw.config.translation,
-        )
-        .ok(),
+    let model = ctx.request.model.as_deref().unwrap_or_default();
+    let key = if endpoint == Endpoint::Embeddings {
+        crate::cache::key::embeddings_key(&ctx.request.body, model)
+    } else {
+        chat_key(gw, ctx, model)
     };
-    let Some(canonical) = canonical else {
+    let Some(key) = key else {
         log::debug!("request {}: not cacheable (no canonical form)", ctx.id);
         return Plan::Bypass;
     };
-    let model = ctx.request.model.as_deref().unwrap_or_default();
     let namespace = ctx
         .client
         .key
@@ -166,12 +163,22 @@ pub fn plan(gw: &GatewayState, req: &RequestHeader, ctx: &RequestCtx) -> Plan {
         ttl,
         tool_calls,
         // Length-framed so no namespace can collide with another's keys.
-        key: format!(
-            "{}:{namespace}|{}",
-            namespace.len(),
-            request_key(&canonical, model)
-        ),
+        key: format!("{}:{namespace}|{key}", namespace.len()),
         refresh: client.no_cache,
+    }
+}
+
+/// A chat request's key: from its canonical form, whichever dialect it came in.
+fn chat_key(gw: &GatewayState, ctx: &RequestCtx, model: &str) -> Option<String> {
+    match &ctx.request.translator {
+        Some(t) => Some(request_key(&t.request, model)),
+        None => decode_request(
+            ctx.client.dialect,
+            &ctx.request.body,
+            &gw.config.translation,
+        )
+        .ok()
+        .map(|c| request_key(&c, model)),
     }
 }
 
@@ -188,9 +195,11 @@ pub fn cache_key(ctx: &RequestCtx) -> CacheKey {
     }
 }
 
-/// Only complete 200 answers are stored; the TTL is the plan's.
+/// Only complete 200 answers are stored (chat answers as records, embeddings as the client's
+/// JSON); the TTL is the plan's.
 pub fn cacheable(ctx: &RequestCtx, resp: &ResponseHeader) -> RespCacheable {
-    let recorded = matches!(ctx.response, Response::Recorded { .. });
+    let recorded = matches!(ctx.response, Response::Recorded { .. })
+        || ctx.client.endpoint == Some(Endpoint::Embeddings);
     match (&ctx.cache, recorded) {
         (Plan::On { ttl, .. }, true) if resp.status.as_u16() == 200 => {
             let now = SystemTime::now();
@@ -209,6 +218,11 @@ fn on_upstream_header(
     if !matches!(ctx.cache, Plan::On { .. }) || !resp.status.is_success() {
         return Ok(());
     }
+    if ctx.client.endpoint == Some(Endpoint::Embeddings) {
+        // Stored as the client gets it (translation turns a Gemini answer into OpenAI's
+        // before the cache writes it), with who produced it.
+        return stored_from(ctx, resp);
+    }
     let tally = match &mut ctx.response {
         Response::Proxied(t) => t.tally.take(),
         _ => None,
@@ -225,6 +239,11 @@ fn on_upstream_header(
     resp.remove_header(&http::header::CONTENT_LENGTH);
     resp.remove_header(&http::header::CONTENT_ENCODING);
     resp.insert_header(http::header::CONTENT_TYPE, RECORD_TYPE)?;
+    stored_from(ctx, resp)
+}
+
+/// Marks a stored answer with the provider and model that produced it (for a hit's saving).
+fn stored_from(ctx: &RequestCtx, resp: &mut ResponseHeader) -> pingora_error::Result<()> {
     if let Some(a) = ctx.walk.attempts.last() {
         resp.insert_header(CACHED_PROVIDER, a.provider.as_str())?;
         resp.insert_header(CACHED_MODEL, a.model.as_str())?;
@@ -277,6 +296,9 @@ fn on_response_header(
 ) -> pingora_error::Result<()> {
     if let Some(o) = ctx.cache_outcome() {
         resp.insert_header(CACHE_HEADER, o.as_str())?;
+    }
+    if ctx.client.endpoint == Some(Endpoint::Embeddings) && matches!(ctx.cache, Plan::On { .. }) {
+        return embeddings_header(ctx, resp);
     }
     let is_record = resp
         .headers
@@ -336,8 +358,44 @@ fn on_response_header(
     Ok(())
 }
 
-/// `response_body_filter` for a record: rendered into the client's dialect.
+/// An embeddings answer, fresh or stored: the stored-from marks are the gateway's, never the
+/// client's; a hit names who produced it and reads the usage its saving is priced from.
+fn embeddings_header(ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> pingora_error::Result<()> {
+    let text = |name: &str| {
+        resp.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let from = text(CACHED_PROVIDER).zip(text(CACHED_MODEL));
+    resp.remove_header(CACHED_PROVIDER);
+    resp.remove_header(CACHED_MODEL);
+    if let Response::Hit { from: f, .. } = &mut ctx.response {
+        if let Some((p, m)) = &from {
+            resp.insert_header("x-switchyard-provider", p.as_str())?;
+            resp.insert_header("x-switchyard-model", m.as_str())?;
+        }
+        *f = from;
+        ctx.media.hit_usage = Some(crate::media::embeddings::UsageReader::default());
+    }
+    Ok(())
+}
+
+/// `response_body_filter` for a record: rendered into the client's dialect. An embeddings
+/// hit passes as stored; its usage is read on the way.
 fn render_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bool) {
+    if let Some(reader) = ctx.media.hit_usage.as_mut() {
+        if let Some(b) = body.as_ref() {
+            reader.feed(b);
+        }
+        if end_of_stream {
+            let usage = reader.finish();
+            if let Response::Hit { usage: u, .. } = &mut ctx.response {
+                *u = usage;
+            }
+        }
+        return;
+    }
     let (r, hit_usage) = match &mut ctx.response {
         Response::Recorded {
             renderer: Some(r), ..

@@ -23,8 +23,9 @@ impl Layer for Translation {
         ctx: &mut RequestCtx,
         resp: &mut ResponseHeader,
     ) -> pingora_error::Result<()> {
-        ctx.media.embeddings = None; // a failed attempt's translator never serves the next
-                                     // A recorded answer is rendered from its record, never translated directly.
+        // A failed attempt's translator never serves the next.
+        ctx.media.embeddings = None;
+        // A recorded answer is rendered from its record, never translated directly.
         if !ctx.translating() || !matches!(ctx.response, Response::Proxied(_)) {
             return Ok(());
         }
@@ -46,20 +47,36 @@ impl Layer for Translation {
         }
     }
 
-    fn on_body(&self, ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) {
-        if let Some(t) = ctx.media.embeddings.as_mut() {
-            if let Some(b) = body.take() {
-                t.feed(&b);
-            }
-            *body = Some(if end { t.finish() } else { Bytes::new() });
-            if end && t.failed() {
-                ctx.outcome.status = 502;
-                if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
-                    c.status = Some(502);
-                }
-            }
+    /// A Gemini embeddings answer is translated before the cache may store it, so an entry
+    /// is the client's JSON whichever provider produced it (a hit passes as stored).
+    fn on_upstream_body(
+        &self,
+        cache: &mut pingora_cache::HttpCache,
+        ctx: &mut RequestCtx,
+        body: &mut Option<Bytes>,
+        end: bool,
+    ) {
+        let Some(t) = ctx.media.embeddings.as_mut() else {
             return;
+        };
+        if let Some(b) = body.take() {
+            t.feed(&b);
         }
+        *body = Some(if end { t.finish() } else { Bytes::new() });
+        if end && t.failed() {
+            if cache.enabled() {
+                cache.disable(pingora_cache::NoCacheReason::Custom(
+                    "untranslatable answer",
+                ));
+            }
+            ctx.outcome.status = 502;
+            if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
+                c.status = Some(502);
+            }
+        }
+    }
+
+    fn on_body(&self, ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) {
         let Response::Proxied(t) = &mut ctx.response else {
             return;
         };
