@@ -49,7 +49,9 @@ pub fn serve(
     let mut conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(config.server.grace_period.as_secs()),
-        graceful_shutdown_timeout_seconds: Some(config.server.grace_period.as_secs().max(1)),
+        // After the grace period: how long the runtimes' blocking work may take to end
+        // (systemd's TimeoutStopSec is the grace period plus this).
+        graceful_shutdown_timeout_seconds: Some(RUNTIME_SHUTDOWN_SECS),
         upgrade_sock: config.server.upgrade_sock.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
@@ -149,6 +151,9 @@ pub fn serve(
     }
     server.run_forever()
 }
+
+/// Seconds the runtimes get to end after the grace period (see the systemd unit).
+const RUNTIME_SHUTDOWN_SECS: u64 = 5;
 
 /// The client listener. pingora puts a 64 KiB read buffer in front of every accepted
 /// connection by default, allocated zeroed, so each open connection held 64 KiB of resident

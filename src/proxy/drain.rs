@@ -14,6 +14,13 @@
 //!   handing it to pingora, whose request reader then finds the request already buffered
 //!   instead of giving up on an empty socket at shutdown.
 //!
+//! Stopping (SIGTERM, and the old process after a hand-over): pingora stops accepting, then
+//! sleeps the whole `grace_period` before it ends the runtimes, even when nothing is in flight,
+//! so `systemctl stop` took 30 s on an idle gateway. [`watch_phases`] ends the process as soon
+//! as the grace period starts with no client connection open (counted by [`Open`]), or as the
+//! last one closes, after flushing the ledger and spans as the shutdown path does. Requests in
+//! flight still get the whole grace period.
+//!
 //! What remains: a connection opened before SIGQUIT that stays idle through the whole window
 //! and sends exactly as the old process closes it. That is the race every HTTP/1.1 server has
 //! when it closes an idle keep-alive connection; clients retry a request that failed on a
@@ -22,7 +29,7 @@
 use pingora_core::apps::ServerApp;
 use pingora_core::protocols::Stream;
 use pingora_core::server::{ExecutionPhase, ShutdownWatch};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +51,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for DrainAware<A> {
         mut stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let _open = Open::new(&self.shared.open_connections);
         if self.shared.draining() {
             let mut first = [0u8; 1];
             // `try_peek` reads into the stream's rewind buffer: nothing is consumed.
@@ -61,8 +69,28 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for DrainAware<A> {
     }
 }
 
+/// One client connection being served; counted while it lives.
+pub struct Open<'a>(&'a AtomicUsize);
+
+impl<'a> Open<'a> {
+    pub fn new(count: &'a AtomicUsize) -> Open<'a> {
+        count.fetch_add(1, Ordering::AcqRel);
+        Open(count)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// How often the stopping process looks at its open connections.
+const IDLE_POLL: Duration = Duration::from_millis(20);
+
 /// Sets [`Shared::draining`](super::Shared::draining) when the server is told to hand over
-/// (SIGQUIT) or to stop (SIGTERM). Runs on a thread of its own until the server ends.
+/// (SIGQUIT) or to stop (SIGTERM), and ends the process early once a stop's grace period
+/// has nothing left to wait for. Runs on a thread of its own until the server ends.
 pub fn watch_phases(
     mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
     shared: Arc<Shared>,
@@ -83,10 +111,38 @@ pub fn watch_phases(
                         );
                     }
                 }
+                Ok(ExecutionPhase::ShutdownGracePeriod) => exit_when_idle(&shared),
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             }
         })
         .map(|_| ())
         .map_err(|e| format!("cannot start the drain watcher thread: {e}"))
+}
+
+/// In the grace period (listeners closed): waits for the last client connection to close,
+/// flushes what the shutdown path flushes, and exits. Returns never; the grace period's own end
+/// exits the process if a connection outlives it.
+fn exit_when_idle(shared: &Shared) {
+    while shared.open_connections.load(Ordering::Acquire) > 0 {
+        std::thread::sleep(IDLE_POLL);
+    }
+    log::info!("shutting down: no request in flight, exiting before the grace period ends");
+    if let Some(ledger) = &shared.ledger {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => {
+                if let Err(e) = rt.block_on(ledger.flush()) {
+                    log::error!("ledger flush failed: {e}");
+                }
+            }
+            Err(e) => log::error!("cannot flush the ledger: {e}"),
+        }
+    }
+    if crate::telemetry::enabled() {
+        crate::telemetry::flush();
+    }
+    std::process::exit(0)
 }

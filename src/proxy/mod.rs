@@ -130,6 +130,8 @@ pub struct Shared {
     pub cache: Option<&'static crate::cache::CacheLayer>,
     /// Set once the server is handing over to a new process or stopping: see [`drain`].
     pub draining: AtomicBool,
+    /// Client connections the proxy is serving (see [`drain::Open`]): a stop waits for these.
+    pub open_connections: std::sync::atomic::AtomicUsize,
     /// Limits, runtime keys, kept bodies (outlive reloads).
     pub governance: Arc<Governance>,
     /// The client for the gateway's own requests (race legs, hedges, judge calls, probes).
@@ -184,6 +186,7 @@ impl Shared {
             ledger,
             cache,
             draining: AtomicBool::new(false),
+            open_connections: std::sync::atomic::AtomicUsize::new(0),
             outbound,
             experiments,
         })
