@@ -273,7 +273,7 @@ pub async fn run(job: JudgeJob, t: Tools) {
         request_id: job.request_id.clone(),
         experiment: exp.name.clone(),
         variant: served.name.clone(),
-        mode: judge.mode.as_str(),
+        mode: judge.mode.as_str().to_owned(),
         score: None,
         opponent: None,
         first: None,
