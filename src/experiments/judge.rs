@@ -42,6 +42,9 @@ pub struct JudgeJob {
     pub body: Bytes,
     /// The answer the client got (its generated text).
     pub answer: String,
+    /// The request's trace, when traces are exported: judge and shadow calls become child
+    /// spans of the request's span.
+    pub trace: Option<crate::telemetry::calls::Parent>,
 }
 
 /// What a worker needs besides the job.
@@ -58,7 +61,8 @@ struct Called {
     attempt: LedgerAttempt,
 }
 
-/// One call to `target` with `body` (written in `from`'s dialect with the target's model).
+/// One call to `target` with `body` (written in `from`'s dialect with the target's model);
+/// with a `trace`, a child span of the request's (and its `traceparent` sent to the provider).
 async fn call(
     state: &Arc<GatewayState>,
     outbound: &OutboundClient,
@@ -66,6 +70,33 @@ async fn call(
     from: Dialect,
     body: Bytes,
     role: Role,
+    trace: Option<&crate::telemetry::calls::Parent>,
+) -> Called {
+    let Some(parent) = trace else {
+        return call_once(state, outbound, target, from, body, role, None).await;
+    };
+    let child = parent.child();
+    let started = std::time::SystemTime::now();
+    let called = call_once(state, outbound, target, from, body, role, Some(&child)).await;
+    crate::telemetry::calls::record_call(
+        parent,
+        &child,
+        "chat",
+        &called.attempt,
+        started,
+        std::time::SystemTime::now(),
+    );
+    called
+}
+
+async fn call_once(
+    state: &Arc<GatewayState>,
+    outbound: &OutboundClient,
+    target: &Target,
+    from: Dialect,
+    body: Bytes,
+    role: Role,
+    span: Option<&crate::telemetry::calls::Child>,
 ) -> Called {
     let cfg = &state.config;
     let Some(provider) = cfg.providers.get(target.provider) else {
@@ -104,7 +135,10 @@ async fn call(
         body,
         stream: false,
         deadline: tokio::time::Instant::now() + CALL_TIMEOUT.min(cfg.resilience.deadline),
-        headers: Vec::new(),
+        headers: span
+            .and_then(|c| http::HeaderValue::from_str(&c.traceparent).ok())
+            .map(|v| vec![(http::HeaderName::from_static("traceparent"), v)])
+            .unwrap_or_default(),
     };
     let mut resp = match outbound.send(state, req).await {
         Ok(r) => r,
@@ -194,6 +228,7 @@ async fn shadow(job: &JudgeJob, exp: &ExperimentConfig, other: usize, t: &Tools)
                 job.dialect,
                 Bytes::from(body),
                 Role::Shadow,
+                job.trace.as_ref(),
             )
             .await
         }
@@ -242,6 +277,7 @@ async fn ask(
             Dialect::OpenAi,
             body.clone(),
             Role::Judge,
+            job.trace.as_ref(),
         )
         .await;
         let failed = c.attempt.error_class.clone();

@@ -13,7 +13,11 @@
 //! ([`propagate`]). Span ids are derived from the request id ([`context`]), so the upstream
 //! filter and the finished request agree on them without any per-request state.
 //!
-//! Off (no `[telemetry]`), [`propagate`] and [`record`] return at once: one atomic load.
+//! Calls made for a request after its answer (judge and shadow calls) become child spans of
+//! the request's span when they end ([`calls`]).
+//!
+//! Off (no `[telemetry]`), [`propagate`], [`record`] and [`calls::parent_of`] return at once:
+//! one atomic load.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -31,6 +35,7 @@ use crate::config::telemetry::TelemetrySettings;
 use crate::proxy::ctx::RequestCtx;
 use crate::summary::Summary;
 
+pub mod calls;
 pub mod context;
 mod spans;
 
