@@ -83,11 +83,10 @@ pub fn attempt_attributes(op: &'static str, a: &LedgerAttempt) -> Vec<KeyValue> 
             attrs.push(KeyValue::new("switchyard.cancelled", true));
         }
     }
-    if a.role == Role::Skipped {
-        return attrs;
-    }
-    let billed = a.usage != crate::usage::Usage::default() || a.cost_usd.is_some();
-    if billed || matches!(a.role, Role::Served | Role::Judge | Role::Shadow) {
+    // A failed or skipped attempt bills nothing: no tokens or cost to show.
+    let billed = a.usage != crate::usage::Usage::default()
+        || !matches!(a.role, Role::Failed | Role::Skipped);
+    if billed {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         attrs.push(KeyValue::new("gen_ai.usage.input_tokens", n(a.usage.input)));
         attrs.push(KeyValue::new(

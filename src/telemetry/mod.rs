@@ -37,6 +37,7 @@ use crate::summary::Summary;
 
 pub mod calls;
 pub mod context;
+mod params;
 mod spans;
 
 /// Spans waiting for export; beyond this they are dropped.
@@ -136,11 +137,16 @@ pub fn propagate(
 }
 
 /// Queues the spans of a finished request that started at `began` (the instant its
-/// `started_at` was taken; attempts' times are measured from it). Never blocks: a full queue
-/// drops them.
-pub fn record(summary: &Summary<'_>, began: std::time::Instant, client: &RequestHeader) {
+/// `started_at` was taken; attempts' times are measured from it), whose client sent `body`
+/// (read for the request parameters). Never blocks: a full queue drops them.
+pub fn record(
+    summary: &Summary<'_>,
+    began: std::time::Instant,
+    client: &RequestHeader,
+    body: &[u8],
+) {
     if let Some(t) = TELEMETRY.get() {
-        spans::record(&t.tracer, summary, began, incoming(client));
+        spans::record(&t.tracer, summary, began, incoming(client), body);
     }
 }
 

@@ -4,6 +4,8 @@
 //! ledger row has them; a leg cancelled when another won says so (`switchyard.cancelled`).
 //!
 //! Attributes follow the OpenTelemetry GenAI semantic conventions (`gen_ai.operation.name`,
+//! the request parameters ([`super::params`]), `gen_ai.request.stream`,
+//! `gen_ai.response.finish_reasons`,
 //! `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.response.model`,
 //! `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`) and HTTP ones
 //! (`http.response.status_code`, `error.type`); the gateway's own are `switchyard.*`: exact
@@ -32,6 +34,16 @@ fn operation(endpoint: Option<Endpoint>) -> &'static str {
     }
 }
 
+/// `gen_ai.response.finish_reasons`: a string array, one per choice.
+fn finish_reasons(reasons: &[String]) -> KeyValue {
+    KeyValue::new(
+        "gen_ai.response.finish_reasons",
+        opentelemetry::Value::Array(opentelemetry::Array::String(
+            reasons.iter().map(|r| r.clone().into()).collect(),
+        )),
+    )
+}
+
 fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -41,6 +53,7 @@ pub(super) fn record(
     s: &Summary<'_>,
     began: Instant,
     traceparent: Option<&str>,
+    body: &[u8],
 ) {
     let ids = ids(s.id, traceparent);
     let op = operation(s.endpoint);
@@ -75,7 +88,12 @@ pub(super) fn record(
         ),
         KeyValue::new("gen_ai.usage.input_tokens", i64_of(s.account.usage.input)),
         KeyValue::new("gen_ai.usage.output_tokens", i64_of(s.account.usage.output)),
+        KeyValue::new("gen_ai.request.stream", s.stream),
     ];
+    attrs.extend(super::params::attributes(body));
+    if !s.account.finish_reasons.is_empty() {
+        attrs.push(finish_reasons(&s.account.finish_reasons));
+    }
     let optional = [
         ("gen_ai.request.model", s.requested_model),
         ("gen_ai.provider.name", s.served.map(|(p, _)| p)),
@@ -166,6 +184,9 @@ pub(super) fn record(
         let failed = a.error_class();
         if Some(idx) == served_idx && s.cache != Some(crate::summary::CacheOutcome::Hit) {
             attrs.push(KeyValue::new("gen_ai.response.model", a.model.clone()));
+            if !s.account.finish_reasons.is_empty() {
+                attrs.push(finish_reasons(&s.account.finish_reasons));
+            }
         }
         let mut span = tracer
             .span_builder(format!("{op} {}", a.model))
