@@ -523,3 +523,88 @@ mode = "score"
     assert!(!text(judge, "switchyard.cost_usd").is_empty());
     assert!(judge.start_time_unix_nano >= request.end_time_unix_nano - 1_000_000);
 }
+
+/// A dead collector, refusing connections or accepting them and never answering, slows no
+/// request: exports fail (or hang until their timeout) on the exporter's own thread.
+#[test]
+fn requests_do_not_wait_on_a_dead_collector() {
+    let mock = start_mock(&[]);
+    // Accepts connections and never answers: an export hangs until its 5 s timeout.
+    let hole = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hole_port = hole.local_addr().unwrap().port();
+    let accepted: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+    let held = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for c in hole.incoming().flatten() {
+            held.lock().unwrap().push(c);
+        }
+    });
+    let refused = free_port(); // nothing listens there
+    let gateway = |telemetry: Option<u16>| {
+        let extra = telemetry.map_or(String::new(), |p| {
+            format!("\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:{p}\"\n")
+        });
+        start_gateway_with(&format!(
+            "{}{extra}",
+            standard_config(free_port(), mock.port, "")
+        ))
+    };
+    let (off, dead, blackhole) = (
+        gateway(None),
+        gateway(Some(refused)),
+        gateway(Some(hole_port)),
+    );
+    let auth = bearer();
+    // Sequential latencies (ms) of `n` requests on one connection.
+    let timings = |gw: &Gateway, n: usize| -> Vec<f64> {
+        let mut s = connect(gw);
+        let body = chat_body("openai/gpt-4o-mini", false);
+        let mut out: Vec<f64> = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                let r = roundtrip(
+                    &mut s,
+                    "POST",
+                    "/v1/chat/completions",
+                    &[("authorization", auth.as_str())],
+                    body.as_bytes(),
+                );
+                assert_eq!(r.status, 200);
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        out.sort_by(f64::total_cmp);
+        out
+    };
+    for gw in [&off, &dead, &blackhole] {
+        timings(gw, 20); // warm-up
+    }
+    // Long enough that exports run (every 500 ms) and hang while requests flow.
+    let n = 300;
+    let (t_off, t_dead, t_hole) = (timings(&off, n), timings(&dead, n), timings(&blackhole, n));
+    let p50 = |t: &[f64]| t[t.len() / 2];
+    let max = |t: &[f64]| t[t.len() - 1];
+    eprintln!(
+        "p50/max ms: off {:.2}/{:.1}, refused {:.2}/{:.1}, blackhole {:.2}/{:.1}",
+        p50(&t_off),
+        max(&t_off),
+        p50(&t_dead),
+        max(&t_dead),
+        p50(&t_hole),
+        max(&t_hole)
+    );
+    assert!(
+        !accepted.lock().unwrap().is_empty(),
+        "the exporter did try the black hole"
+    );
+    for (name, t) in [("refused", &t_dead), ("blackhole", &t_hole)] {
+        // Generous: a shared machine; waiting on an export would cost seconds, not these.
+        assert!(
+            p50(t) <= p50(&t_off) * 2.0 + 5.0,
+            "{name}: p50 {:.2} ms vs {:.2} ms without telemetry",
+            p50(t),
+            p50(&t_off)
+        );
+        assert!(max(t) < 1000.0, "{name}: a request took {:.0} ms", max(t));
+    }
+}
