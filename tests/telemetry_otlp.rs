@@ -520,6 +520,7 @@ mode = "score"
     assert_eq!(text(judge, "gen_ai.provider.name"), "openai");
     assert_eq!(int(judge, "http.response.status_code"), 200);
     assert!(int(judge, "gen_ai.usage.input_tokens") > 0);
+    assert_eq!(strings(judge, "gen_ai.response.finish_reasons"), ["stop"]);
     assert!(!text(judge, "switchyard.cost_usd").is_empty());
     assert!(judge.start_time_unix_nano >= request.end_time_unix_nano - 1_000_000);
 }

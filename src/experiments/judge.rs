@@ -77,14 +77,27 @@ async fn call(
     };
     let child = parent.child();
     let started = std::time::SystemTime::now();
-    let called = call_once(state, outbound, target, from, body, role, Some(&child)).await;
+    let mut finish = Vec::new();
+    let called = call_once(
+        state,
+        outbound,
+        target,
+        from,
+        body,
+        role,
+        Some((&child, &mut finish)),
+    )
+    .await;
     crate::telemetry::calls::record_call(
         parent,
         &child,
-        "chat",
-        &called.attempt,
-        started,
-        std::time::SystemTime::now(),
+        crate::telemetry::calls::CallSpan {
+            op: "chat",
+            attempt: &called.attempt,
+            finish_reasons: &finish,
+            started,
+            ended: std::time::SystemTime::now(),
+        },
     );
     called
 }
@@ -96,7 +109,7 @@ async fn call_once(
     from: Dialect,
     body: Bytes,
     role: Role,
-    span: Option<&crate::telemetry::calls::Child>,
+    span: Option<(&crate::telemetry::calls::Child, &mut Vec<String>)>,
 ) -> Called {
     let cfg = &state.config;
     let Some(provider) = cfg.providers.get(target.provider) else {
@@ -136,7 +149,8 @@ async fn call_once(
         stream: false,
         deadline: tokio::time::Instant::now() + CALL_TIMEOUT.min(cfg.resilience.deadline),
         headers: span
-            .and_then(|c| http::HeaderValue::from_str(&c.traceparent).ok())
+            .as_ref()
+            .and_then(|(c, _)| http::HeaderValue::from_str(&c.traceparent).ok())
             .map(|v| vec![(http::HeaderName::from_static("traceparent"), v)])
             .unwrap_or_default(),
     };
@@ -172,6 +186,13 @@ async fn call_once(
             text: None,
             attempt,
         };
+    }
+    if let Some((_, finish)) = span {
+        // For the call's span: why the answer stopped, in the provider's own words.
+        let mut tally = crate::usage::StreamTally::new(to, false, false);
+        tally.feed(body.clone());
+        tally.finish();
+        *finish = tally.output().finish_reasons().to_vec();
     }
     let Ok(answer) = decode_response(to, &body) else {
         attempt.error_class = Some("unreadable".into());

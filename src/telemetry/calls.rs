@@ -104,16 +104,27 @@ pub fn attempt_attributes(op: &'static str, a: &LedgerAttempt) -> Vec<KeyValue> 
     attrs
 }
 
-/// Records the span of one finished call: `attempt` (its role, tokens, cost, outcome), from
-/// `started` to `ended`. Never blocks (a full export queue drops it).
-pub fn record_call(
-    parent: &Parent,
-    child: &Child,
-    op: &'static str,
-    attempt: &LedgerAttempt,
-    started: SystemTime,
-    ended: SystemTime,
-) {
+/// One finished call, as its span shows it.
+pub struct CallSpan<'a> {
+    /// `gen_ai.operation.name`.
+    pub op: &'static str,
+    /// Its role, tokens, cost and outcome.
+    pub attempt: &'a LedgerAttempt,
+    /// `gen_ai.response.finish_reasons` (none: not set).
+    pub finish_reasons: &'a [String],
+    pub started: SystemTime,
+    pub ended: SystemTime,
+}
+
+/// Records the span of one finished call. Never blocks (a full export queue drops it).
+pub fn record_call(parent: &Parent, child: &Child, call: CallSpan<'_>) {
+    let CallSpan {
+        op,
+        attempt,
+        finish_reasons,
+        started,
+        ended,
+    } = call;
     let Some(t) = super::TELEMETRY.get() else {
         return;
     };
@@ -133,7 +144,13 @@ pub fn record_call(
         .with_kind(SpanKind::Client)
         .with_span_id(child.span)
         .with_start_time(started)
-        .with_attributes(attempt_attributes(op, attempt))
+        .with_attributes({
+            let mut attrs = attempt_attributes(op, attempt);
+            if !finish_reasons.is_empty() {
+                attrs.push(super::spans::finish_reasons(finish_reasons));
+            }
+            attrs
+        })
         .with_status(match &attempt.error_class {
             Some(e) => Status::error(e.clone()),
             None => Status::Unset,

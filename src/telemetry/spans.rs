@@ -35,7 +35,7 @@ fn operation(endpoint: Option<Endpoint>) -> &'static str {
 }
 
 /// `gen_ai.response.finish_reasons`: a string array, one per choice.
-fn finish_reasons(reasons: &[String]) -> KeyValue {
+pub(super) fn finish_reasons(reasons: &[String]) -> KeyValue {
     KeyValue::new(
         "gen_ai.response.finish_reasons",
         opentelemetry::Value::Array(opentelemetry::Array::String(
