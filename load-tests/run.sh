@@ -4,19 +4,28 @@
 # to first token and the whole stream), 1 MiB request bodies, and a fallback path (the route's
 # first target answers 503 every time, so every request is tried there and then served by the
 # second target; the baseline cannot fall back, so its figure is the plain request).
+# Telemetry's cost: the same non-streamed load through a second gateway whose `[telemetry]
+# otlp_endpoint` is a loopback OTLP sink that accepts every export and discards it (spans are
+# built, queued, batched and posted), against the gateway without telemetry.
 # Bounded: a fixed number of requests per case. Prints one JSON line per case and a summary.
 #
-#   load-tests/run.sh            # release build, ~2 minutes
+#   load-tests/run.sh                    # release build, ~2 minutes
+#   TELEMETRY_ONLY=1 load-tests/run.sh   # only the telemetry comparison
+#   PROFILE=dev TELEMETRY_ONLY=1 REQUESTS=200 RESULTS_FILE=/dev/null load-tests/run.sh  # smoke
 #
 # Env: REQUESTS (default 3000; a tenth of that for 1 MiB bodies), CONCURRENCY_HIGH (default 32),
 #      RESULTS_FILE (default load-tests/RESULTS.md, where a section with the command, the machine
-#      and the table is appended; /dev/null to skip)
+#      and the table is appended; /dev/null to skip), TELEMETRY_ONLY (1: only the gateway with
+#      and without telemetry, non-streamed)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . load-tests/lib.sh
-cargo build --locked --release --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2
-BIN=target/release/switchyard
-GEN=target/release/switchyard-loadgen
+# PROFILE=debug only to check the script quickly (its figures mean nothing).
+PROFILE=${PROFILE:-release}
+cargo build --locked --profile "$PROFILE" --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2
+OUT=target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+BIN=$OUT/switchyard
+GEN=$OUT/switchyard-loadgen
 REQUESTS=${REQUESTS:-3000}
 HIGH=${CONCURRENCY_HIGH:-32}
 RESULTS_FILE=${RESULTS_FILE:-load-tests/RESULTS.md}
@@ -24,6 +33,9 @@ MOCK_PORT=19100
 FLAKY_PORT=19101
 GW_PORT=19080
 BASE_PORT=19081
+OTEL_GW_PORT=19082
+SINK_PORT=19102
+TELEMETRY_ONLY=${TELEMETRY_ONLY:-0}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -53,12 +65,38 @@ key = "sk-sy-load-test"
 path = "$work/ledger.db"
 TOML
 
+# The same gateway exporting traces to a sink that accepts and discards them.
+sed -e "s/127.0.0.1:$GW_PORT/127.0.0.1:$OTEL_GW_PORT/" -e "s#$work/ledger.db#$work/ledger-otel.db#" \
+  "$work/gw.toml" > "$work/gw-otel.toml"
+printf '[telemetry]\notlp_endpoint = "http://127.0.0.1:%s"\n' "$SINK_PORT" >> "$work/gw-otel.toml"
+# A loopback OTLP/HTTP sink: reads each export and answers 200 with an empty body.
+# Counts the bytes it received in $work/sink.bytes (so the run shows spans were exported).
+python3 - "$SINK_PORT" "$work/sink.bytes" <<'PY_SINK' >/dev/null 2>&1 &
+import http.server, sys, threading
+total, lock = [0], threading.Lock()
+class Sink(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        n = len(self.rfile.read(int(self.headers.get("content-length", 0))))
+        with lock:
+            total[0] += n
+            open(sys.argv[2], "w").write(str(total[0]))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+PY_SINK
+
 # One core for the mock, one for the gateway (the load generator shares them).
 taskset -c 0 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
 taskset -c 0 $BIN mock --listen 127.0.0.1:$FLAKY_PORT --fault 503 >/dev/null 2>&1 &
 SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" &
-taskset -c 1 target/release/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 >/dev/null 2>&1 &
-wait_ports "$GW_PORT" "$MOCK_PORT" "$FLAKY_PORT" "$BASE_PORT"
+SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw-otel.toml" >/dev/null 2>"$work/gw-otel.err" &
+taskset -c 1 $OUT/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 >/dev/null 2>&1 &
+wait_ports "$GW_PORT" "$OTEL_GW_PORT" "$SINK_PORT" "$MOCK_PORT" "$FLAKY_PORT" "$BASE_PORT"
 
 small='{"model":"MODEL","messages":[{"role":"user","content":"hello"}]}'
 stream='{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hello"}]}'
@@ -80,8 +118,14 @@ PY2
 direct="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
 base="http://127.0.0.1:$BASE_PORT/v1/chat/completions"
 gw="http://127.0.0.1:$GW_PORT/v1/chat/completions"
+otel="http://127.0.0.1:$OTEL_GW_PORT/v1/chat/completions"
 {
+# Telemetry's cost: the gateway without and with OTLP export, interleaved.
 for c in 1 "$HIGH"; do
+  run "telemetry off non-stream c=$c" "$gw"   sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "$c"
+  run "telemetry on non-stream c=$c"  "$otel" sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "$c"
+done
+[ "$TELEMETRY_ONLY" = 1 ] || for c in 1 "$HIGH"; do
   for kind in non-stream stream; do
     body=$small; [ $kind = stream ] && body=$stream
     run "direct $kind c=$c"   "$direct" sk-mock-load    "${body//MODEL/gpt-4o-mini}" "$c"
@@ -93,12 +137,15 @@ for c in 1 "$HIGH"; do
   run "gateway fallback c=$c"  "$gw"     sk-sy-load-test "${small//MODEL/fallback}" "$c"
 done
 large=$(( REQUESTS / 10 ))
-for c in 1 8; do
+[ "$TELEMETRY_ONLY" = 1 ] || for c in 1 8; do
   run "direct 1MiB body c=$c"   "$direct" sk-mock-load    "@$work/large-direct.json" "$c" "$large"
   run "baseline 1MiB body c=$c" "$base"   sk-mock-load    "@$work/large-direct.json" "$c" "$large"
   run "gateway 1MiB body c=$c"  "$gw"     sk-sy-load-test "@$work/large-gw.json"     "$c" "$large"
 done
 } | tee "$work/results.jsonl"
+sleep 1 # the last export interval
+echo "OTLP sink received $(cat "$work/sink.bytes" 2>/dev/null || echo 0) bytes of spans" >&2
+[ -s "$work/sink.bytes" ] || { echo "the telemetry gateway exported nothing" >&2; exit 1; }
 
 python3 - "$work/results.jsonl" "$RESULTS_FILE" "$REQUESTS" "$HIGH" <<'PY'
 import datetime, json, os, platform, sys
@@ -118,6 +165,19 @@ for k in kinds:
                 f"{b['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50'] - b['ttfb_us']['p50']:.0f} µs | "
                 f"{b['total_us']['p50']:.0f} µs | {g['total_us']['p50']:.0f} µs | "
                 f"{b['total_us']['p99']:.0f} µs | {g['total_us']['p99']:.0f} µs |")
+tele = [k[len("telemetry off "):] for k in r if k.startswith("telemetry off ")]
+if tele:
+    rows += ["", "Telemetry's cost (the same gateway; `on` exports every span to a loopback OTLP sink that discards it):", "",
+             "| case | req/s off | req/s on | on/off | total p50 off | total p50 on | added p50 | total p99 off | total p99 on |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for k in tele:
+        off, on = r[f"telemetry off {k}"], r[f"telemetry on {k}"]
+        for name, x in (("off", off), ("on", on)):
+            assert x["errors"] == 0 and list(x["statuses"]) == ["200"], (k, name, x)
+        rows.append(f"| {k} | {off['rps']:.0f} | {on['rps']:.0f} | {on['rps'] / off['rps']:.0%} | "
+                    f"{off['total_us']['p50']:.0f} µs | {on['total_us']['p50']:.0f} µs | "
+                    f"{on['total_us']['p50'] - off['total_us']['p50']:.0f} µs | "
+                    f"{off['total_us']['p99']:.0f} µs | {on['total_us']['p99']:.0f} µs |")
 table = "\n".join(rows)
 print("\n" + table)
 if out_path and out_path != "/dev/null":
@@ -127,7 +187,7 @@ if out_path and out_path != "/dev/null":
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"\n## load-tests/run.sh, {now} (written by the script)\n\n"
-        f"Command: `REQUESTS={requests} CONCURRENCY_HIGH={high} load-tests/run.sh`. Machine: "
+        f"Command: `REQUESTS={requests} CONCURRENCY_HIGH={high} TELEMETRY_ONLY={os.environ.get('TELEMETRY_ONLY', '0')} load-tests/run.sh`. Machine: "
         f"{os.cpu_count()} CPUs ({cpu}), {mem} MiB, Linux {platform.release()}; load average "
         f"before the table was written {load}. The mock on core 0; the gateway and the bare "
         "pingora baseline, one worker thread each, on core 1. fallback: the gateway's route tries "

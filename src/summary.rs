@@ -184,6 +184,9 @@ pub struct Account {
     pub unit: Option<&'static str>,
     /// How many of `unit` the call used (`None`: unknown).
     pub quantity: Option<u64>,
+    /// Why the served answer stopped (`stop`, `length`, `end_turn`, ...), as the provider
+    /// said; read only while traces are exported (empty otherwise).
+    pub finish_reasons: Vec<String>,
 }
 
 /// The cache's part in a request that asked for it.

@@ -142,7 +142,7 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
     assert_eq!(
         pg.query_count("SELECT MAX(version)::int8 FROM switchyard_schema")
             .await,
-        3
+        4
     );
 
     eprintln!("postgres and two gateways up after {:?}", t0.elapsed());
@@ -308,5 +308,309 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
     assert_eq!(page["requests"].as_array().map(Vec::len), Some(3));
     assert!(page["next_before"].is_string());
     eprintln!("checks done after {:?}", t0.elapsed());
+    drop((gw_a, gw_b));
+}
+
+const LAB_PRICES: &str = r#"
+[[prices]]
+provider = "lab"
+model = "gpt-q9"
+effective = "2025-01-01"
+input = "1.00"
+output = "2.00"
+source = "test"
+checked = "2026-12-01"
+
+[[prices]]
+provider = "lab"
+model = "gpt-q2"
+effective = "2025-01-01"
+input = "0.50"
+output = "1.00"
+source = "test"
+checked = "2026-12-01"
+
+[[prices]]
+provider = "lab"
+model = "judge"
+effective = "2025-01-01"
+input = "3.00"
+output = "6.00"
+source = "test"
+checked = "2026-12-01"
+"#;
+
+/// An instance with an experiment on route `support` (two variants the mock judge tells
+/// apart: it scores an answer by the `-qN` of the model that wrote it), its ledger in
+/// `pg_url`.
+fn experiment_gateway(mock_port: u16, pg_url: &str) -> (Gateway, u16, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let prices = dir.path().join("prices.toml");
+    std::fs::write(&prices, LAB_PRICES).unwrap();
+    let admin = free_port();
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:{gw}"
+threads = 2
+
+[admin]
+listen = "127.0.0.1:{admin}"
+
+[ledger]
+path = "{ledger}"
+store = "{pg_url}"
+
+[pricing]
+unpriced = "record_unknown"
+overrides = "{prices}"
+
+[[providers]]
+name = "lab"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:{mock_port}/v1"
+api_keys = ["env:MOCK_KEY"]
+
+[[gateway_keys]]
+name = "tests"
+key = "{GW_KEY}"
+
+[[gateway_keys]]
+name = "other"
+key = "{LIMITED_KEY}"
+
+[[routes]]
+name = "support"
+targets = ["lab/gpt-q2", "lab/gpt-q9"]
+
+[[experiments]]
+name = "answers"
+route = "support"
+sticky = "header:x-user-id"
+variants = [
+  {{ name = "strong", target = "lab/gpt-q9", weight = 1 }},
+  {{ name = "weak", target = "lab/gpt-q2", weight = 1 }},
+]
+[experiments.judge]
+target = "lab/judge"
+rubric = "Score how well the answer resolves the user's request."
+sample = 1.0
+mode = "score"
+max_concurrency = 4
+"#,
+        gw = free_port(),
+        ledger = dir.path().join("ledger.db").display(),
+        prices = prices.display(),
+    );
+    let mut gw = start_gateway_with(&config);
+    wait_for_port(admin, &mut gw.proc_);
+    (gw, admin, dir)
+}
+
+/// `switchyard experiments report answers --json`, read by the CLI from Postgres.
+fn cli_report(gw: &Gateway) -> Value {
+    let out = Command::new(BIN)
+        .args(["experiments", "report", "answers", "--json", "--config"])
+        .arg(&gw.config)
+        .output()
+        .expect("run the report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("report JSON")
+}
+
+fn variant_of<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["variants"]
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == name))
+        .unwrap_or_else(|| panic!("no variant {name} in {r:#}"))
+}
+
+async fn chat_as(client: &reqwest::Client, gw: &Gateway, user: &str) -> String {
+    let r = client
+        .post(gw.url("/v1/chat/completions"))
+        .header("authorization", bearer())
+        .header("x-user-id", user)
+        .json(&json!({
+            "model": "support",
+            "messages": [{"role": "user", "content": "My order did not arrive."}],
+        }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-switchyard-variant"));
+    let id = r.headers()["x-switchyard-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = r.bytes().await;
+    id
+}
+
+async fn feedback(client: &reqwest::Client, gw: &Gateway, key: &str, id: &str) -> u16 {
+    client
+        .post(gw.url("/v1/feedback"))
+        .header("authorization", format!("Bearer {key}"))
+        .json(&json!({"request_id": id, "metric": "resolved", "value": true}))
+        .send()
+        .await
+        .expect("feedback")
+        .status()
+        .as_u16()
+}
+
+/// Experiments on a fleet: two instances write assignments, judge verdicts and judge
+/// attempts to one Postgres; the report (CLI and either admin API) aggregates both; feedback
+/// sent to one instance for a request the other served is accepted (and refused for another
+/// key); judge writes made while Postgres is down are spilled and replayed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiment_on_two_instances_reports_from_one_postgres() {
+    const PER_INSTANCE: usize = 30;
+    const DURING_OUTAGE: usize = 10;
+    let mut pg = Postgres::start(None);
+    let mock = start_mock(&[]);
+    let url = pg.url.clone();
+    let ((gw_a, admin_a, _da), (gw_b, admin_b, _db)) = std::thread::scope(|s| {
+        let a = s.spawn(|| experiment_gateway(mock.port, &url));
+        let b = s.spawn(|| experiment_gateway(mock.port, &url));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let client = reqwest::Client::new();
+    let mut a_ids = Vec::new();
+    for u in 0..PER_INSTANCE {
+        a_ids.push(chat_as(&client, &gw_a, &format!("a-user-{u}")).await);
+        chat_as(&client, &gw_b, &format!("b-user-{u}")).await;
+    }
+    let both = 2 * PER_INSTANCE as u64;
+    let judged = |r: &Value| -> u64 {
+        r["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["judged"].as_u64().unwrap())
+            .sum()
+    };
+    let requests = |r: &Value| -> u64 {
+        r["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["requests"].as_u64().unwrap())
+            .sum()
+    };
+    // The judge runs in the background on each instance; its writes reach Postgres through
+    // each instance's writer (flushed by the admin reads).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let _ = admin_get(&client, admin_a, "/admin/experiments/answers").await;
+        let _ = admin_get(&client, admin_b, "/admin/experiments/answers").await;
+        let r = cli_report(&gw_a);
+        if judged(&r) == both {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never all judged: {r:#}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        requests(&report),
+        both,
+        "both instances' traffic: {report:#}"
+    );
+    assert_eq!(report["leader"], "strong", "{report:#}");
+    assert_eq!(report["decided"], true, "{report:#}");
+    let (st, wk) = (variant_of(&report, "strong"), variant_of(&report, "weak"));
+    assert_eq!(st["mean_score"], 9.0);
+    assert_eq!(wk["mean_score"], 2.0);
+    for v in [st, wk] {
+        let judge: Decimal = v["judge_cost_usd"].as_str().unwrap().parse().unwrap();
+        assert!(judge > Decimal::ZERO, "{v}");
+        assert!(v["cost_per_request_usd"].is_string(), "{v}");
+    }
+    // Either admin API answers the same fleet-wide report.
+    for admin in [admin_a, admin_b] {
+        let r = admin_get(&client, admin, "/admin/experiments/answers").await;
+        assert_eq!(requests(&r), both);
+        assert_eq!(judged(&r), both);
+        let list = admin_get(&client, admin, "/admin/experiments").await;
+        assert_eq!(list["experiments"][0]["requests"], json!(both));
+    }
+    // One judge attempt per request, on the judged request's row.
+    assert_eq!(
+        pg.query_count("SELECT COUNT(*) FROM attempts WHERE role = 'judge'")
+            .await,
+        both as i64
+    );
+
+    // Feedback through instance B on a request instance A served: accepted for the key that
+    // made it, 404 for another key.
+    assert_eq!(feedback(&client, &gw_b, LIMITED_KEY, &a_ids[0]).await, 404);
+    assert_eq!(feedback(&client, &gw_b, GW_KEY, &a_ids[0]).await, 200);
+    assert_eq!(feedback(&client, &gw_a, GW_KEY, &a_ids[1]).await, 200);
+    let r = cli_report(&gw_b);
+    let fb: u64 = r["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["feedback"]["resolved"]["count"].as_u64())
+        .sum();
+    assert_eq!(fb, 2, "{r:#}");
+
+    // Postgres goes away: rows, assignments, judge attempts and verdicts spill on instance
+    // A; once it is back they are replayed, each exactly once.
+    pg.stop();
+    for u in 0..DURING_OUTAGE {
+        chat_as(&client, &gw_a, &format!("late-user-{u}")).await;
+    }
+    // Let the judge finish against the dead database (its writes spill).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = Postgres::start(Some((&pg.dir, pg.port)));
+    pg.pid = again.pid;
+    std::mem::forget(again);
+    let total = both + DURING_OUTAGE as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = loop {
+        let _ = client
+            .get(format!(
+                "http://127.0.0.1:{admin_a}/admin/experiments/answers"
+            ))
+            .send()
+            .await;
+        let r = cli_report(&gw_b);
+        if judged(&r) == total {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outage's writes never came back: {r:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(requests(&report), total, "{report:#}");
+    assert!(ledger_stat(&client, admin_a, "extras_spilled").await > 0);
+    assert_eq!(ledger_stat(&client, admin_a, "extras_lost").await, 0);
+    assert_eq!(
+        pg.query_count("SELECT COUNT(*) FROM attempts WHERE role = 'judge'")
+            .await,
+        total as i64,
+        "replayed judge attempts are not doubled"
+    );
+    assert_eq!(
+        pg.query_count("SELECT COUNT(*) FROM experiment_requests")
+            .await,
+        total as i64
+    );
+    // A row's cost includes its judge attempt exactly once.
+    assert_eq!(
+        pg.query_count(
+            "SELECT COUNT(*) FROM requests r WHERE r.cost_usd::numeric <> \
+             (SELECT SUM(a.cost_usd::numeric) FROM attempts a WHERE a.request_id = r.request_id)"
+        )
+        .await,
+        0
+    );
     drop((gw_a, gw_b));
 }

@@ -204,13 +204,16 @@ impl AdminApp {
         self.flush_ledger().await;
         let state = self.shared.state();
         let name = rest.to_owned();
+        let ledger = self.shared.ledger.clone();
         let read = tokio::task::spawn_blocking(move || {
+            let source = crate::experiments::source::for_config(&state.config, ledger.as_ref())?;
             if name.is_empty() {
-                crate::experiments::report::list(&state.config).map(|l| json!({"experiments": l}))
+                crate::experiments::report::list(&*source, &state.config)
+                    .map(|l| json!({"experiments": l}))
             } else if state.config.experiment(&name).is_none() {
                 Ok(serde_json::Value::Null)
             } else {
-                crate::experiments::report::read(&state.config, &name)
+                crate::experiments::report::read(&*source, &state.config, &name)
                     .and_then(|r| serde_json::to_value(r).map_err(|e| e.to_string()))
             }
         })

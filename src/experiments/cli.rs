@@ -1,4 +1,5 @@
-//! `switchyard experiments list|report` (read-only, from the ledger the config names).
+//! `switchyard experiments list|report` (read-only, from the ledger the config names:
+//! its SQLite file or its Postgres database).
 
 use crate::config::Config;
 use clap::Subcommand;
@@ -31,7 +32,10 @@ pub fn run(cmd: ExperimentsCommand) -> ExitCode {
     let load = |path: &PathBuf| Config::load(path).map_err(|e| e.to_string());
     let result = match cmd {
         ExperimentsCommand::List { config, json } => load(&config)
-            .and_then(|c| super::report::list(&c))
+            .and_then(|c| {
+                let source = super::source::for_config(&c, None)?;
+                super::report::list(&*source, &c)
+            })
             .map(|rows| {
                 if json {
                     serde_json::to_string_pretty(&rows).unwrap_or_default()
@@ -57,7 +61,10 @@ pub fn run(cmd: ExperimentsCommand) -> ExitCode {
                 }
             }),
         ExperimentsCommand::Report { name, config, json } => load(&config)
-            .and_then(|c| super::report::read(&c, &name))
+            .and_then(|c| {
+                let source = super::source::for_config(&c, None)?;
+                super::report::read(&*source, &c, &name)
+            })
             .map(|r| {
                 if json {
                     serde_json::to_string_pretty(&r).unwrap_or_default()

@@ -55,23 +55,19 @@ fn parse(body: &[u8]) -> Result<(String, String, f64), GatewayError> {
     Ok((b.request_id, metric.to_owned(), value))
 }
 
-/// Looks up who made `request_id` (blocking read on a worker thread).
+/// Looks up who made `request_id` in the configured store (a blocking read, off the proxy's
+/// threads). With a Postgres ledger that is every instance's requests.
 async fn owner(
     runtime: &Runtime,
     request_id: &str,
 ) -> Result<Option<Option<String>>, GatewayError> {
-    let Some(path) = runtime.ledger_path().map(std::path::Path::to_path_buf) else {
+    let Some(source) = runtime.source().cloned() else {
         return Ok(None);
     };
     let id = request_id.to_owned();
-    let found = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let Some(conn) = store::open(&path)? else {
-            return Ok(None);
-        };
-        store::owner(&conn, &id).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|_| GatewayError::new(ErrorKind::Internal, "the ledger lookup failed"))?;
+    let found = tokio::task::spawn_blocking(move || source.owner(&id))
+        .await
+        .map_err(|_| GatewayError::new(ErrorKind::Internal, "the ledger lookup failed"))?;
     found.map_err(|e| {
         log::warn!("feedback: reading the ledger: {e}");
         GatewayError::new(ErrorKind::Internal, "the ledger could not be read")

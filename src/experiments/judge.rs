@@ -42,6 +42,9 @@ pub struct JudgeJob {
     pub body: Bytes,
     /// The answer the client got (its generated text).
     pub answer: String,
+    /// The request's trace, when traces are exported: judge and shadow calls become child
+    /// spans of the request's span.
+    pub trace: Option<crate::telemetry::calls::Parent>,
 }
 
 /// What a worker needs besides the job.
@@ -58,7 +61,8 @@ struct Called {
     attempt: LedgerAttempt,
 }
 
-/// One call to `target` with `body` (written in `from`'s dialect with the target's model).
+/// One call to `target` with `body` (written in `from`'s dialect with the target's model);
+/// with a `trace`, a child span of the request's (and its `traceparent` sent to the provider).
 async fn call(
     state: &Arc<GatewayState>,
     outbound: &OutboundClient,
@@ -66,6 +70,46 @@ async fn call(
     from: Dialect,
     body: Bytes,
     role: Role,
+    trace: Option<&crate::telemetry::calls::Parent>,
+) -> Called {
+    let Some(parent) = trace else {
+        return call_once(state, outbound, target, from, body, role, None).await;
+    };
+    let child = parent.child();
+    let started = std::time::SystemTime::now();
+    let mut finish = Vec::new();
+    let called = call_once(
+        state,
+        outbound,
+        target,
+        from,
+        body,
+        role,
+        Some((&child, &mut finish)),
+    )
+    .await;
+    crate::telemetry::calls::record_call(
+        parent,
+        &child,
+        crate::telemetry::calls::CallSpan {
+            op: "chat",
+            attempt: &called.attempt,
+            finish_reasons: &finish,
+            started,
+            ended: std::time::SystemTime::now(),
+        },
+    );
+    called
+}
+
+async fn call_once(
+    state: &Arc<GatewayState>,
+    outbound: &OutboundClient,
+    target: &Target,
+    from: Dialect,
+    body: Bytes,
+    role: Role,
+    span: Option<(&crate::telemetry::calls::Child, &mut Vec<String>)>,
 ) -> Called {
     let cfg = &state.config;
     let Some(provider) = cfg.providers.get(target.provider) else {
@@ -104,7 +148,11 @@ async fn call(
         body,
         stream: false,
         deadline: tokio::time::Instant::now() + CALL_TIMEOUT.min(cfg.resilience.deadline),
-        headers: Vec::new(),
+        headers: span
+            .as_ref()
+            .and_then(|(c, _)| http::HeaderValue::from_str(&c.traceparent).ok())
+            .map(|v| vec![(http::HeaderName::from_static("traceparent"), v)])
+            .unwrap_or_default(),
     };
     let mut resp = match outbound.send(state, req).await {
         Ok(r) => r,
@@ -138,6 +186,13 @@ async fn call(
             text: None,
             attempt,
         };
+    }
+    if let Some((_, finish)) = span {
+        // For the call's span: why the answer stopped, in the provider's own words.
+        let mut tally = crate::usage::StreamTally::new(to, false, false);
+        tally.feed(body.clone());
+        tally.finish();
+        *finish = tally.output().finish_reasons().to_vec();
     }
     let Ok(answer) = decode_response(to, &body) else {
         attempt.error_class = Some("unreadable".into());
@@ -194,6 +249,7 @@ async fn shadow(job: &JudgeJob, exp: &ExperimentConfig, other: usize, t: &Tools)
                 job.dialect,
                 Bytes::from(body),
                 Role::Shadow,
+                job.trace.as_ref(),
             )
             .await
         }
@@ -242,6 +298,7 @@ async fn ask(
             Dialect::OpenAi,
             body.clone(),
             Role::Judge,
+            job.trace.as_ref(),
         )
         .await;
         let failed = c.attempt.error_class.clone();
@@ -273,7 +330,7 @@ pub async fn run(job: JudgeJob, t: Tools) {
         request_id: job.request_id.clone(),
         experiment: exp.name.clone(),
         variant: served.name.clone(),
-        mode: judge.mode.as_str(),
+        mode: judge.mode.as_str().to_owned(),
         score: None,
         opponent: None,
         first: None,

@@ -6,8 +6,9 @@
 //! `x-switchyard-variant: <experiment>/<variant>` (the proxy layer
 //! `proxy::layers::experiments`). After the answer is delivered, a sample of the requests is
 //! judged in the background ([`judge`], [`verdict`]); applications add their own feedback
-//! (`POST /v1/feedback`, [`feedback`]). Everything is stored in the ledger database
-//! ([`store`]) and read back by the [`report`], whose decision comes from anytime-valid
+//! (`POST /v1/feedback`, [`feedback`]). Everything is stored in the ledger, SQLite
+//! ([`store`]) or a fleet's Postgres ([`pg`]), written by the ledger's writer and read back
+//! through [`source`] by the [`report`], whose decision comes from anytime-valid
 //! confidence sequences ([`stats`]); [`promote`] moves traffic to a decided leader when asked.
 //!
 //! A gateway without experiments pays one empty-list check per request.
@@ -17,8 +18,10 @@ pub mod assign;
 pub mod cli;
 pub mod feedback;
 pub mod judge;
+pub mod pg;
 pub mod promote;
 pub mod report;
+pub mod source;
 pub mod stats;
 pub mod store;
 pub mod verdict;
@@ -109,7 +112,8 @@ struct Queue {
 /// across reloads.
 pub struct Runtime {
     ledger: Option<crate::ledger::LedgerHandle>,
-    ledger_path: Option<PathBuf>,
+    /// Where results are read back from (the ledger's store); `None` without a ledger.
+    source: Option<Arc<dyn source::ExperimentSource>>,
     outbound: Option<Arc<crate::outbound::OutboundClient>>,
     /// Experiment name -> promoted variant name.
     promoted: RwLock<HashMap<String, String>>,
@@ -134,39 +138,22 @@ impl Runtime {
         ledger_path: Option<PathBuf>,
         outbound: Option<Arc<crate::outbound::OutboundClient>>,
     ) -> Runtime {
+        let source: Option<Arc<dyn source::ExperimentSource>> =
+            match (ledger.as_ref().and_then(|l| l.postgres()), ledger_path) {
+                (Some(pg), _) => Some(Arc::new(source::PostgresSource { store: pg.clone() })),
+                (None, Some(path)) => Some(Arc::new(source::SqliteSource { path })),
+                (None, None) => None,
+            };
         let mut promoted = HashMap::new();
-        if let Some(path) = &ledger_path {
-            match store::open(path) {
-                Ok(Some(conn)) => {
-                    let rows = conn
-                        .prepare(
-                            "SELECT experiment, variant FROM experiment_shifts \
-                             WHERE kind = 'promoted' ORDER BY id",
-                        )
-                        .and_then(|mut s| {
-                            s.query_map([], |r| {
-                                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-                            })?
-                            .collect::<Result<Vec<_>, _>>()
-                        });
-                    match rows {
-                        Ok(rows) => {
-                            for (e, v) in rows {
-                                if let Some(v) = v {
-                                    promoted.insert(e, v);
-                                }
-                            }
-                        }
-                        Err(e) => log::warn!("experiments: reading promotions: {e}"),
-                    }
-                }
-                Ok(None) => {}
+        if let Some(source) = &source {
+            match source.promotions() {
+                Ok(rows) => promoted.extend(rows),
                 Err(e) => log::warn!("experiments: reading promotions: {e}"),
             }
         }
         Runtime {
             ledger,
-            ledger_path,
+            source,
             outbound,
             promoted: RwLock::new(promoted),
             blocked: Mutex::new(HashMap::new()),
@@ -180,8 +167,9 @@ impl Runtime {
         self.ledger.as_ref()
     }
 
-    pub fn ledger_path(&self) -> Option<&std::path::Path> {
-        self.ledger_path.as_deref()
+    /// Where experiment results are read from (`None` without a ledger).
+    pub fn source(&self) -> Option<&Arc<dyn source::ExperimentSource>> {
+        self.source.as_ref()
     }
 
     /// The promoted variant of `exp`, if it was promoted and still exists.
@@ -245,7 +233,7 @@ impl Runtime {
         if exp.promote != Promote::WhenDecided || self.promoted(exp).is_some() {
             return;
         }
-        let (Some(ledger), Some(_)) = (&self.ledger, &self.ledger_path) else {
+        let (Some(ledger), Some(source)) = (&self.ledger, self.source.clone()) else {
             return;
         };
         let last = {
@@ -269,7 +257,9 @@ impl Runtime {
         let owned = name.to_owned();
         let st = state.clone();
         let report =
-            match tokio::task::spawn_blocking(move || report::read(&st.config, &owned)).await {
+            match tokio::task::spawn_blocking(move || report::read(&*source, &st.config, &owned))
+                .await
+            {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return log::warn!("experiments: promotion check for `{name}`: {e}"),
                 Err(_) => return,

@@ -125,7 +125,7 @@ judge = {{ target = "p/j", rubric = "x" }}
 "#
         );
         let c = Config::parse("t.toml", &text, &|_| None).unwrap();
-        let mut r = super::super::report::build(None, &c.experiments[0], &c).unwrap();
+        let mut r = super::super::report::build(Default::default(), &c.experiments[0], &c).unwrap();
         r.leader = Some("a".into());
         r.decided = true;
         r.variants[0].cost_per_request_usd = Some(Decimal::new(12, 3));

@@ -1,14 +1,14 @@
 //! The experiment report: per variant, traffic, verdicts with their confidence sequence,
 //! cost (the client's own calls, and judge and shadow calls apart), latency and feedback; at
 //! the top, the leader, whether it is decided, the method, and promotion. Read from the
-//! ledger database; shared by `switchyard experiments report`, `GET /admin/experiments/NAME`
+//! configured ledger store ([`super::source`]); shared by `switchyard experiments report`, `GET /admin/experiments/NAME`
 //! and the promoter.
 
+use super::source::{ExperimentData, ExperimentSource};
 use super::stats::{decide_pairwise, decide_scores};
-use super::store::{self, Shift};
+use super::store::Shift;
 use crate::config::experiments::{ExperimentConfig, JudgeMode, Promote};
 use crate::config::Config;
-use rusqlite::Connection;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -86,22 +86,18 @@ fn sum(a: Option<Decimal>, b: Option<Decimal>) -> Option<Decimal> {
     Some(a?.saturating_add(b?))
 }
 
-/// The report of `exp` from the ledger `conn` (`None`: no ledger yet, an empty report).
+/// The report of `exp` from its stored results.
 pub fn build(
-    conn: Option<&Connection>,
+    data: ExperimentData,
     exp: &ExperimentConfig,
     config: &Config,
 ) -> Result<Report, String> {
-    let err = |e: rusqlite::Error| format!("reading the ledger: {e}");
-    let (requests, judgments, feedback, shifts) = match conn {
-        Some(c) => (
-            store::requests(c, &exp.name).map_err(err)?,
-            store::judgments(c, &exp.name).map_err(err)?,
-            store::feedback(c, &exp.name).map_err(err)?,
-            store::shifts(c, &exp.name).map_err(err)?,
-        ),
-        None => Default::default(),
-    };
+    let ExperimentData {
+        requests,
+        judgments,
+        feedback,
+        shifts,
+    } = data;
     let index = |name: &str| exp.variants.iter().position(|v| v.name == name);
     let mut variants: Vec<VariantReport> = exp
         .variants
@@ -255,25 +251,25 @@ pub fn build(
     Ok(report)
 }
 
-/// Reads the report of `name` from the ledger at `config.ledger.path` (blocking: call it off
-/// the proxy's threads).
-pub fn read(config: &Config, name: &str) -> Result<Report, String> {
+/// Reads the report of `name` from `source` (blocking: call it off the proxy's threads).
+pub fn read(source: &dyn ExperimentSource, config: &Config, name: &str) -> Result<Report, String> {
     let exp = config
         .experiment(name)
         .ok_or_else(|| format!("no experiment named `{name}`"))?;
-    let conn = store::open(&config.ledger.path)?;
-    build(conn.as_ref(), exp, config)
+    build(source.data(&exp.name)?, exp, config)
 }
 
 /// Every experiment: name, route, mode, leader, decided, a one-word `decision`, promotion
 /// status, requests, and each variant's report (the dashboard's table reads them).
-pub fn list(config: &Config) -> Result<Vec<serde_json::Value>, String> {
-    let conn = store::open(&config.ledger.path)?;
+pub fn list(
+    source: &dyn ExperimentSource,
+    config: &Config,
+) -> Result<Vec<serde_json::Value>, String> {
     config
         .experiments
         .iter()
         .map(|e| {
-            let r = build(conn.as_ref(), e, config)?;
+            let r = build(source.data(&e.name)?, e, config)?;
             Ok(serde_json::json!({
                 "name": r.experiment,
                 "route": r.route,

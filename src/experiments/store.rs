@@ -1,10 +1,11 @@
 //! Experiment results in the ledger database (schema version 6, see `ledger::schema`): which
 //! variant each request got, the judge's verdicts, application feedback and promotions.
-//! Writes are [`crate::ledger::Job`]s run on the ledger's writer thread; reads open their own
-//! read-only connection (reports, the feedback owner check) and run off the proxy's threads.
+//! Writes are [`ExperimentWrite`]s (data) applied on the ledger's writer thread; the SQLite
+//! readers here open their own read-only connection and run off the proxy's threads. The
+//! Postgres side of both is [`super::pg`]; [`super::source`] picks the configured one.
 
-use crate::ledger::Job;
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The tables (ledger migration 5 -> 6).
@@ -55,7 +56,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// A request of an experiment and the variant it got.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Assigned {
     pub request_id: String,
     pub experiment: String,
@@ -65,32 +66,15 @@ pub struct Assigned {
     pub sampled: bool,
 }
 
-pub fn record_assignment(a: Assigned) -> Job {
-    Box::new(move |c: &Connection| {
-        c.execute(
-            "INSERT OR IGNORE INTO experiment_requests (request_id, experiment, variant, \
-             gateway_key, ts_ms, sampled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                a.request_id,
-                a.experiment,
-                a.variant,
-                a.gateway_key,
-                a.ts_ms,
-                a.sampled
-            ],
-        )
-        .map(drop)
-    })
-}
-
 /// The judge's verdict on one request.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Judgment {
     pub request_id: String,
     pub experiment: String,
     /// The variant that served the request.
     pub variant: String,
-    pub mode: &'static str,
+    /// `score` or `pairwise`.
+    pub mode: String,
     /// Score mode: 1 to 10.
     pub score: Option<f64>,
     /// Pairwise: the other variant, which of the two was shown first (as answer A), the
@@ -103,44 +87,8 @@ pub struct Judgment {
     pub unscored: Option<String>,
 }
 
-pub fn record_judgment(j: Judgment) -> Job {
-    Box::new(move |c: &Connection| {
-        c.execute(
-            "INSERT OR REPLACE INTO experiment_judgments (request_id, experiment, variant, mode, \
-             ts_ms, score, opponent, first, winner, outcome, unscored, reason) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                j.request_id,
-                j.experiment,
-                j.variant,
-                j.mode,
-                now_ms(),
-                j.score,
-                j.opponent,
-                j.first,
-                j.winner,
-                j.outcome,
-                j.unscored.is_some(),
-                j.unscored,
-            ],
-        )
-        .map(drop)
-    })
-}
-
-pub fn record_feedback(request_id: String, metric: String, value: f64) -> Job {
-    Box::new(move |c: &Connection| {
-        c.execute(
-            "INSERT OR REPLACE INTO experiment_feedback (request_id, metric, value, ts_ms) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![request_id, metric, value, now_ms()],
-        )
-        .map(drop)
-    })
-}
-
 /// A promotion, or a promotion a guard blocked.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Shift {
     pub ts_ms: i64,
     /// `promoted` or `blocked`.
@@ -149,15 +97,126 @@ pub struct Shift {
     pub reason: String,
 }
 
-pub fn record_shift(experiment: String, s: Shift) -> Job {
-    Box::new(move |c: &Connection| {
-        c.execute(
-            "INSERT INTO experiment_shifts (experiment, ts_ms, kind, variant, reason) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![experiment, s.ts_ms, s.kind, s.variant, s.reason],
-        )
+/// One write of experiment results. Data, not code: the ledger's writer applies it to
+/// whichever store it writes ([`ExperimentWrite::apply_sqlite`] here, [`super::pg`] for
+/// Postgres), and when that store cannot take it, it waits in the spill file like a row.
+/// Every write is idempotent, so a replayed one changes nothing: assignments are kept once,
+/// a verdict or a feedback value replaces the same one, a shift is keyed by its experiment,
+/// time and kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "write", rename_all = "snake_case")]
+pub enum ExperimentWrite {
+    Assignment(Assigned),
+    Judgment {
+        ts_ms: i64,
+        judgment: Judgment,
+    },
+    Feedback {
+        request_id: String,
+        metric: String,
+        value: f64,
+        ts_ms: i64,
+    },
+    Shift {
+        experiment: String,
+        shift: Shift,
+    },
+}
+
+pub fn record_assignment(a: Assigned) -> ExperimentWrite {
+    ExperimentWrite::Assignment(a)
+}
+
+pub fn record_judgment(j: Judgment) -> ExperimentWrite {
+    ExperimentWrite::Judgment {
+        ts_ms: now_ms(),
+        judgment: j,
+    }
+}
+
+pub fn record_feedback(request_id: String, metric: String, value: f64) -> ExperimentWrite {
+    ExperimentWrite::Feedback {
+        request_id,
+        metric,
+        value,
+        ts_ms: now_ms(),
+    }
+}
+
+pub fn record_shift(experiment: String, shift: Shift) -> ExperimentWrite {
+    ExperimentWrite::Shift { experiment, shift }
+}
+
+impl ExperimentWrite {
+    /// The kind of write, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExperimentWrite::Assignment(_) => "assignment",
+            ExperimentWrite::Judgment { .. } => "judgment",
+            ExperimentWrite::Feedback { .. } => "feedback",
+            ExperimentWrite::Shift { .. } => "shift",
+        }
+    }
+
+    /// Applies the write to the SQLite ledger (on the writer thread, inside its savepoint).
+    pub fn apply_sqlite(&self, c: &Connection) -> rusqlite::Result<()> {
+        match self {
+            ExperimentWrite::Assignment(a) => c.execute(
+                "INSERT OR IGNORE INTO experiment_requests (request_id, experiment, variant, \
+                 gateway_key, ts_ms, sampled) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    a.request_id,
+                    a.experiment,
+                    a.variant,
+                    a.gateway_key,
+                    a.ts_ms,
+                    a.sampled
+                ],
+            ),
+            ExperimentWrite::Judgment { ts_ms, judgment: j } => c.execute(
+                "INSERT OR REPLACE INTO experiment_judgments (request_id, experiment, variant, \
+                 mode, ts_ms, score, opponent, first, winner, outcome, unscored, reason) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    j.request_id,
+                    j.experiment,
+                    j.variant,
+                    j.mode,
+                    ts_ms,
+                    j.score,
+                    j.opponent,
+                    j.first,
+                    j.winner,
+                    j.outcome,
+                    j.unscored.is_some(),
+                    j.unscored,
+                ],
+            ),
+            ExperimentWrite::Feedback {
+                request_id,
+                metric,
+                value,
+                ts_ms,
+            } => c.execute(
+                "INSERT OR REPLACE INTO experiment_feedback (request_id, metric, value, ts_ms) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![request_id, metric, value, ts_ms],
+            ),
+            ExperimentWrite::Shift { experiment, shift } => c.execute(
+                "INSERT INTO experiment_shifts (experiment, ts_ms, kind, variant, reason) \
+                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM experiment_shifts \
+                 WHERE experiment = ?1 AND ts_ms = ?2 AND kind = ?3)",
+                params![
+                    experiment,
+                    shift.ts_ms,
+                    shift.kind,
+                    shift.variant,
+                    shift.reason
+                ],
+            ),
+        }
         .map(drop)
-    })
+    }
 }
 
 /// Opens the ledger read-only; `None` if it does not exist or predates experiments.
@@ -209,60 +268,76 @@ fn add_cost(
     Some(sum?.saturating_add(c))
 }
 
+/// The join the report reads requests from: every request of an experiment with its ledger
+/// row (if written yet) and each of its attempts (`?1`: the experiment). Both stores run it.
+pub const REQUESTS_SQL: &str = "SELECT e.request_id, e.variant, r.status, r.error_class, \
+     r.total_ms, a.role, a.cost_usd, a.cost_unknown FROM experiment_requests e \
+     LEFT JOIN requests r ON r.request_id = e.request_id \
+     LEFT JOIN attempts a ON a.request_id = e.request_id \
+     WHERE e.experiment = ?1 ORDER BY e.ts_ms, e.request_id, a.idx";
+
+/// One row of [`REQUESTS_SQL`].
+#[derive(Clone, Debug, Default)]
+pub struct FactRow {
+    pub request_id: String,
+    pub variant: String,
+    pub status: Option<i64>,
+    pub error_class: Option<String>,
+    pub total_ms: Option<f64>,
+    /// The attempt's role, cost and unknown flag (`None`: a request without attempts).
+    pub attempt: Option<(String, Option<String>, bool)>,
+}
+
+/// Folds the join's rows (ordered by request) into one [`RequestFacts`] per request.
+pub fn fold_facts(rows: impl IntoIterator<Item = FactRow>) -> Vec<RequestFacts> {
+    let mut out: Vec<RequestFacts> = Vec::new();
+    let mut current: Option<String> = None;
+    for row in rows {
+        if current.as_deref() != Some(row.request_id.as_str()) {
+            let zero = Some(rust_decimal::Decimal::ZERO);
+            out.push(RequestFacts {
+                variant: row.variant.clone(),
+                ok: row.status.is_some_and(|s| (200..300).contains(&s))
+                    && row.error_class.is_none(),
+                total_ms: row.total_ms,
+                // No ledger row (yet): nothing is known of its cost.
+                served_cost: if row.status.is_none() { None } else { zero },
+                judge_cost: zero,
+                shadow_cost: zero,
+            });
+            current = Some(row.request_id.clone());
+        }
+        let (Some(f), Some((role, cost, unknown))) = (out.last_mut(), row.attempt) else {
+            continue;
+        };
+        let slot = match role.as_str() {
+            "judge" => &mut f.judge_cost,
+            "shadow" => &mut f.shadow_cost,
+            _ => &mut f.served_cost,
+        };
+        *slot = add_cost(*slot, cost, unknown);
+    }
+    out
+}
+
 /// Every request of `experiment`, with its status, time and cost by role.
 pub fn requests(conn: &Connection, experiment: &str) -> rusqlite::Result<Vec<RequestFacts>> {
-    let mut stmt = conn.prepare(
-        "SELECT e.request_id, e.variant, r.status, r.error_class, r.total_ms \
-         FROM experiment_requests e LEFT JOIN requests r ON r.request_id = e.request_id \
-         WHERE e.experiment = ?1 ORDER BY e.ts_ms",
-    )?;
-    let mut attempts = conn.prepare_cached(
-        "SELECT role, cost_usd, cost_unknown FROM attempts WHERE request_id = ?1",
-    )?;
+    let mut stmt = conn.prepare(REQUESTS_SQL)?;
     let rows = stmt.query_map([experiment], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<i64>>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, Option<f64>>(4)?,
-        ))
+        let role: Option<String> = r.get(5)?;
+        Ok(FactRow {
+            request_id: r.get(0)?,
+            variant: r.get(1)?,
+            status: r.get(2)?,
+            error_class: r.get(3)?,
+            total_ms: r.get(4)?,
+            attempt: match role {
+                Some(role) => Some((role, r.get(6)?, r.get(7)?)),
+                None => None,
+            },
+        })
     })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, variant, status, error_class, total_ms) = row?;
-        let zero = Some(rust_decimal::Decimal::ZERO);
-        let mut f = RequestFacts {
-            variant,
-            ok: status.is_some_and(|s| (200..300).contains(&s)) && error_class.is_none(),
-            total_ms,
-            served_cost: zero,
-            judge_cost: zero,
-            shadow_cost: zero,
-        };
-        if status.is_none() {
-            // The ledger row is not there (yet): nothing is known of its cost.
-            f.served_cost = None;
-        }
-        let costs = attempts.query_map([&id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, bool>(2)?,
-            ))
-        })?;
-        for c in costs {
-            let (role, cost, unknown) = c?;
-            let slot = match role.as_str() {
-                "judge" => &mut f.judge_cost,
-                "shadow" => &mut f.shadow_cost,
-                _ => &mut f.served_cost,
-            };
-            *slot = add_cost(*slot, cost, unknown);
-        }
-        out.push(f);
-    }
-    Ok(out)
+    Ok(fold_facts(rows.collect::<rusqlite::Result<Vec<_>>>()?))
 }
 
 /// A stored verdict, as the report reads it (in the order they were recorded).
@@ -310,6 +385,16 @@ pub fn feedback(
             r.get(3)?,
         ))
     })?;
+    rows.collect()
+}
+
+/// Promotions recorded by earlier runs, oldest first: (experiment, variant).
+pub fn promotions(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT experiment, variant FROM experiment_shifts \
+         WHERE kind = 'promoted' AND variant IS NOT NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 

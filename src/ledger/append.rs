@@ -11,7 +11,7 @@ use super::store::{from_sql_count, insert_attempts, parse_money, prepare_insert_
 use crate::usage::Usage;
 
 /// Attempts to add to the row `request_id`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Append {
     pub request_id: String,
     pub attempts: Vec<LedgerAttempt>,

@@ -45,6 +45,8 @@
 //!   attempts, for the in-place migration and for old spill files.
 //! - `spill`: the append-only overflow files and their import.
 //! - `writer`: [`Ledger`], [`LedgerHandle`] and the writer thread.
+//! - [`extra`]: writes that are not rows (appended attempts, experiment results), queued,
+//!   spilled and replayed like rows.
 //! - [`report`]: read-only spend reports ([`spend_report`]) and [`parse_since`].
 //! - [`postgres`]: the ledger in Postgres for a fleet of gateways (`[ledger] store`): the
 //!   writer's other store, and its readers.
@@ -60,6 +62,7 @@ use crate::usage::Usage;
 
 pub mod append;
 pub mod attempt;
+pub mod extra;
 mod legacy;
 mod media_units;
 pub mod postgres;
@@ -76,12 +79,12 @@ mod tests;
 
 pub use append::Append;
 pub use attempt::{LedgerAttempt, Role, Totals};
+pub use extra::Extra;
 pub use report::{
     parse_query, parse_since, spend_report, spend_report_range, GroupBy, SpendReport, SpendRow,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::{count_rows, read_row, schema_version};
-pub use writer::Job;
 pub use writer::{Ledger, LedgerHandle, WriterPause};
 
 /// One client request, as written to the ledger.
@@ -220,9 +223,12 @@ pub struct LedgerStats {
     pub rows_lost: u64,
     /// Unreadable spill-file lines skipped on import (e.g. a line cut short by a crash).
     pub spill_bad_lines: u64,
-    /// Appended attempts and experiment writes that could not be queued or applied (their
-    /// row missing, the queue full, the writer stopped); logged.
+    /// Appended attempts and experiment writes that could not be applied (their row
+    /// missing, a statement refused) or not even spilled; logged.
     pub extras_lost: u64,
+    /// Appended attempts and experiment writes put in the spill file (the queue full, the
+    /// writer stopped, the store unreachable), to be replayed with it.
+    pub extras_spilled: u64,
 }
 
 /// Everything that can go wrong opening, writing or reading the ledger.

@@ -10,6 +10,9 @@
 //!   committed; if the process dies in between, the re-import is harmless because inserts
 //!   ignore known `request_id`s.
 //!
+//! Writes that are not rows (appended attempts, experiment results; [`super::extra`]) are
+//! spilled as `{"extra": ...}` lines among the rows and replayed in file order.
+//!
 //! A line that does not parse (e.g. cut short by a crash or a full disk) is skipped and counted.
 //! Lines in the schema-2 shape (attempts as an `attempts_json` string, no `attempts` list), left
 //! by an older release, are converted on import ([`super::legacy`]).
@@ -21,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::extra::{Extra, Line};
 use super::legacy::{attempts_from_v2, V2Row};
 use super::LedgerRow;
 
@@ -85,6 +89,26 @@ impl Spill {
             serde_json::to_writer(&mut buf, row).map_err(io::Error::other)?;
             buf.push(b'\n');
         }
+        self.write_lines(buf)
+    }
+
+    /// Appends writes that are not rows, one `{"extra": ...}` line each, in a single write.
+    pub(crate) fn append_extras(&self, extras: &[Extra]) -> io::Result<()> {
+        let mut buf = Vec::with_capacity(512);
+        for extra in extras {
+            serde_json::to_writer(
+                &mut buf,
+                &Line {
+                    extra: extra.clone(),
+                },
+            )
+            .map_err(io::Error::other)?;
+            buf.push(b'\n');
+        }
+        self.write_lines(buf)
+    }
+
+    fn write_lines(&self, buf: Vec<u8>) -> io::Result<()> {
         if buf.is_empty() {
             return Ok(());
         }
@@ -173,17 +197,20 @@ impl Spill {
     }
 }
 
-/// Streams the rows of one spill file in chunks of up to `chunk` rows. `on_chunk` returns
-/// `Err` to stop. Unparsable lines are skipped and their count returned.
+/// Streams one spill file in chunks of up to `chunk` lines: its rows, and the writes that are
+/// not rows ([`Extra`]) in file order. A chunk's rows are to be written before its extras (an
+/// extra always follows the row it belongs to). `on_chunk` returns `Err` to stop. Unparsable
+/// lines are skipped and their count returned.
 pub(crate) fn read_chunks<E>(
     path: &Path,
     chunk: usize,
-    mut on_chunk: impl FnMut(Vec<LedgerRow>) -> Result<(), E>,
+    mut on_chunk: impl FnMut(Vec<LedgerRow>, Vec<Extra>) -> Result<(), E>,
 ) -> Result<u64, SpillReadError<E>> {
     let file = File::open(path).map_err(SpillReadError::Io)?;
     let mut reader = BufReader::new(file);
     let mut line = Vec::new();
     let mut rows = Vec::with_capacity(chunk.min(4096));
+    let mut extras = Vec::new();
     let mut bad = 0u64;
     loop {
         line.clear();
@@ -197,19 +224,22 @@ pub(crate) fn read_chunks<E>(
         if text.is_empty() {
             continue;
         }
-        match parse_line(text) {
-            Ok(row) => rows.push(row),
-            Err(e) => {
-                bad += 1;
-                log::warn!("ledger: skipping bad line in {}: {e}", path.display());
-            }
+        let parsed = if text.starts_with(b"{\"extra\"") {
+            serde_json::from_slice::<Line>(text).map(|l| extras.push(l.extra))
+        } else {
+            parse_line(text).map(|row| rows.push(row))
+        };
+        if let Err(e) = parsed {
+            bad += 1;
+            log::warn!("ledger: skipping bad line in {}: {e}", path.display());
         }
-        if rows.len() >= chunk.max(1) {
-            on_chunk(std::mem::take(&mut rows)).map_err(SpillReadError::Sink)?;
+        if rows.len() + extras.len() >= chunk.max(1) {
+            on_chunk(std::mem::take(&mut rows), std::mem::take(&mut extras))
+                .map_err(SpillReadError::Sink)?;
         }
     }
-    if !rows.is_empty() {
-        on_chunk(rows).map_err(SpillReadError::Sink)?;
+    if !rows.is_empty() || !extras.is_empty() {
+        on_chunk(rows, extras).map_err(SpillReadError::Sink)?;
     }
     Ok(bad)
 }

@@ -244,7 +244,7 @@ fn spill_append_rotate_and_read_back_skipping_bad_lines() {
     assert_eq!(spill.rotated_files().expect("list"), files);
 
     let mut got = Vec::new();
-    let bad = read_chunks(&files[0], 2, |chunk: Vec<LedgerRow>| {
+    let bad = read_chunks(&files[0], 2, |chunk: Vec<LedgerRow>, _extras| {
         assert!(chunk.len() <= 2);
         got.extend(chunk);
         Ok::<(), ()>(())

@@ -27,10 +27,12 @@ use rusqlite::Connection;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
 use tokio::sync::{mpsc, oneshot};
 
+use super::extra::Extra;
 use super::postgres::PgStore;
 use super::spill::{self, Spill, SpillReadError};
 use super::store;
 use super::{LedgerConfig, LedgerError, LedgerRow, LedgerStats};
+use crate::experiments::store::ExperimentWrite;
 
 /// After a failed commit or import, the writer waits this long before importing again on its
 /// own (a flush still forces an attempt).
@@ -40,22 +42,12 @@ const IMPORT_CHUNK: usize = 4096;
 
 type FlushReply = oneshot::Sender<Result<(), String>>;
 
-/// A write run on the writer thread inside its own savepoint (experiment results, see
-/// [`LedgerHandle::execute`]). A failure is logged and counted, and undoes only this job.
-pub type Job = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
-
 enum Msg {
     Row(Box<LedgerRow>),
     Flush(FlushReply),
-    /// Attempts added to a row already written.
-    Append(Box<super::Append>),
-    Exec(Job),
-}
-
-/// Writes that are not rows, applied after the rows of their batch.
-enum Extra {
-    Append(Box<super::Append>),
-    Exec(Job),
+    /// A write that is not a row (appended attempts, experiment results), applied after the
+    /// rows of its batch.
+    Extra(Box<Extra>),
 }
 
 #[derive(Default)]
@@ -70,6 +62,7 @@ struct Counters {
     rows_lost: AtomicU64,
     spill_bad_lines: AtomicU64,
     extras_lost: AtomicU64,
+    extras_spilled: AtomicU64,
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -119,11 +112,38 @@ impl Sink {
             Sink::Postgres(pg) => pg.insert_blocking(rows.to_vec()).map_err(|e| e.to_string()),
         }
     }
+
+    /// Applies writes that are not rows in one transaction, each in its own savepoint:
+    /// `Ok` with a message per write that was dropped (its row missing, a statement refused),
+    /// `Err` when the store could not take them at all (nothing applied; spill them).
+    fn apply_extras(&mut self, extras: &[Extra]) -> Result<Vec<String>, String> {
+        match self {
+            Sink::Sqlite(conn) => {
+                super::extra::apply_sqlite(conn, extras).map_err(|e| e.to_string())
+            }
+            Sink::Postgres(pg) => pg
+                .apply_extras_blocking(extras.to_vec())
+                .map_err(|e| e.to_string()),
+        }
+    }
 }
 
 impl Shared {
     /// Appends rows to the spill file, counting them as spilled, or as lost if that fails
     /// (then `false`).
+    /// Appends extras to the spill file, counting them as spilled, or as lost if that fails.
+    fn spill_extras(&self, extras: &[Extra]) {
+        let n = extras.len() as u64;
+        match self.spill.append_extras(extras) {
+            Ok(()) => add(&self.counters.extras_spilled, n),
+            Err(e) => {
+                add(&self.counters.write_errors, 1);
+                add(&self.counters.extras_lost, n);
+                log::error!("ledger: could not spill {n} write(s) that are not rows: {e}; lost");
+            }
+        }
+    }
+
     fn spill_rows<'a>(&self, rows: impl ExactSizeIterator<Item = &'a LedgerRow> + Clone) -> bool {
         let n = rows.len() as u64;
         let first_id = rows.clone().next().map(|r| r.request_id.clone());
@@ -357,17 +377,14 @@ impl LedgerHandle {
     }
 
     fn unsent(&self, msg: Msg) -> Unsent {
-        let row = match msg {
-            Msg::Row(row) => Some(row),
-            Msg::Flush(_) => None,
-            Msg::Append(_) | Msg::Exec(_) => {
-                add(&self.shared.counters.extras_lost, 1);
-                log::warn!("ledger: queue full or closed; an experiment write was dropped");
-                None
-            }
+        let (row, extra) = match msg {
+            Msg::Row(row) => (Some(row), None),
+            Msg::Flush(_) => (None, None),
+            Msg::Extra(extra) => (None, Some(extra)),
         };
         Unsent {
             row,
+            extra,
             shared: Arc::clone(&self.shared),
         }
     }
@@ -394,6 +411,7 @@ impl LedgerHandle {
             rows_lost: load(&c.rows_lost),
             spill_bad_lines: load(&c.spill_bad_lines),
             extras_lost: load(&c.extras_lost),
+            extras_spilled: load(&c.extras_spilled),
         }
     }
 
@@ -416,16 +434,20 @@ impl LedgerHandle {
 
     /// Adds attempts to a row recorded earlier (judge and shadow calls made after the answer;
     /// see [`super::append`]). Queued like a row: a full queue is waited on for at most
-    /// `max_wait`, then the append is dropped and counted in `extras_lost`, as it is when the
-    /// row never reached the database.
+    /// `max_wait`, then the append is spilled (counted in `extras_spilled`) and replayed with
+    /// the spill file. One whose row never reached the database is dropped and counted in
+    /// `extras_lost`.
     pub async fn append(&self, append: super::Append) {
-        self.send_extra(Msg::Append(Box::new(append))).await;
+        self.send_extra(Msg::Extra(Box::new(Extra::append(append))))
+            .await;
     }
 
-    /// Runs `job` on the writer thread, after the rows queued before it, in its own savepoint.
-    /// The same queueing policy as [`append`](Self::append).
-    pub async fn execute(&self, job: Job) {
-        self.send_extra(Msg::Exec(job)).await;
+    /// Applies an experiment write on the writer thread, after the rows queued before it, in
+    /// its own savepoint, to whichever store the ledger writes. The same queueing and spill
+    /// policy as [`append`](Self::append).
+    pub async fn execute(&self, write: ExperimentWrite) {
+        self.send_extra(Msg::Extra(Box::new(Extra::Experiment(write))))
+            .await;
     }
 
     async fn send_extra(&self, msg: Msg) {
@@ -457,9 +479,11 @@ impl LedgerHandle {
     }
 }
 
-/// A row that has not reached the queue: spilled when dropped, unless taken out first.
+/// A row or extra that has not reached the queue: spilled when dropped, unless taken out
+/// first.
 struct Unsent {
     row: Option<Box<LedgerRow>>,
+    extra: Option<Box<Extra>>,
     shared: Arc<Shared>,
 }
 
@@ -467,6 +491,9 @@ impl Drop for Unsent {
     fn drop(&mut self) {
         if let Some(row) = self.row.take() {
             let _spilled = self.shared.spill_rows(std::iter::once(&*row));
+        }
+        if let Some(extra) = self.extra.take() {
+            self.shared.spill_extras(std::slice::from_ref(&*extra));
         }
     }
 }
@@ -585,56 +612,31 @@ impl Writer {
         }
     }
 
-    /// Applies appends and jobs, each in its own savepoint of one transaction: a failing one
-    /// is logged and counted (`extras_lost`) without undoing the others.
+    /// Applies appends and experiment writes, each in its own savepoint of one transaction:
+    /// a failing one is logged and counted (`extras_lost`) without undoing the others. When
+    /// the store cannot take them at all, they are spilled and replayed later.
     fn write_extras(&mut self, extras: Vec<Extra>) {
         if extras.is_empty() {
             return;
         }
         self.shared.gate.wait_open();
         let c = &self.shared.counters;
-        let conn = match &mut self.sink {
-            Sink::Sqlite(conn) => conn,
-            Sink::Postgres(_) => {
-                // Experiment tables and appended attempts live in SQLite only (for now).
-                add(&c.extras_lost, extras.len() as u64);
-                log::warn!(
-                    "ledger: {} experiment write(s) dropped: not supported with a Postgres ledger yet",
-                    extras.len()
-                );
-                return;
-            }
-        };
-        let result = (|| -> rusqlite::Result<()> {
-            let mut tx =
-                conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for extra in extras {
-                let sp = tx.savepoint()?;
-                let done = match extra {
-                    Extra::Append(a) => match super::append::append(&sp, &a) {
-                        Ok(true) => Ok(()),
-                        Ok(false) => Err(format!(
-                            "attempts for {} dropped: the row is not in the database",
-                            a.request_id
-                        )),
-                        Err(e) => Err(format!("attempts for {}: {e}", a.request_id)),
-                    },
-                    Extra::Exec(job) => job(&sp).map_err(|e| format!("experiment write: {e}")),
-                };
-                match done {
-                    Ok(()) => sp.commit()?,
-                    Err(msg) => {
-                        add(&c.extras_lost, 1);
-                        log::warn!("ledger: {msg}");
-                        drop(sp);
-                    }
+        match self.sink.apply_extras(&extras) {
+            Ok(dropped) => {
+                add(&c.extras_lost, dropped.len() as u64);
+                for msg in dropped {
+                    log::warn!("ledger: {msg}");
                 }
             }
-            tx.commit()
-        })();
-        if let Err(e) = result {
-            add(&c.write_errors, 1);
-            log::error!("ledger: writing experiment results failed: {e}");
+            Err(e) => {
+                add(&c.write_errors, 1);
+                log::error!(
+                    "ledger: writing {} experiment result(s) failed: {e}; spilling them",
+                    extras.len()
+                );
+                self.retry_at = Some(Instant::now() + RETRY_AFTER);
+                self.shared.spill_extras(&extras);
+            }
         }
     }
 
@@ -671,11 +673,18 @@ impl Writer {
         for path in files {
             let c = &self.shared.counters;
             let sink = &mut self.sink;
-            let read = spill::read_chunks(&path, IMPORT_CHUNK, |rows| {
+            let read = spill::read_chunks(&path, IMPORT_CHUNK, |rows, extras| {
                 let done = sink.insert(&rows)?;
                 add(&c.rows_written, done.new);
                 add(&c.duplicates, done.duplicates);
                 add(&c.spill_imported, rows.len() as u64);
+                if !extras.is_empty() {
+                    let dropped = sink.apply_extras(&extras)?;
+                    add(&c.extras_lost, dropped.len() as u64);
+                    for msg in dropped {
+                        log::warn!("ledger: replaying {}: {msg}", path.display());
+                    }
+                }
                 Ok::<(), String>(())
             });
             match read {
@@ -702,7 +711,6 @@ fn sort(
     match msg {
         Msg::Row(row) => batch.push(*row),
         Msg::Flush(reply) => waiters.push(reply),
-        Msg::Append(a) => extras.push(Extra::Append(a)),
-        Msg::Exec(job) => extras.push(Extra::Exec(job)),
+        Msg::Extra(extra) => extras.push(*extra),
     }
 }

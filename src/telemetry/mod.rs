@@ -13,7 +13,11 @@
 //! ([`propagate`]). Span ids are derived from the request id ([`context`]), so the upstream
 //! filter and the finished request agree on them without any per-request state.
 //!
-//! Off (no `[telemetry]`), [`propagate`] and [`record`] return at once: one atomic load.
+//! Calls made for a request after its answer (judge and shadow calls) become child spans of
+//! the request's span when they end ([`calls`]).
+//!
+//! Off (no `[telemetry]`), [`propagate`], [`record`] and [`calls::parent_of`] return at once:
+//! one atomic load.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -31,7 +35,9 @@ use crate::config::telemetry::TelemetrySettings;
 use crate::proxy::ctx::RequestCtx;
 use crate::summary::Summary;
 
+pub mod calls;
 pub mod context;
+mod params;
 mod spans;
 
 /// Spans waiting for export; beyond this they are dropped.
@@ -131,11 +137,16 @@ pub fn propagate(
 }
 
 /// Queues the spans of a finished request that started at `began` (the instant its
-/// `started_at` was taken; attempts' times are measured from it). Never blocks: a full queue
-/// drops them.
-pub fn record(summary: &Summary<'_>, began: std::time::Instant, client: &RequestHeader) {
+/// `started_at` was taken; attempts' times are measured from it), whose client sent `body`
+/// (read for the request parameters). Never blocks: a full queue drops them.
+pub fn record(
+    summary: &Summary<'_>,
+    began: std::time::Instant,
+    client: &RequestHeader,
+    body: &[u8],
+) {
     if let Some(t) = TELEMETRY.get() {
-        spans::record(&t.tracer, summary, began, incoming(client));
+        spans::record(&t.tracer, summary, began, incoming(client), body);
     }
 }
 

@@ -1,7 +1,11 @@
 //! A finished request as spans: the request (kind server) and each attempt that called a
-//! provider (kind client, its child), with the times the [`Summary`] recorded.
+//! provider (kind client, its child: walked attempts, race legs, hedges), with the times the
+//! [`Summary`] recorded. Each attempt span carries its role, tokens and exact cost as the
+//! ledger row has them; a leg cancelled when another won says so (`switchyard.cancelled`).
 //!
 //! Attributes follow the OpenTelemetry GenAI semantic conventions (`gen_ai.operation.name`,
+//! the request parameters ([`super::params`]), `gen_ai.request.stream`,
+//! `gen_ai.response.finish_reasons`,
 //! `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.response.model`,
 //! `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`) and HTTP ones
 //! (`http.response.status_code`, `error.type`); the gateway's own are `switchyard.*`: exact
@@ -15,6 +19,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::SdkTracer;
 
+use super::calls::attempt_attributes;
 use super::context::{attempt_span, ids};
 use crate::dialect::Endpoint;
 use crate::summary::{Outcome, Summary};
@@ -29,6 +34,16 @@ fn operation(endpoint: Option<Endpoint>) -> &'static str {
     }
 }
 
+/// `gen_ai.response.finish_reasons`: a string array, one per choice.
+pub(super) fn finish_reasons(reasons: &[String]) -> KeyValue {
+    KeyValue::new(
+        "gen_ai.response.finish_reasons",
+        opentelemetry::Value::Array(opentelemetry::Array::String(
+            reasons.iter().map(|r| r.clone().into()).collect(),
+        )),
+    )
+}
+
 fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -38,6 +53,7 @@ pub(super) fn record(
     s: &Summary<'_>,
     began: Instant,
     traceparent: Option<&str>,
+    body: &[u8],
 ) {
     let ids = ids(s.id, traceparent);
     let op = operation(s.endpoint);
@@ -72,7 +88,12 @@ pub(super) fn record(
         ),
         KeyValue::new("gen_ai.usage.input_tokens", i64_of(s.account.usage.input)),
         KeyValue::new("gen_ai.usage.output_tokens", i64_of(s.account.usage.output)),
+        KeyValue::new("gen_ai.request.stream", s.stream),
     ];
+    attrs.extend(super::params::attributes(body));
+    if !s.account.finish_reasons.is_empty() {
+        attrs.push(finish_reasons(&s.account.finish_reasons));
+    }
     let optional = [
         ("gen_ai.request.model", s.requested_model),
         ("gen_ai.provider.name", s.served.map(|(p, _)| p)),
@@ -127,6 +148,8 @@ pub(super) fn record(
         return;
     }
 
+    // Each attempt's role, tokens and cost, as the ledger row has them.
+    let billed = crate::proxy::ledger_row(s).map_or_else(Vec::new, |r| r.attempts);
     let served_idx = s
         .attempts
         .iter()
@@ -146,33 +169,24 @@ pub(super) fn record(
         }
         .min(end.max(a_start))
         .max(a_start);
-        let mut attrs = vec![
-            KeyValue::new("gen_ai.operation.name", op),
-            KeyValue::new("gen_ai.provider.name", a.provider.clone()),
-            KeyValue::new("gen_ai.request.model", a.model.clone()),
-            KeyValue::new("switchyard.attempt.index", idx as i64),
-            KeyValue::new("switchyard.attempt.outcome", a.outcome_label()),
-        ];
-        if let Some(st) = a.status() {
-            attrs.push(KeyValue::new("http.response.status_code", i64::from(st)));
-        }
-        if let Some(k) = a.key_index {
-            attrs.push(KeyValue::new("switchyard.provider_key_index", k as i64));
+        let mut attrs = match billed.get(idx) {
+            Some(row) => attempt_attributes(op, row),
+            None => Vec::new(),
+        };
+        attrs.push(KeyValue::new("switchyard.attempt.index", idx as i64));
+        attrs.push(KeyValue::new(
+            "switchyard.attempt.outcome",
+            a.outcome_label(),
+        ));
+        if let Some(leg) = s.legs.iter().find(|l| l.attempt == idx) {
+            attrs.push(KeyValue::new("switchyard.estimated", leg.estimated));
         }
         let failed = a.error_class();
-        if let Some(e) = failed {
-            attrs.push(KeyValue::new("error.type", e));
-        }
         if Some(idx) == served_idx && s.cache != Some(crate::summary::CacheOutcome::Hit) {
             attrs.push(KeyValue::new("gen_ai.response.model", a.model.clone()));
-            attrs.push(KeyValue::new(
-                "gen_ai.usage.input_tokens",
-                i64_of(s.account.usage.input),
-            ));
-            attrs.push(KeyValue::new(
-                "gen_ai.usage.output_tokens",
-                i64_of(s.account.usage.output),
-            ));
+            if !s.account.finish_reasons.is_empty() {
+                attrs.push(finish_reasons(&s.account.finish_reasons));
+            }
         }
         let mut span = tracer
             .span_builder(format!("{op} {}", a.model))

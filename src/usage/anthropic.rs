@@ -44,6 +44,7 @@ pub(crate) fn body_text(body: &Value, out: &mut OutputText) {
             block_text(block, out);
         }
     }
+    out.push_finish(body.get("stop_reason"));
 }
 
 fn block_text(block: &Value, out: &mut OutputText) {
@@ -128,6 +129,7 @@ impl AnthropicStream {
                 }
             }
             "message_delta" => {
+                out.push_finish(v.get("delta").and_then(|d| d.get("stop_reason")));
                 if let Some(u) = v.get("usage") {
                     let any = self.counts.merge(u, true);
                     self.seen |= any;

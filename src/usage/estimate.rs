@@ -231,9 +231,29 @@ pub struct OutputText {
     /// providers stream at least a token per delta).
     pieces: usize,
     kept: String,
+    /// Why generation stopped, as the provider said it (per choice or candidate; at most
+    /// [`MAX_FINISH_REASONS`] kept).
+    finish_reasons: Vec<String>,
 }
 
+/// Finish reasons kept per answer (one per choice; `n` beyond this is rare).
+const MAX_FINISH_REASONS: usize = 16;
+
 impl OutputText {
+    /// Records a finish reason (empty strings and `null`s are not reasons).
+    pub fn push_finish(&mut self, reason: Option<&serde_json::Value>) {
+        if let Some(serde_json::Value::String(r)) = reason {
+            if !r.is_empty() && self.finish_reasons.len() < MAX_FINISH_REASONS {
+                self.finish_reasons.push(r.clone());
+            }
+        }
+    }
+
+    /// The finish reasons seen, in order.
+    pub fn finish_reasons(&self) -> &[String] {
+        &self.finish_reasons
+    }
+
     /// Records a piece of generated text (content, reasoning, tool arguments).
     pub fn push(&mut self, s: &str) {
         if s.is_empty() {

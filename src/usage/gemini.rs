@@ -88,6 +88,7 @@ impl GeminiStream {
             if let Some(Value::String(reason)) = c.get("finishReason") {
                 if !reason.is_empty() && reason != "FINISH_REASON_UNSPECIFIED" {
                     self.done = true;
+                    out.push_finish(c.get("finishReason"));
                 }
             }
             let Some(Value::Array(parts)) = c.get("content").and_then(|c| c.get("parts")) else {

@@ -61,6 +61,7 @@ pub(crate) fn body_text(body: &Value, out: &mut OutputText) {
         if let Some(m) = choice.get("message") {
             message_text(m, out);
         }
+        out.push_finish(choice.get("finish_reason"));
         // Legacy completions.
         push_str(choice.get("text"), out);
     }
@@ -135,6 +136,7 @@ impl OpenAiStream {
                 message_text(d, out);
             }
             push_str(choice.get("text"), out);
+            out.push_finish(choice.get("finish_reason"));
         }
         is_usage_only_chunk(ev, &v)
     }

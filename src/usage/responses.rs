@@ -57,6 +57,16 @@ pub(crate) fn body_text(body: &Value, out: &mut OutputText) {
     for item in items {
         item_text(item, out);
     }
+    out.push_finish(finish_of(body));
+}
+
+/// A response's finish reason: why it is incomplete (`max_output_tokens`, ...), else its
+/// `status` (`completed`, `failed`).
+fn finish_of(response: &Value) -> Option<&Value> {
+    response
+        .get("incomplete_details")
+        .and_then(|d| d.get("reason"))
+        .or_else(|| response.get("status"))
 }
 
 fn item_text(item: &Value, out: &mut OutputText) {
@@ -116,6 +126,7 @@ impl ResponsesStream {
                 if let Some(u) = v.get("response").and_then(body_usage) {
                     self.usage = Some(u);
                 }
+                out.push_finish(v.get("response").and_then(finish_of));
             }
             _ => {}
         }

@@ -519,3 +519,33 @@ fn usage_tally_estimate_from_stream_text() {
     let est = t.estimate(br#"{"messages":[{"role":"user","content":"hello world"}]}"#);
     assert_eq!(est, usage(2, 2, 0, 0, 0));
 }
+
+/// Finish reasons come from whole bodies (read lazily, after the fast usage path) and from
+/// streams, in each dialect's own field.
+#[test]
+fn finish_reasons_are_read_from_bodies_and_streams() {
+    let reasons = |wire: Dialect, streaming: bool, body: &str| {
+        let mut t = StreamTally::new(wire, streaming, false);
+        t.feed(Bytes::from(body.to_owned()));
+        t.finish();
+        t.output().finish_reasons().to_vec()
+    };
+    let openai = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"length"},{"index":1,"message":{"content":"yo"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2}}"#;
+    assert_eq!(reasons(Dialect::OpenAi, false, openai), ["length", "stop"]);
+    let stream = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n\
+                  data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+                  data: [DONE]\n\n";
+    assert_eq!(reasons(Dialect::OpenAi, true, stream), ["stop"]);
+    let anthropic = r#"{"content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}"#;
+    assert_eq!(reasons(Dialect::Anthropic, false, anthropic), ["end_turn"]);
+    let a_stream = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},\"usage\":{\"output_tokens\":5}}\n\n";
+    assert_eq!(reasons(Dialect::Anthropic, true, a_stream), ["max_tokens"]);
+    let gemini = r#"{"candidates":[{"content":{"parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1}}"#;
+    assert_eq!(reasons(Dialect::Gemini, false, gemini), ["STOP"]);
+    let responses = r#"{"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"output":[],"usage":{"input_tokens":3,"output_tokens":9}}"#;
+    assert_eq!(
+        reasons(Dialect::Responses, false, responses),
+        ["max_output_tokens"]
+    );
+    assert!(reasons(Dialect::OpenAi, false, "not json").is_empty());
+}

@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 
 use super::super::store::Inserted;
+use super::super::LedgerAttempt;
 use super::{LedgerError, LedgerRow};
 
 const INSERT_REQUESTS: &str = "INSERT INTO requests (request_id, ts_ms, gateway_key, feature, \
@@ -21,7 +22,8 @@ const INSERT_REQUESTS: &str = "INSERT INTO requests (request_id, ts_ms, gateway_
      $26::text[], $27::int8[], $28::text[]) \
      ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
 
-const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (request_id, idx, role, provider, model, \
+pub(super) const INSERT_ATTEMPTS: &str =
+    "INSERT INTO attempts (request_id, idx, role, provider, model, \
      key_index, status, error_class, ms, input_tokens, output_tokens, cached_input_tokens, \
      cache_write_tokens, reasoning_tokens, cost_usd, cost_unknown) \
      SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], \
@@ -29,7 +31,7 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (request_id, idx, role, prov
      $13::int8[], $14::int8[], $15::text[], $16::bool[]) \
      ON CONFLICT (request_id, idx) DO NOTHING";
 
-fn count(n: u64) -> i64 {
+pub(super) fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -120,12 +122,31 @@ pub(crate) async fn insert_rows(
     let mut seen: HashSet<&str> = HashSet::new();
     for r in rows {
         if new_ids.contains(&r.request_id) && seen.insert(&r.request_id) {
-            a.push(r);
+            a.push(&r.request_id, &r.attempts, 0);
         }
     }
-    if !a.request_id.is_empty() {
-        tx.execute(
-            &insert_attempts,
+    a.insert(&*tx, &insert_attempts).await?;
+    tx.commit().await?;
+    let new = new_ids.len() as u64;
+    Ok(Inserted {
+        new,
+        duplicates: rows.len() as u64 - new,
+    })
+}
+
+impl AttemptColumns {
+    /// Inserts the collected attempts with the prepared [`INSERT_ATTEMPTS`] (nothing if none).
+    pub(super) async fn insert<C: tokio_postgres::GenericClient>(
+        &self,
+        c: &C,
+        stmt: &tokio_postgres::Statement,
+    ) -> Result<(), tokio_postgres::Error> {
+        let a = self;
+        if a.request_id.is_empty() {
+            return Ok(());
+        }
+        c.execute(
+            stmt,
             &[
                 &a.request_id,
                 &a.idx,
@@ -145,19 +166,14 @@ pub(crate) async fn insert_rows(
                 &a.cost_unknown,
             ],
         )
-        .await?;
+        .await
+        .map(drop)
     }
-    tx.commit().await?;
-    let new = new_ids.len() as u64;
-    Ok(Inserted {
-        new,
-        duplicates: rows.len() as u64 - new,
-    })
 }
 
 /// The attempts of a batch, one array per column.
 #[derive(Default)]
-struct AttemptColumns {
+pub(super) struct AttemptColumns {
     request_id: Vec<String>,
     idx: Vec<i32>,
     role: Vec<&'static str>,
@@ -177,10 +193,12 @@ struct AttemptColumns {
 }
 
 impl AttemptColumns {
-    fn push(&mut self, r: &LedgerRow) {
-        for (i, at) in r.attempts.iter().enumerate() {
-            self.request_id.push(r.request_id.clone());
-            self.idx.push(i32::try_from(i).unwrap_or(i32::MAX));
+    /// Adds `attempts` of `request_id`, numbered from `first`.
+    pub(super) fn push(&mut self, request_id: &str, attempts: &[LedgerAttempt], first: i32) {
+        for (i, at) in attempts.iter().enumerate() {
+            self.request_id.push(request_id.to_owned());
+            self.idx
+                .push(first.saturating_add(i32::try_from(i).unwrap_or(i32::MAX)));
             self.role.push(at.role.as_str());
             self.provider.push(at.provider.clone());
             self.model.push(at.model.clone());

@@ -9,7 +9,9 @@
 //!   one transaction, two multi-row inserts (`INSERT ... SELECT FROM UNNEST(...) ON CONFLICT
 //!   DO NOTHING`), the attempts only for rows that were new, so a row replayed from a spill
 //!   file is never counted twice;
-//! - readers (spend reports, `GET /admin/requests`) run their queries there too and await the
+//! - writes that are not rows (judge attempts, experiment results) go the same way, after
+//!   their batch's rows ([`extras`]), and spill and replay like rows;
+//! - readers (spend reports, `GET /admin/requests`, experiment reports) run their queries there too and await the
 //!   answer ([`PgStore::call`]).
 //!
 //! Connections come from a small `deadpool-postgres` pool, over TLS (rustls, the platform's
@@ -19,7 +21,8 @@
 //!
 //! The schema is created and migrated by the gateway ([`schema`]), versioned in its own table.
 //!
-//! Files: [`url`] (the URL and its checks), [`schema`], [`insert`], [`read`].
+//! Files: [`url`] (the URL and its checks), [`schema`], [`insert`], [`extras`], [`read`];
+//! the experiment tables' SQL is [`crate::experiments::pg`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +33,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 
 use super::{LedgerError, LedgerRow};
 
+mod extras;
 mod insert;
 pub mod read;
 mod schema;
@@ -186,6 +190,20 @@ impl PgStore {
         self.call_blocking(move |s| async move {
             let mut client = s.client().await?;
             insert::insert_rows(&mut client, &rows).await
+        })
+    }
+}
+
+impl PgStore {
+    /// Applies writes that are not rows (appended attempts, experiment results) in one
+    /// transaction (blocking the calling thread; the writer's); the messages of those dropped.
+    pub(crate) fn apply_extras_blocking(
+        self: &Arc<Self>,
+        extras: Vec<super::Extra>,
+    ) -> Result<Vec<String>, LedgerError> {
+        self.call_blocking(move |s| async move {
+            let mut client = s.client().await?;
+            extras::apply(&mut client, &extras).await
         })
     }
 }

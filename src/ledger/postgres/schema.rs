@@ -6,7 +6,7 @@
 //! a second instance waits, then finds the work done. A database newer than this build is
 //! refused.
 //!
-//! The tables mirror the SQLite ledger (schema 5): `requests` keyed by `request_id`, and
+//! The tables mirror the SQLite ledger (schema 7, experiments included): `requests` keyed by `request_id`, and
 //! `attempts (request_id, idx, ...)`. Money is the exact decimal as TEXT, as in SQLite, and
 //! added up in Rust.
 
@@ -18,9 +18,10 @@ pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// Key of the advisory lock that serialises migrations across instances.
 const MIGRATION_LOCK: i64 = 0x5359_4c45_4447_5231; // "SYLEDGR1"
 
-const MIGRATIONS: &[&str] = &[
+/// Each migration: its SQL texts, run in order.
+const MIGRATIONS: &[&[&str]] = &[
     // 1: requests and attempts, as SQLite schema 3.
-    "CREATE TABLE requests (
+    &["CREATE TABLE requests (
         request_id TEXT PRIMARY KEY,
         ts_ms BIGINT NOT NULL,
         gateway_key TEXT,
@@ -67,18 +68,30 @@ const MIGRATIONS: &[&str] = &[
         cost_usd TEXT,
         cost_unknown BOOLEAN NOT NULL,
         PRIMARY KEY (request_id, idx)
-    );",
+    );"],
     // 2: media units (SQLite schema 4) and the request log's filter indexes (SQLite schema 5),
     // each ordered by request_id so a filtered page is read newest first off the index.
-    "ALTER TABLE requests ADD COLUMN unit TEXT, ADD COLUMN quantity BIGINT;
+    &[
+        "ALTER TABLE requests ADD COLUMN unit TEXT, ADD COLUMN quantity BIGINT;
     CREATE INDEX requests_key_id ON requests (gateway_key, request_id);
     CREATE INDEX requests_feature_id ON requests (feature, request_id);
     CREATE INDEX requests_model_id ON requests (model, request_id);
     CREATE INDEX requests_requested_model_id ON requests (requested_model, request_id);
     CREATE INDEX requests_not_ok_id ON requests (status, request_id) WHERE status <> 200;
     CREATE INDEX requests_cache_hit_id ON requests (request_id) WHERE cache_hit;",
+    ],
     // 3: the routing decision (SQLite schema 7).
-    "ALTER TABLE requests ADD COLUMN route_reason TEXT;",
+    &["ALTER TABLE requests ADD COLUMN route_reason TEXT;"],
+    // 4: experiments (SQLite schema 6), and the appends already applied (by id), so that an
+    // append replayed from a spill file adds nothing.
+    &[
+        crate::experiments::pg::SCHEMA,
+        "CREATE TABLE ledger_appends (
+            id TEXT PRIMARY KEY,
+            request_id TEXT NOT NULL,
+            ts_ms BIGINT NOT NULL
+        );",
+    ],
 ];
 
 /// Applies the missing migrations in one transaction, under the advisory lock.
@@ -108,13 +121,15 @@ pub(crate) async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), L
     }
     let now = crate::governance::keys::ops::now_ms();
     for version in found..PG_SCHEMA_VERSION {
-        let Some(sql) = usize::try_from(version)
+        let Some(texts) = usize::try_from(version)
             .ok()
             .and_then(|i| MIGRATIONS.get(i))
         else {
             break;
         };
-        tx.batch_execute(sql).await?;
+        for sql in *texts {
+            tx.batch_execute(sql).await?;
+        }
         tx.execute(
             "INSERT INTO switchyard_schema (version, applied_ms) VALUES ($1, $2)",
             &[&(version + 1), &now],

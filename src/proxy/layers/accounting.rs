@@ -177,6 +177,12 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
             ..Account::default()
         };
     };
+    // For traces only: a non-streamed body is parsed for them, so not when nobody reads them.
+    let finish_reasons = if crate::telemetry::enabled() {
+        tally.output().finish_reasons().to_vec()
+    } else {
+        Vec::new()
+    };
     let (usage, estimated) = match tally.usage() {
         Some(u) => (u, false),
         None => {
@@ -207,6 +213,7 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
         saved_usd: None,
         unit: Some(Unit::Tokens.as_str()),
         quantity: Some(usage.total()),
+        finish_reasons,
     }
 }
 
@@ -227,6 +234,7 @@ fn settle_media(ctx: &RequestCtx, mut meter: Meter) -> Account {
         saved_usd: None,
         unit: Some(spec.unit.as_str()),
         quantity: measured.quantity,
+        finish_reasons: Vec::new(),
     }
 }
 

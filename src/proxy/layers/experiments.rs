@@ -189,6 +189,7 @@ impl Layer for Experiments {
                 dialect: ctx.client.dialect,
                 body: a.original_body,
                 answer,
+                trace: crate::telemetry::calls::parent_of(&ctx.id, fin.session.req_header()),
             },
         );
     }

@@ -34,7 +34,7 @@ impl Layer for Outputs {
         let summary = summary(ctx, fin, req.method.as_str(), req.uri.path(), client_gone);
         crate::metrics::record_request(&summary, &ctx.state.config);
         crate::access_log::write(&summary);
-        crate::telemetry::record(&summary, ctx.started, req);
+        crate::telemetry::record(&summary, ctx.started, req, &ctx.request.body);
         crate::proxy::observe::served(ctx, &fin.account, client_gone);
         if let (Some(ledger), Some(row)) = (fin.shared.ledger.as_ref(), ledger_row(&summary)) {
             // Queued for the batching writer thread; waits at most briefly, then spills.
