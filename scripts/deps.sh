@@ -56,3 +56,9 @@ postgres_bin() {
 ensure_chromium() {
     command -v chromium >/dev/null || apt_install chromium
 }
+
+# load-tests/instructions.sh counts instructions per request under callgrind (package `valgrind`,
+# which brings callgrind_control).
+ensure_valgrind() {
+    command -v valgrind >/dev/null && command -v callgrind_control >/dev/null || apt_install valgrind
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Instructions per request under callgrind: switchyard and the bare pingora baseline
+# (load-tests/baseline.rs), same mock upstream, same requests, one worker thread each. Unlike
+# wall-clock figures these do not depend on what else the machine runs, so they compare runs
+# on a busy machine and guard against regressions.
+#
+#   load-tests/instructions.sh          # release build, then ~5 minutes under valgrind
+#
+# Cases: non-streamed chat; streamed chat (20 content events); a cache hit (switchyard answers
+# from its cache; the baseline's figure is its proxied non-streamed request, since it has no
+# cache); a translated stream (an OpenAI client to an Anthropic target; the baseline passes the
+# same OpenAI stream through untranslated). Each: WARMUP requests, counters zeroed, REQUESTS
+# requests at c=1, counters dumped; the whole process's instructions (proxy thread, ledger
+# writer, everything) over REQUESTS.
+#
+# The gateway runs with the other features configured but idle on the measured route: an
+# experiment on another route, rate and spend limits on another key, no kept bodies.
+#
+# Env: REQUESTS (default 2000), WARMUP (default 200), PROFILE (release, the default, for the
+# figures; debug for the regression guard scripts/test.sh runs, which needs no release build),
+# RESULTS_FILE (default load-tests/RESULTS.md; /dev/null to skip), REFERENCE (a file of
+# `<case> <instructions>` lines: exit 1 when a case is more than 10 % above its reference;
+# load-tests/instructions-debug.ref is the guard's), DUMPS_DIR (keep the callgrind dumps there,
+# one per case in the order above, for callgrind_annotate).
+# Output ends with one line per case: `<case> <switchyard> <baseline> <ratio>`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. load-tests/lib.sh
+. scripts/deps.sh
+ensure_valgrind >&2
+PROFILE=${PROFILE:-release}
+case $PROFILE in
+  release) cargo build --locked --release --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2 ;;
+  debug) cargo build --locked --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2 ;;
+  *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
+esac
+# What the binaries were built from (the table says so).
+REV=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo +changes)
+BIN=target/$PROFILE/switchyard
+GEN=target/$PROFILE/switchyard-loadgen
+REQUESTS=${REQUESTS:-2000}
+WARMUP=${WARMUP:-200}
+RESULTS_FILE=${RESULTS_FILE:-load-tests/RESULTS.md}
+REFERENCE=${REFERENCE:-}
+MOCK_PORT=$(free_port)
+GW_PORT=$(free_port)
+BASE_PORT=$(free_port)
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+
+cat > "$work/gw.toml" <<TOML
+[server]
+listen = "127.0.0.1:$GW_PORT"
+threads = 1
+[[providers]]
+name = "openai"
+kind = "openai"
+base_url = "http://127.0.0.1:$MOCK_PORT/v1"
+api_keys = ["sk-mock-load"]
+[[providers]]
+name = "anthropic"
+kind = "anthropic"
+base_url = "http://127.0.0.1:$MOCK_PORT/v1"
+api_keys = ["sk-mock-load"]
+[[routes]]
+name = "claude"
+targets = ["anthropic/claude-haiku-4-5"]
+[[routes]]
+name = "experimented"
+targets = ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
+[[experiments]]
+name = "idle"
+route = "experimented"
+variants = [
+  { name = "a", target = "openai/gpt-4o-mini", weight = 1 },
+  { name = "b", target = "anthropic/claude-haiku-4-5", weight = 1 },
+]
+[[gateway_keys]]
+name = "load"
+key = "sk-sy-load-test"
+[[gateway_keys]]
+name = "limited"
+key = "sk-sy-limited-key"
+rpm = 60
+budget = { usd = "5.00", period = "day" }
+[ledger]
+path = "$work/ledger.db"
+TOML
+
+$BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
+wait_ports "$MOCK_PORT"
+# --vgdb=yes lets callgrind_control zero and dump the counters of the running process.
+SWITCHYARD_ACCESS_LOG=off valgrind --tool=callgrind --vgdb=yes \
+  --callgrind-out-file="$work/sy.out" $BIN serve --config "$work/gw.toml" \
+  >/dev/null 2>"$work/sy.err" &
+SY_PID=$!
+valgrind --tool=callgrind --vgdb=yes --callgrind-out-file="$work/base.out" \
+  target/$PROFILE/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 \
+  >/dev/null 2>"$work/base.err" &
+BASE_PID=$!
+wait_ports "$GW_PORT" "$BASE_PORT"
+
+small='{"model":"MODEL","messages":[{"role":"user","content":"hello"}]}'
+stream='{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hello"}]}'
+
+# measure NAME PID URL KEY BODY HEADER DUMP: warm-up, zero, measured run, dump; prints
+# instructions per request (HEADER may be empty; DUMP is the process's callgrind output file).
+measure() {
+  local name=$1 pid=$2 url=$3 key=$4 body=$5 extra=() out total
+  [ -n "$6" ] && extra=(--header "$6")
+  $GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" --body "$body" \
+    --concurrency 1 --requests "$WARMUP" --duration-secs 600 >/dev/null
+  callgrind_control -z "$pid" >/dev/null
+  out=$($GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" --body "$body" \
+    --concurrency 1 --requests "$REQUESTS" --duration-secs 600)
+  python3 -c 'import json,sys; x=json.loads(sys.argv[1]); assert x["errors"]==0 and list(x["statuses"])==["200"], x' "$out" \
+    || { echo "$name: requests failed: $out" >&2; exit 1; }
+  callgrind_control -d "$pid" >/dev/null
+  # The newest dump of this process holds the counts since the zeroing.
+  total=$(grep -h '^totals:' "$(ls -t "$work/$7".* | head -1)" | awk '{print $2}')
+  echo $(( total / REQUESTS ))
+}
+
+gw="http://127.0.0.1:$GW_PORT/v1/chat/completions"
+base="http://127.0.0.1:$BASE_PORT/v1/chat/completions"
+declare -A SY BASE
+SY[chat]=$(measure chat "$SY_PID" "$gw" sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "" sy.out)
+BASE[chat]=$(measure chat "$BASE_PID" "$base" sk-mock-load "${small//MODEL/gpt-4o-mini}" "" base.out)
+SY[stream]=$(measure stream "$SY_PID" "$gw" sk-sy-load-test "${stream//MODEL/openai\/gpt-4o-mini}" "" sy.out)
+BASE[stream]=$(measure stream "$BASE_PID" "$base" sk-mock-load "${stream//MODEL/gpt-4o-mini}" "" base.out)
+SY[cache-hit]=$(measure cache-hit "$SY_PID" "$gw" sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "x-switchyard-cache: ttl=3600" sy.out)
+BASE[cache-hit]=${BASE[chat]}
+SY[translated-stream]=$(measure translated-stream "$SY_PID" "$gw" sk-sy-load-test "${stream//MODEL/claude}" "" sy.out)
+BASE[translated-stream]=${BASE[stream]}
+kill "$SY_PID" "$BASE_PID" 2>/dev/null || true
+if [ -n "${DUMPS_DIR:-}" ]; then mkdir -p "$DUMPS_DIR" && cp "$work"/*.out.* "$DUMPS_DIR"/; fi
+
+cases=(chat stream cache-hit translated-stream)
+{
+  for c in "${cases[@]}"; do echo "$c ${SY[$c]} ${BASE[$c]}"; done
+} > "$work/table.txt"
+
+python3 - "$work/table.txt" "$RESULTS_FILE" "$REQUESTS" "$WARMUP" "$PROFILE" "$REV" <<'PY'
+import datetime, platform, sys
+table, out_path, requests, warmup, profile, rev = sys.argv[1:7]
+rows = [l.split() for l in open(table)]
+md = ["| case | switchyard | baseline | ratio |", "|---|---:|---:|---:|"]
+for c, s, b in rows:
+    md.append(f"| {c} | {int(s):,} | {int(b):,} | {int(s) / int(b):.2f}x |")
+md = "\n".join(md)
+print(md)
+if out_path != "/dev/null":
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    with open(out_path, "a") as f:
+        f.write(
+            f"\n## load-tests/instructions.sh, {now}, {rev} (written by the script)\n\n"
+            f"Command: `REQUESTS={requests} WARMUP={warmup} PROFILE={profile} load-tests/instructions.sh`. "
+            f"Instructions per request under callgrind (whole process, {profile} build, one worker thread), "
+            f"{cpu}, Linux {platform.release()}. cache-hit's baseline is its proxied request; "
+            "translated-stream's baseline passes the OpenAI stream through untranslated.\n\n"
+            f"{md}\n"
+        )
+PY
+for c in "${cases[@]}"; do
+  python3 -c 'import sys; c,s,b=sys.argv[1:4]; print(f"{c} {s} {b} {int(s)/int(b):.2f}")' "$c" "${SY[$c]}" "${BASE[$c]}"
+done | tee "$work/lines.txt"
+if [ -n "$REFERENCE" ]; then
+  python3 - "$work/lines.txt" "$REFERENCE" <<'PY'
+import sys
+now = {l.split()[0]: int(l.split()[1]) for l in open(sys.argv[1])}
+failed = False
+for line in open(sys.argv[2]):
+    line = line.split("#")[0].split()
+    if len(line) != 2:
+        continue
+    case, ref = line[0], int(line[1])
+    got = now.get(case)
+    if got is None:
+        print(f"REGRESSION CHECK: no figure for {case}"); failed = True
+    elif got > ref * 1.10:
+        print(f"REGRESSION: {case} {got} instructions per request, {got / ref - 1:.1%} above the reference {ref}"); failed = True
+    else:
+        print(f"ok: {case} {got} vs reference {ref} ({got / ref - 1:+.1%})")
+sys.exit(1 if failed else 0)
+PY
+fi
