@@ -21,7 +21,8 @@
 # RESULTS_FILE (default load-tests/RESULTS.md; /dev/null to skip), REFERENCE (a file of
 # `<case> <instructions>` lines: exit 1 when a case is more than 10 % above its reference;
 # load-tests/instructions-debug.ref is the guard's), DUMPS_DIR (keep the callgrind dumps there,
-# one per case in the order above, for callgrind_annotate).
+# one per case in the order above, for callgrind_annotate), BUILD=0 (measure the binaries as
+# built, without cargo build).
 # Output ends with one line per case: `<case> <switchyard> <baseline> <ratio>`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,9 +30,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/deps.sh
 ensure_valgrind >&2
 PROFILE=${PROFILE:-release}
-case $PROFILE in
-  release) cargo build --locked --release --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2 ;;
-  debug) cargo build --locked --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2 ;;
+case ${BUILD:-1}:$PROFILE in
+  0:*) ;;  # BUILD=0: measure the binaries already built
+  *:release) cargo build --locked --release --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2 ;;
+  *:debug) cargo build --locked --bin switchyard --bin switchyard-loadgen --bin switchyard-baseline >&2 ;;
   *) echo "PROFILE must be release or debug" >&2; exit 2 ;;
 esac
 # What the binaries were built from (the table says so).
@@ -90,11 +92,11 @@ TOML
 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
 wait_ports "$MOCK_PORT"
 # --vgdb=yes lets callgrind_control zero and dump the counters of the running process.
-SWITCHYARD_ACCESS_LOG=off valgrind --tool=callgrind --vgdb=yes \
+SWITCHYARD_ACCESS_LOG=off valgrind --tool=callgrind --vgdb=yes --compress-strings=no --compress-pos=no \
   --callgrind-out-file="$work/sy.out" $BIN serve --config "$work/gw.toml" \
   >/dev/null 2>"$work/sy.err" &
 SY_PID=$!
-valgrind --tool=callgrind --vgdb=yes --callgrind-out-file="$work/base.out" \
+valgrind --tool=callgrind --vgdb=yes --compress-strings=no --compress-pos=no --callgrind-out-file="$work/base.out" \
   target/$PROFILE/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 \
   >/dev/null 2>"$work/base.err" &
 BASE_PID=$!

@@ -243,9 +243,14 @@ impl OutputText {
     /// Records a finish reason (empty strings and `null`s are not reasons).
     pub fn push_finish(&mut self, reason: Option<&serde_json::Value>) {
         if let Some(serde_json::Value::String(r)) = reason {
-            if !r.is_empty() && self.finish_reasons.len() < MAX_FINISH_REASONS {
-                self.finish_reasons.push(r.clone());
-            }
+            self.push_finish_str(r);
+        }
+    }
+
+    /// [`push_finish`](Self::push_finish) for a reason already read as text.
+    pub fn push_finish_str(&mut self, reason: &str) {
+        if !reason.is_empty() && self.finish_reasons.len() < MAX_FINISH_REASONS {
+            self.finish_reasons.push(reason.to_owned());
         }
     }
 

@@ -31,6 +31,7 @@ pub mod estimate;
 pub(crate) mod gemini;
 mod json_array;
 pub(crate) mod openai;
+mod openai_chunk;
 pub(crate) mod responses;
 pub mod sse;
 pub mod tally;

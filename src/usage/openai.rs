@@ -11,9 +11,11 @@
 //! completion_tokens` (reasoning included), `reasoning =
 //! completion_tokens_details.reasoning_tokens`.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::estimate::OutputText;
+use super::openai_chunk::{is_null, text, Chunk};
 use super::sse::SseEvent;
 use super::{count, Usage};
 
@@ -84,6 +86,12 @@ fn push_str(v: Option<&Value>, out: &mut OutputText) {
     }
 }
 
+fn push_text(raw: Option<&RawValue>, out: &mut OutputText) {
+    if let Some(t) = text(raw) {
+        out.push(&t);
+    }
+}
+
 fn array(v: Option<&Value>) -> &[Value] {
     match v {
         Some(Value::Array(items)) => items,
@@ -125,6 +133,9 @@ impl OpenAiStream {
         if !data.starts_with('{') {
             return false;
         }
+        if let Some(chunk) = Chunk::parse(data, USAGE_CHUNK_KEYS) {
+            return self.on_chunk(ev, &chunk, out);
+        }
         let Ok(v) = serde_json::from_str::<Value>(data) else {
             return false;
         };
@@ -139,6 +150,43 @@ impl OpenAiStream {
             out.push_finish(choice.get("finish_reason"));
         }
         is_usage_only_chunk(ev, &v)
+    }
+
+    /// [`on_event`](Self::on_event) for a chunk read the typed way (the common case).
+    fn on_chunk(&mut self, ev: &SseEvent, c: &Chunk<'_>, out: &mut OutputText) -> bool {
+        let usage_object = c.usage.is_some_and(|u| u.get().starts_with('{'));
+        if usage_object || !is_null(c.x_groq) {
+            // Rare (once a stream): read as a tree.
+            let tree = |raw: Option<&RawValue>| {
+                raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+            };
+            let found = tree(c.usage)
+                .as_ref()
+                .and_then(usage_from)
+                .or_else(|| tree(c.x_groq)?.get("usage").and_then(usage_from));
+            if let Some(u) = found {
+                self.usage = Some(u);
+            }
+        }
+        for choice in c.choices.iter().flatten() {
+            if let Some(d) = &choice.delta {
+                for piece in [d.content, d.reasoning_content, d.reasoning, d.refusal] {
+                    push_text(piece, out);
+                }
+                for call in d.tool_calls.iter().flatten() {
+                    push_text(call.function.as_ref().and_then(|f| f.arguments), out);
+                }
+                push_text(d.function_call.as_ref().and_then(|f| f.arguments), out);
+            }
+            push_text(choice.text, out);
+            if let Some(r) = text(choice.finish_reason) {
+                out.push_finish_str(&r);
+            }
+        }
+        ev.event.as_deref().is_none_or(|e| e == "message")
+            && c.choices.as_ref().is_some_and(Vec::is_empty)
+            && usage_object
+            && !c.other_keys
     }
 
     pub(crate) fn usage(&self) -> Option<Usage> {

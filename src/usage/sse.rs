@@ -247,7 +247,7 @@ impl SseParser {
                 if self.data_overflow {
                     return None;
                 }
-                let value = String::from_utf8_lossy(value);
+                let value = utf8(value);
                 if self.data.len().saturating_add(value.len() + 1) > self.max_line {
                     self.data_overflow = true;
                     self.overflowed = true;
@@ -257,7 +257,7 @@ impl SseParser {
                     self.data.push('\n');
                 }
             }
-            b"event" => self.event_type = String::from_utf8_lossy(value).into_owned(),
+            b"event" => self.event_type = utf8(value).into_owned(),
             b"id" if !value.contains(&0) => {
                 self.last_event_id = String::from_utf8_lossy(value).into_owned();
             }
@@ -288,6 +288,15 @@ impl SseParser {
             event: (!event_type.is_empty()).then_some(event_type),
             data,
         })
+    }
+}
+
+/// A field's text: checked as UTF-8 with the standard library's word-at-a-time check (a
+/// stream is nearly always valid), replacing bad sequences only when there are some.
+fn utf8(value: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(value) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(value),
     }
 }
 
