@@ -26,6 +26,26 @@ pub(crate) fn event_kind<'a>(data: &'a Value, ev: &'a SseEvent) -> &'a str {
         .unwrap_or_default()
 }
 
+/// An event read for its type and delta only (the rest skipped).
+#[derive(serde::Deserialize)]
+struct TypedDelta<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<&'a str>,
+    #[serde(borrow, default)]
+    delta: Option<DeltaText<'a>>,
+}
+
+/// A `content_block_delta`'s text, thinking or tool-input piece, as written.
+#[derive(serde::Deserialize)]
+struct DeltaText<'a> {
+    #[serde(borrow, default)]
+    text: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    thinking: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    partial_json: Option<&'a serde_json::value::RawValue>,
+}
+
 /// Normalises one Anthropic `usage` object; `None` unless it has a token count.
 pub(crate) fn usage_from(u: &Value) -> Option<Usage> {
     let mut s = Counts::default();
@@ -119,6 +139,20 @@ pub(crate) struct AnthropicStream {
 
 impl AnthropicStream {
     pub(crate) fn on_event(&mut self, ev: &SseEvent, out: &mut OutputText) {
+        // Most of a stream is text deltas: read those typed and borrowed, no JSON tree.
+        if let Ok(d) = serde_json::from_str::<TypedDelta<'_>>(&ev.data) {
+            let kind = d.kind.or(ev.event.as_deref()).unwrap_or_default();
+            if kind == "content_block_delta" {
+                if let Some(delta) = &d.delta {
+                    for piece in [delta.text, delta.thinking, delta.partial_json] {
+                        if let Some(t) = super::openai_chunk::text(piece) {
+                            out.push(&t);
+                        }
+                    }
+                }
+                return;
+            }
+        }
         let Ok(v) = serde_json::from_str::<Value>(&ev.data) else {
             return;
         };
