@@ -18,16 +18,19 @@ pub struct Cheapest;
 
 impl Strategy for Cheapest {
     fn order(&self, mut inputs: Inputs<'_>) -> Decision {
-        let parsed = inputs.features.parsed();
+        let (prompt, max_tokens) = (
+            inputs.features.prompt().prompt_tokens,
+            inputs.features.max_tokens(),
+        );
         let candidates = std::mem::take(&mut inputs.candidates);
         let mut scored: Vec<(Option<Decimal>, usize, crate::config::Target)> = candidates
             .into_iter()
             .enumerate()
             .map(|(i, t)| {
                 let p = &inputs.providers[t.provider];
-                let output = parsed.max_tokens.unwrap_or(DEFAULT_EXPECTED_OUTPUT);
+                let output = max_tokens.unwrap_or(DEFAULT_EXPECTED_OUTPUT);
                 let usage = Usage {
-                    input: parsed.prompt_tokens,
+                    input: prompt,
                     output,
                     ..Usage::default()
                 };

@@ -57,6 +57,9 @@ pub struct Request<'a> {
     pub model: &'a str,
     pub stream: bool,
     pub body: &'a [u8],
+    /// Where the fields routing reads are in `body` (the request probe's
+    /// [`crate::dialect::RequestProbe::fields`]).
+    pub fields: &'a crate::dialect::BodyFields,
     pub headers: &'a http::HeaderMap,
 }
 
@@ -163,6 +166,7 @@ impl Router {
             req.stream,
             req.headers,
             req.body,
+            req.fields,
         );
         // Rules send the request on to another route (validated: no loops, so this ends).
         let mut name = req.model;
@@ -303,6 +307,7 @@ targets = ["anthropic/claude"]
             format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#)
         };
         let headers = http::HeaderMap::new();
+        let fields = crate::dialect::BodyFields::of(body.as_bytes());
         Router::new(&cfg).plan(
             &cfg,
             &Request {
@@ -312,6 +317,7 @@ targets = ["anthropic/claude"]
                 model,
                 stream: false,
                 body: body.as_bytes(),
+                fields: &fields,
                 headers: &headers,
             },
         )
