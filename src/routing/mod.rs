@@ -84,7 +84,7 @@ impl Router {
         Router::with_stats(config, Arc::default())
     }
 
-    /// A router whose `fastest` routes read the process-wide `stats`.
+    /// A router whose `cheapest` and `fastest` routes read the process-wide `stats`.
     pub fn with_stats(config: &Config, stats: Arc<crate::stats::TargetStats>) -> Router {
         Router {
             routes: config
@@ -235,7 +235,9 @@ impl Router {
 /// The strategy object for a route's config.
 fn strategy_for(s: &StrategyConfig, stats: &Arc<crate::stats::TargetStats>) -> Arc<dyn Strategy> {
     match s {
-        StrategyConfig::Cheapest => Arc::new(cheapest::Cheapest),
+        StrategyConfig::Cheapest => Arc::new(cheapest::Cheapest {
+            stats: stats.clone(),
+        }),
         StrategyConfig::Fastest => Arc::new(fastest::Fastest {
             stats: stats.clone(),
         }),
