@@ -176,7 +176,12 @@ fn vision_filtering_reads_every_client_dialect() {
     let (_mock, gw, _dir) = stack();
     for client in CLIENTS {
         let what = format!("{client:?}");
-        let r = send(&gw, client, "vis", &request(client, true, false, None, false));
+        let r = send(
+            &gw,
+            client,
+            "vis",
+            &request(client, true, false, None, false),
+        );
         assert_eq!(ok(&r, &what), "openai/gpt-4o-mini", "{what}");
         let why = reason(&r);
         assert!(
@@ -184,7 +189,12 @@ fn vision_filtering_reads_every_client_dialect() {
             "{what}: {why}"
         );
         // Without the image nothing is removed and the first target serves.
-        let r = send(&gw, client, "vis", &request(client, false, false, None, false));
+        let r = send(
+            &gw,
+            client,
+            "vis",
+            &request(client, false, false, None, false),
+        );
         assert_eq!(ok(&r, &what), "groq/llama-3.3-70b-versatile", "{what}");
         assert_eq!(reason(&r), "fallback", "{what}");
     }
@@ -195,7 +205,12 @@ fn rules_read_tools_limits_and_images_in_every_client_dialect() {
     let (_mock, gw, _dir) = stack();
     for client in CLIENTS {
         let what = format!("{client:?}");
-        let plain = send(&gw, client, "smart", &request(client, false, false, None, false));
+        let plain = send(
+            &gw,
+            client,
+            "smart",
+            &request(client, false, false, None, false),
+        );
         assert_eq!(ok(&plain, &what), "groq/llama-3.3-70b-versatile", "{what}");
         assert!(
             reason(&plain).starts_with("rules: no rule matched `smart`"),
@@ -203,7 +218,12 @@ fn rules_read_tools_limits_and_images_in_every_client_dialect() {
             reason(&plain)
         );
 
-        let tools = send(&gw, client, "smart", &request(client, false, true, None, false));
+        let tools = send(
+            &gw,
+            client,
+            "smart",
+            &request(client, false, true, None, false),
+        );
         assert_eq!(ok(&tools, &what), "anthropic/claude-sonnet-4-5", "{what}");
         assert!(
             reason(&tools).starts_with("rules: `smart` rule 0 (has_tools=true) -> `claude`"),
@@ -232,7 +252,12 @@ fn rules_read_tools_limits_and_images_in_every_client_dialect() {
         );
         assert_eq!(ok(&short, &what), "groq/llama-3.3-70b-versatile", "{what}");
 
-        let image = send(&gw, client, "smart", &request(client, true, false, None, false));
+        let image = send(
+            &gw,
+            client,
+            "smart",
+            &request(client, true, false, None, false),
+        );
         assert_eq!(ok(&image, &what), "openai/gpt-4o-mini", "{what}");
         assert!(
             reason(&image).contains("rule 2 (has_images=true) -> `vis`"),
@@ -248,7 +273,12 @@ fn tools_json_schema_and_max_output_filters_name_themselves() {
     for client in CLIENTS {
         let what = format!("{client:?}");
         // claude-notools has no tools: groq (tools) serves.
-        let r = send(&gw, client, "caps", &request(client, false, true, None, false));
+        let r = send(
+            &gw,
+            client,
+            "caps",
+            &request(client, false, true, None, false),
+        );
         assert_eq!(ok(&r, &what), "groq/llama-3.3-70b-versatile", "{what}");
         assert!(
             reason(&r).contains("removed anthropic/claude-notools (tools: the request has tools)"),
@@ -264,9 +294,8 @@ fn tools_json_schema_and_max_output_filters_name_themselves() {
         );
         assert_eq!(ok(&r, &what), "groq/llama-3.3-70b-versatile", "{what}");
         assert!(
-            reason(&r).contains(
-                "removed anthropic/claude-notools (max_output: 2000 max_tokens > 1000)"
-            ),
+            reason(&r)
+                .contains("removed anthropic/claude-notools (max_output: 2000 max_tokens > 1000)"),
             "{what}: {}",
             reason(&r)
         );
@@ -281,13 +310,25 @@ fn tools_json_schema_and_max_output_filters_name_themselves() {
 
         // Neither target enforces a JSON schema: a 400 naming the filter for each, in the
         // client's dialect.
-        let r = send(&gw, client, "caps", &request(client, false, false, None, true));
-        assert_eq!(r.status, 400, "{what}: {}", String::from_utf8_lossy(&r.body));
+        let r = send(
+            &gw,
+            client,
+            "caps",
+            &request(client, false, false, None, true),
+        );
+        assert_eq!(
+            r.status,
+            400,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         let v = r.json();
         let msg = v["error"]["message"].as_str().unwrap_or_default();
         for t in ["anthropic/claude-notools", "groq/llama-3.3-70b-versatile"] {
             assert!(
-                msg.contains(&format!("{t} (json_schema: the request asks for a JSON schema)")),
+                msg.contains(&format!(
+                    "{t} (json_schema: the request asks for a JSON schema)"
+                )),
                 "{what}: {msg}"
             );
         }
@@ -296,7 +337,12 @@ fn tools_json_schema_and_max_output_filters_name_themselves() {
             _ => assert_eq!(v["error"]["type"], "invalid_request_error", "{v}"),
         }
         // gpt-4o-mini does: the same request on `vis` drops only groq.
-        let r = send(&gw, client, "vis", &request(client, false, false, None, true));
+        let r = send(
+            &gw,
+            client,
+            "vis",
+            &request(client, false, false, None, true),
+        );
         assert_eq!(ok(&r, &what), "openai/gpt-4o-mini", "{what}");
         assert!(
             reason(&r).contains("removed groq/llama-3.3-70b-versatile (json_schema"),

@@ -302,16 +302,30 @@ targets = ["b/gpt-4o-mini", "a/gpt-4o-mini"]
 
 /// `Budget exceeded ... (spent $X, $Y reserved ...; this request may cost up to $Z)`:
 /// (X, Y, Z).
-fn budget_figures(r: &RawResponse) -> (rust_decimal::Decimal, rust_decimal::Decimal, rust_decimal::Decimal) {
+fn budget_figures(
+    r: &RawResponse,
+) -> (
+    rust_decimal::Decimal,
+    rust_decimal::Decimal,
+    rust_decimal::Decimal,
+) {
     let v = r.json();
-    let msg = v["error"]["message"].as_str().unwrap_or_default().to_owned();
+    let msg = v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let after = |marker: &str| -> rust_decimal::Decimal {
-        let at = msg.find(marker).unwrap_or_else(|| panic!("{marker} in {msg}")) + marker.len();
+        let at = msg
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} in {msg}"))
+            + marker.len();
         let n: String = msg[at..]
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == '.')
             .collect();
-        n.trim_end_matches('.').parse().unwrap_or_else(|_| panic!("{msg}"))
+        n.trim_end_matches('.')
+            .parse()
+            .unwrap_or_else(|_| panic!("{msg}"))
     };
     (after("(spent $"), after(", $"), after("may cost up to $"))
 }
@@ -376,7 +390,12 @@ fn a_race_charges_every_legs_cost_to_the_budget() {
         ),
     ));
     let first = post_as(&gw, key, &body);
-    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
     let row = ledger_row(&gw, first.header("x-switchyard-request-id").unwrap());
     let total = row.cost_usd.expect("priced");
     assert_eq!(total, winner + loser, "{row:?}");

@@ -47,7 +47,12 @@ struct Probe<'a> {
     instructions: Option<&'a RawValue>,
     #[serde(borrow, default)]
     contents: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "systemInstruction", alias = "system_instruction")]
+    #[serde(
+        borrow,
+        default,
+        rename = "systemInstruction",
+        alias = "system_instruction"
+    )]
     system_instruction: Option<&'a RawValue>,
     #[serde(borrow, default)]
     tools: Option<&'a RawValue>,
@@ -65,7 +70,12 @@ struct Probe<'a> {
     text: Option<&'a RawValue>,
     #[serde(borrow, default)]
     output_format: Option<&'a RawValue>,
-    #[serde(borrow, default, rename = "generationConfig", alias = "generation_config")]
+    #[serde(
+        borrow,
+        default,
+        rename = "generationConfig",
+        alias = "generation_config"
+    )]
     generation_config: Option<&'a RawValue>,
 }
 
@@ -241,7 +251,11 @@ pub fn with_include_usage(body: &[u8], probe: &RequestProbe) -> Option<(Bytes, R
             // Insert before the closing brace of the top-level object.
             let end = body.iter().rposition(|b| *b == b'}')?;
             let key = r#","stream_options":"#;
-            (end..end, format!(r#"{key}{{"include_usage":true}}"#), key.len())
+            (
+                end..end,
+                format!(r#"{key}{{"include_usage":true}}"#),
+                key.len(),
+            )
         }
     };
     let mut out = BytesMut::with_capacity(body.len() - cut.len() + insert.len());
@@ -308,7 +322,11 @@ mod tests {
         let p = probe_request(body).unwrap();
         assert!(!p.include_usage);
         let (out, moved) = with_include_usage(body, &p).unwrap();
-        assert_eq!(moved, probe_request(&out).unwrap(), "the spans moved as a new probe finds");
+        assert_eq!(
+            moved,
+            probe_request(&out).unwrap(),
+            "the spans moved as a new probe finds"
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["messages"], serde_json::json!([]));

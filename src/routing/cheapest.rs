@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(expected_output(None, Some(42.0)), 42);
         assert_eq!(expected_output(Some(7), None), 7);
         assert_eq!(expected_output(None, None), DEFAULT_EXPECTED_OUTPUT);
-        assert_eq!(expected_output(None, Some(f64::NAN)), DEFAULT_EXPECTED_OUTPUT);
+        assert_eq!(
+            expected_output(None, Some(f64::NAN)),
+            DEFAULT_EXPECTED_OUTPUT
+        );
     }
 
     /// Gemini 2.5 Flash has the cheaper input ($0.30 against $0.59 a million), Llama 3.3 70B
@@ -169,7 +172,10 @@ targets = ["gemini/gemini-2.5-flash", "groq/llama-3.3-70b-versatile"]
         assert!(reason.contains("out=30000"), "{reason}");
         // Answers run to about 20 tokens: priced at that, the cheaper input wins.
         let now = tokio::time::Instant::now();
-        for (p, m) in [("gemini", "gemini-2.5-flash"), ("groq", "llama-3.3-70b-versatile")] {
+        for (p, m) in [
+            ("gemini", "gemini-2.5-flash"),
+            ("groq", "llama-3.3-70b-versatile"),
+        ] {
             for n in [18, 22] {
                 let obs = crate::stats::Observation::success(
                     now,

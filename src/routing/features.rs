@@ -196,11 +196,7 @@ fn params(dialect: Dialect, body: &[u8], fields: &BodyFields) -> Params {
     struct Generation {
         #[serde(default, rename = "responseSchema", alias = "response_schema")]
         schema: Option<Value>,
-        #[serde(
-            default,
-            rename = "responseJsonSchema",
-            alias = "response_json_schema"
-        )]
+        #[serde(default, rename = "responseJsonSchema", alias = "response_json_schema")]
         json_schema: Option<Value>,
     }
     let json_schema = get(Field::ResponseFormat).is_some_and(is_schema)
@@ -211,7 +207,8 @@ fn params(dialect: Dialect, body: &[u8], fields: &BodyFields) -> Params {
         })
         || get(Field::GenerationConfig).is_some_and(|raw| {
             serde_json::from_slice::<Generation>(raw).is_ok_and(|g| {
-                g.schema.is_some_and(|s| !s.is_null()) || g.json_schema.is_some_and(|s| !s.is_null())
+                g.schema.is_some_and(|s| !s.is_null())
+                    || g.json_schema.is_some_and(|s| !s.is_null())
             })
         });
     let mut metadata = Vec::new();
@@ -326,7 +323,11 @@ fn prompt(body: &[u8], fields: &BodyFields) -> Prompt {
                 }
             }
             Field::Input => v.input(&value),
-            Field::Contents => value.as_array().into_iter().flatten().for_each(|c| v.gemini(c)),
+            Field::Contents => value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .for_each(|c| v.gemini(c)),
             Field::SystemInstruction => v.gemini(&value),
             _ => v.content(&value),
         }

@@ -243,7 +243,10 @@ pub fn unfit(caps: &Capabilities, features: &Features<'_>) -> Option<Unfit> {
     let max_tokens = features.max_tokens();
     if let (Some(m), Some(most)) = (max_tokens, caps.max_output_tokens) {
         if m > u64::from(most) {
-            return Some(Unfit::MaxOutput { max_tokens: m, most });
+            return Some(Unfit::MaxOutput {
+                max_tokens: m,
+                most,
+            });
         }
     }
     if !caps.vision && features.may_have_images() && features.prompt().has_images {
@@ -382,7 +385,8 @@ mod tests {
         assert_eq!(check(&all, tools, chat), None);
         let empty_tools = br#"{"tools":[],"messages":[]}"#;
         assert_eq!(check(&none, empty_tools, chat), None);
-        let schema = br#"{"response_format":{"type":"json_schema","json_schema":{}},"messages":[]}"#;
+        let schema =
+            br#"{"response_format":{"type":"json_schema","json_schema":{}},"messages":[]}"#;
         assert_eq!(check(&none, schema, chat), Some(Unfit::JsonSchema));
         assert_eq!(check(&all, schema, chat), None);
         let text = br#"{"input":"hi","text":{"format":{"type":"json_schema","schema":{}}}}"#;
@@ -413,6 +417,9 @@ mod tests {
             check(&all, gemini_long, Endpoint::GenerateContent),
             Some(Unfit::MaxOutput { .. })
         ));
-        assert_eq!(check(&all, br#"{"max_tokens":4096,"messages":[]}"#, chat), None);
+        assert_eq!(
+            check(&all, br#"{"max_tokens":4096,"messages":[]}"#, chat),
+            None
+        );
     }
 }

@@ -169,9 +169,7 @@ impl Layer for Limits {
         let mut tokens = a.usage.total();
         for leg in &ctx.walk.legs {
             tokens = tokens.saturating_add(leg.usage.total());
-            let leg_nanos = leg
-                .cost_usd
-                .map_or(0, |c| to_nanos(c).unwrap_or(i64::MAX));
+            let leg_nanos = leg.cost_usd.map_or(0, |c| to_nanos(c).unwrap_or(i64::MAX));
             cost_nanos = cost_nanos.saturating_add(leg_nanos);
         }
         let used = Settlement {

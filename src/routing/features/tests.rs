@@ -50,9 +50,17 @@ fn a_padding_field_is_not_the_prompt() {
         r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"pad":"{pad} image"}}"#
     );
     let fields = BodyFields::of(body.as_bytes());
-    let f = features(Endpoint::ChatCompletions, &headers, body.as_bytes(), &fields);
+    let f = features(
+        Endpoint::ChatCompletions,
+        &headers,
+        body.as_bytes(),
+        &fields,
+    );
     assert!(f.prompt_bytes() < 64, "{}", f.prompt_bytes());
-    assert!(!f.may_have_images(), "the word in the padding does not count");
+    assert!(
+        !f.may_have_images(),
+        "the word in the padding does not count"
+    );
     assert_eq!(f.prompt().prompt_tokens, 1);
 }
 
@@ -115,7 +123,10 @@ fn gemini_contents_system_instruction_tools_and_generation_config() {
     let fields = BodyFields::of(snake);
     let f = features(Endpoint::GenerateContent, &headers, snake, &fields);
     assert_eq!(f.max_tokens(), Some(5));
-    assert!(!f.params().has_tools, "a built-in tool declares no function");
+    assert!(
+        !f.params().has_tools,
+        "a built-in tool declares no function"
+    );
     assert!(!f.params().json_schema);
     assert!(!f.prompt().has_images, "audio is not an image");
     assert_eq!(f.prompt().prompt_tokens, 1);
