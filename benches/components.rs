@@ -352,6 +352,26 @@ targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"
     g.finish();
 }
 
+/// The request probe (model, stream flag and, since #14's follow-up, the spans of the fields
+/// routing reads): the one parse of the body, small and 1 MiB padded.
+fn probe(c: &mut Criterion) {
+    let mut g = c.benchmark_group("probe_request");
+    let small = r#"{"model":"openai/gpt-4o-mini","max_tokens":256,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the attached report in three bullet points, please."}]}"#.to_owned();
+    let pad = "The quick brown fox jumps over the lazy dog. ".repeat(23_302);
+    let large = format!(
+        r#"{{"model":"openai/gpt-4o-mini","messages":[{{"role":"user","content":"hi"}}],"pad":"{}"}}"#,
+        &pad[..1 << 20]
+    );
+    for (name, body) in [("small", small), ("1MiB_padded", large)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                switchyard::dialect::probe_request(black_box(body.as_bytes())).expect("probe")
+            })
+        });
+    }
+    g.finish();
+}
+
 /// An in-memory limit check: reserve (rpm, tpm and a budget on the key and a feature) and
 /// settle, as one request does.
 fn limits(c: &mut Criterion) {
@@ -398,5 +418,14 @@ fn limits(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, sse, whole_answer, routes, cost, plan, limits);
+criterion_group!(
+    benches,
+    sse,
+    whole_answer,
+    routes,
+    cost,
+    plan,
+    probe,
+    limits
+);
 criterion_main!(benches);
