@@ -298,6 +298,8 @@ targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"
         let body = format!(
             r#"{{"model":"{route}","max_tokens":256,"messages":[{{"role":"system","content":"You are terse."}},{{"role":"user","content":"Summarise the attached report in three bullet points, please."}}]}}"#
         );
+        // The request probe finds the fields once per request, before routing.
+        let fields = switchyard::dialect::BodyFields::of(body.as_bytes());
         g.bench_function(route, |b| {
             b.iter(|| {
                 router
@@ -310,10 +312,60 @@ targets = ["openai/gpt-4o", "openai/gpt-4o-mini", "groq/llama-3.3-70b-versatile"
                             model: route,
                             stream: false,
                             body: black_box(body.as_bytes()),
+                            fields: &fields,
                             headers: &headers,
                         },
                     )
                     .expect("plan")
+            })
+        });
+    }
+    // The load test's 1 MiB body: a short message and 1 MiB of text in a field of its own
+    // (gpt-4o's window is 128k tokens, so a bound of body bytes / 4 does not fit it).
+    let pad = "The quick brown fox jumps over the lazy dog. ".repeat(23_302);
+    for route in ["fallback", "cheapest", "openai/gpt-4o"] {
+        let body = format!(
+            r#"{{"model":"{route}","messages":[{{"role":"user","content":"hi"}}],"pad":"{}"}}"#,
+            &pad[..1 << 20]
+        );
+        let fields = switchyard::dialect::BodyFields::of(body.as_bytes());
+        g.bench_function(BenchmarkId::new("1MiB_padded", route), |b| {
+            b.iter(|| {
+                router
+                    .plan(
+                        &cfg,
+                        &switchyard::routing::Request {
+                            key: &key,
+                            endpoint: switchyard::dialect::Endpoint::ChatCompletions,
+                            dialect: switchyard::dialect::Dialect::OpenAi,
+                            model: route,
+                            stream: false,
+                            body: black_box(body.as_bytes()),
+                            fields: &fields,
+                            headers: &headers,
+                        },
+                    )
+                    .expect("plan")
+            })
+        });
+    }
+    g.finish();
+}
+
+/// The request probe (model, stream flag and, since #14's follow-up, the spans of the fields
+/// routing reads): the one parse of the body, small and 1 MiB padded.
+fn probe(c: &mut Criterion) {
+    let mut g = c.benchmark_group("probe_request");
+    let small = r#"{"model":"openai/gpt-4o-mini","max_tokens":256,"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Summarise the attached report in three bullet points, please."}]}"#.to_owned();
+    let pad = "The quick brown fox jumps over the lazy dog. ".repeat(23_302);
+    let large = format!(
+        r#"{{"model":"openai/gpt-4o-mini","messages":[{{"role":"user","content":"hi"}}],"pad":"{}"}}"#,
+        &pad[..1 << 20]
+    );
+    for (name, body) in [("small", small), ("1MiB_padded", large)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                switchyard::dialect::probe_request(black_box(body.as_bytes())).expect("probe")
             })
         });
     }
@@ -366,5 +418,14 @@ fn limits(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, sse, whole_answer, routes, cost, plan, limits);
+criterion_group!(
+    benches,
+    sse,
+    whole_answer,
+    routes,
+    cost,
+    plan,
+    probe,
+    limits
+);
 criterion_main!(benches);

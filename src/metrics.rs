@@ -41,7 +41,7 @@ pub struct Metrics {
     /// Cache store: entries, bytes, max_bytes, inserts, evictions, rejected_too_large, at scrape.
     pub cache_store: IntGaugeVec,
     /// Live target statistics ([`crate::stats`]), refreshed at scrape by [`refresh_targets`]:
-    /// p50/p90 time to first token and total time (`quantile` label), decayed output tokens
+    /// p50/p90/p99 time to first token and total time (`quantile` label), decayed output tokens
     /// per second, error and 429 ratios, per provider and model. Only targets the statistics
     /// still keep have series, so their number is bounded by its capacity.
     pub target_ttft_seconds: GaugeVec,
@@ -154,12 +154,12 @@ fn build() -> Result<Metrics, prometheus::Error> {
     let quantiles = ["provider", "model", "quantile"];
     let target_ttft_seconds = gauge(
         "target_ttft_seconds",
-        "Time to first token of a target's recent answers (decayed p50/p90)",
+        "Time to first token of a target's recent answers (decayed p50/p90/p99)",
         &quantiles,
     )?;
     let target_duration_seconds = gauge(
         "target_duration_seconds",
-        "Total time of a target's recent answers (decayed p50/p90)",
+        "Total time of a target's recent answers (decayed p50/p90/p99)",
         &quantiles,
     )?;
     let target_tokens_per_second = gauge(
@@ -220,7 +220,11 @@ fn set_targets(m: &Metrics, stats: &crate::stats::TargetStats) {
             (&m.target_ttft_seconds, &s.ttft_ms),
             (&m.target_duration_seconds, &s.total_ms),
         ] {
-            for (q, ms) in [("0.5", summary.p50), ("0.9", summary.p90)] {
+            for (q, ms) in [
+                ("0.5", summary.p50),
+                ("0.9", summary.p90),
+                ("0.99", summary.p99),
+            ] {
                 if let Some(ms) = ms {
                     gauge.with_label_values(&[p, md, q]).set(ms / 1000.0);
                 }

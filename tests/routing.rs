@@ -176,20 +176,32 @@ fn capability_filters_remove_targets_and_name_the_filter() {
     assert_eq!(served(&r), "groq/llama-3.3-70b-versatile");
     assert_eq!(r.header("x-switchyard-route-reason"), Some("fallback"));
 
-    // Prompt + max_tokens past gpt-4o-mini's 128000 but within groq's 131072.
-    let long = r#"{"model":"vis","max_tokens":130000,"messages":[{"role":"user","content":"hi"}]}"#;
-    let r = chat(&gw, long, &[]);
+    // A prompt past gpt-4o-mini's 128000 but within groq's 131072 (130000 tokens of four
+    // bytes each).
+    let long = serde_json::json!({"model": "vis", "max_tokens": 100,
+        "messages": [{"role": "user", "content": "abcd".repeat(130_000)}]})
+    .to_string();
+    let r = chat(&gw, &long, &[]);
     assert_eq!(served(&r), "groq/llama-3.3-70b-versatile");
     let reason = r.header("x-switchyard-route-reason").unwrap();
     assert!(
         reason.contains(
-            "removed openai/gpt-4o-mini (context: ~1 prompt + 130000 max_tokens > 128000)"
+            "removed openai/gpt-4o-mini (context: ~130000 prompt + 100 max_tokens > 128000)"
         ),
+        "{reason}"
+    );
+    // max_tokens past gpt-4o-mini's 16384 output tokens but within groq's 32768.
+    let most = r#"{"model":"vis","max_tokens":20000,"messages":[{"role":"user","content":"hi"}]}"#;
+    let r = chat(&gw, most, &[]);
+    assert_eq!(served(&r), "groq/llama-3.3-70b-versatile");
+    let reason = r.header("x-switchyard-route-reason").unwrap();
+    assert!(
+        reason.contains("removed openai/gpt-4o-mini (max_output: 20000 max_tokens > 16384)"),
         "{reason}"
     );
 
     // Nothing left: a 400 in the client's dialect naming every filter.
-    let both = r#"{"model":"vis","max_tokens":130000,"messages":[{"role":"user","content":[
+    let both = r#"{"model":"vis","max_tokens":20000,"messages":[{"role":"user","content":[
         {"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#;
     let auth = bearer();
     let mut s = connect(&gw);
@@ -207,12 +219,13 @@ fn capability_filters_remove_targets_and_name_the_filter() {
         msg.contains("groq/llama-3.3-70b-versatile (vision"),
         "{msg}"
     );
-    assert!(msg.contains("openai/gpt-4o-mini (context"), "{msg}");
+    assert!(msg.contains("openai/gpt-4o-mini (max_output"), "{msg}");
     assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
 
-    // Anthropic dialect: claude-sonnet-4-5 holds 200000.
-    let big =
-        r#"{"model":"claude","max_tokens":250000,"messages":[{"role":"user","content":"hi"}]}"#;
+    // Anthropic dialect: claude-sonnet-4-5 holds 200000 (150000 prompt tokens + 60000).
+    let big = serde_json::json!({"model": "claude", "max_tokens": 60000,
+        "messages": [{"role": "user", "content": "abcd".repeat(150_000)}]})
+    .to_string();
     let mut s = connect(&gw);
     let r = roundtrip(
         &mut s,
@@ -228,7 +241,7 @@ fn capability_filters_remove_targets_and_name_the_filter() {
         v["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("context: ~1 prompt + 250000 max_tokens > 200000"),
+            .contains("context: ~150000 prompt + 60000 max_tokens > 200000"),
         "{v}"
     );
 }

@@ -373,3 +373,123 @@ fn responses_and_gemini_clients_race_and_a_raced_turn_can_be_continued() {
         assert_eq!(text.starts_with("data: "), streamed, "{text}");
     }
 }
+
+/// `Budget exceeded ... (spent $X, $Y reserved ...; this request may cost up to $Z)`:
+/// (X, Y, Z).
+fn budget_figures(
+    r: &RawResponse,
+) -> (
+    rust_decimal::Decimal,
+    rust_decimal::Decimal,
+    rust_decimal::Decimal,
+) {
+    let v = r.json();
+    let msg = v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let after = |marker: &str| -> rust_decimal::Decimal {
+        let at = msg
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} in {msg}"))
+            + marker.len();
+        let n: String = msg[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        n.trim_end_matches('.')
+            .parse()
+            .unwrap_or_else(|_| panic!("{msg}"))
+    };
+    (after("(spent $"), after(", $"), after("may cost up to $"))
+}
+
+fn post_as(gw: &Gateway, key: &str, body: &str) -> RawResponse {
+    let auth = format!("Bearer {key}");
+    roundtrip(
+        &mut connect(gw),
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str())],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn a_race_charges_every_legs_cost_to_the_budget() {
+    use rust_decimal::Decimal;
+    let fast = start_mock(&["--ttft-ms", "20"]);
+    let slow = start_mock(&["--ttft-ms", "800"]);
+    let mocks = [("fast", fast.port), ("slow", slow.port)];
+    let body = chat_body("race", false);
+    // First, the figures: what one race costs (winner and loser, from the ledger) and what
+    // it reserves (from a key whose budget refuses anything).
+    let probe_key = "sk-sy-probe-key-00001";
+    let gw = start_gateway_with(&config(
+        free_port(),
+        &mocks,
+        &format!(
+            "[[gateway_keys]]\nname = \"probe\"\nkey = \"{probe_key}\"\n\
+             budget = {{ usd = \"0.000000001\", period = \"total\" }}\n{RACE}"
+        ),
+    ));
+    let (r, _) = post(&gw, &body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let row = ledger_row(&gw, r.header("x-switchyard-request-id").unwrap());
+    let cost_of = |role: Role| {
+        row.attempts
+            .iter()
+            .find(|a| a.role == role)
+            .and_then(|a| a.cost_usd)
+            .unwrap_or_else(|| panic!("{role:?} priced: {row:?}"))
+    };
+    let (winner, loser) = (cost_of(Role::Served), cost_of(Role::RaceLoser));
+    assert!(loser > Decimal::ZERO && winner > Decimal::ZERO, "{row:?}");
+    let r = post_as(&gw, probe_key, &body);
+    assert_eq!(r.status, 402, "{}", String::from_utf8_lossy(&r.body));
+    let (_, _, reserve) = budget_figures(&r);
+    drop(gw);
+
+    // A budget that admits one race and, after it, one more if only the winner were charged
+    // (winner + reserve <= budget), but not when every leg is (winner + loser + reserve >
+    // budget).
+    let budget = (reserve + winner + loser / Decimal::TWO).round_dp(9);
+    let key = "sk-sy-racer-key-00001";
+    let gw = start_gateway_with(&config(
+        free_port(),
+        &mocks,
+        &format!(
+            "[[gateway_keys]]\nname = \"racer\"\nkey = \"{key}\"\n\
+             budget = {{ usd = \"{budget}\", period = \"total\" }}\n{RACE}"
+        ),
+    ));
+    let first = post_as(&gw, key, &body);
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let row = ledger_row(&gw, first.header("x-switchyard-request-id").unwrap());
+    let total = row.cost_usd.expect("priced");
+    assert_eq!(total, winner + loser, "{row:?}");
+    // Once the first race has settled (nothing reserved), the key has spent both legs and
+    // the next race is refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = post_as(&gw, key, &body);
+        assert_eq!(
+            r.status,
+            402,
+            "admitted: the budget was charged less than every leg: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let (spent, reserved, _) = budget_figures(&r);
+        if reserved.is_zero() {
+            assert_eq!(spent, total, "settled to the sum of the legs' costs");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first race never settled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -10,6 +10,7 @@
 
 pub mod anthropic;
 pub mod canonical;
+pub mod fields;
 pub mod gemini;
 pub mod openai;
 pub mod probe;
@@ -17,6 +18,7 @@ pub mod replay;
 pub mod responses;
 pub mod translate;
 
+pub use fields::{BodyFields, Field};
 pub use probe::{probe_path_request, probe_request, RequestProbe};
 
 use crate::error::GatewayError;

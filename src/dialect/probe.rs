@@ -1,6 +1,8 @@
-//! Reads what routing needs from a request body (model, stream flag) without copying it, and
-//! rewrites the model name in place so every other byte reaches the provider unchanged.
+//! Reads what routing needs from a request body (model, stream flag, and where the fields
+//! routing reads later are: [`BodyFields`]) without copying it, and rewrites the model name in
+//! place so every other byte reaches the provider unchanged. The body is parsed once, here.
 
+use super::fields::{BodyFields, Field};
 use crate::error::GatewayError;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
@@ -20,6 +22,8 @@ pub struct RequestProbe {
     pub stream_options_span: Option<Range<usize>>,
     /// Whether the client asked for usage in the stream (`stream_options.include_usage`).
     pub include_usage: bool,
+    /// Where the fields routing reads are (prompt, limits, tools, response format).
+    pub fields: BodyFields,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +34,94 @@ struct Probe<'a> {
     stream: Option<serde_json::Value>,
     #[serde(borrow, default)]
     stream_options: Option<&'a RawValue>,
+    // The [`Field`]s, as borrowed raw values (not a flattened struct of their own: serde's
+    // flatten would buffer every other field, a 1 MiB one included, and cannot borrow raw
+    // values).
+    #[serde(borrow, default)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    system: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    instructions: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    contents: Option<&'a RawValue>,
+    #[serde(
+        borrow,
+        default,
+        rename = "systemInstruction",
+        alias = "system_instruction"
+    )]
+    system_instruction: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    tools: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_completion_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    max_output_tokens: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    response_format: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    output_format: Option<&'a RawValue>,
+    #[serde(
+        borrow,
+        default,
+        rename = "generationConfig",
+        alias = "generation_config"
+    )]
+    generation_config: Option<&'a RawValue>,
+}
+
+impl Probe<'_> {
+    /// The byte ranges of the fields present, in `text` (which the raw values borrow from).
+    fn in_body(&self, text: &str) -> BodyFields {
+        let mut out = BodyFields::default();
+        for (field, raw) in [
+            (Field::Messages, self.messages),
+            (Field::System, self.system),
+            (Field::Input, self.input),
+            (Field::Instructions, self.instructions),
+            (Field::Contents, self.contents),
+            (Field::SystemInstruction, self.system_instruction),
+            (Field::Tools, self.tools),
+            (Field::MaxTokens, self.max_tokens),
+            (Field::MaxCompletionTokens, self.max_completion_tokens),
+            (Field::MaxOutputTokens, self.max_output_tokens),
+            (Field::Metadata, self.metadata),
+            (Field::ResponseFormat, self.response_format),
+            (Field::Text, self.text),
+            (Field::OutputFormat, self.output_format),
+            (Field::GenerationConfig, self.generation_config),
+        ] {
+            if let Some(r) = raw {
+                out.set(field, span_in(text, r));
+            }
+        }
+        out
+    }
+}
+
+/// Where a raw value borrowed from `text` is in it (a pointer difference).
+fn span_in(text: &str, r: &RawValue) -> Range<usize> {
+    let at = r.get().as_ptr() as usize - text.as_ptr() as usize;
+    at..at + r.get().len()
+}
+
+/// The [`BodyFields`] of a JSON object body (`None`: not one).
+pub(super) fn fields_of(body: &[u8]) -> Option<BodyFields> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    let probe: Probe<'_> = serde_json::from_str(text).ok()?;
+    Some(probe.in_body(text))
 }
 
 /// Parses (and so validates) the whole body as JSON and finds the top-level `model` and `stream`.
@@ -61,10 +153,6 @@ pub fn probe_request(body: &[u8]) -> Result<RequestProbe, GatewayError> {
             return Err(GatewayError::bad_request("`stream` must be a boolean").with_param("stream"))
         }
     };
-    let span_of = |r: &RawValue| {
-        let at = r.get().as_ptr() as usize - text.as_ptr() as usize;
-        at..at + r.get().len()
-    };
     let include_usage = probe
         .stream_options
         .and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
@@ -74,8 +162,9 @@ pub fn probe_request(body: &[u8]) -> Result<RequestProbe, GatewayError> {
         model,
         model_span: start..start + raw.get().len(),
         stream,
-        stream_options_span: probe.stream_options.map(span_of),
+        stream_options_span: probe.stream_options.map(|r| span_in(text, r)),
         include_usage,
+        fields: probe.in_body(text),
     })
 }
 
@@ -108,25 +197,24 @@ pub fn probe_path_request(
             "the request body is empty; expected a JSON object",
         ));
     }
-    match serde_json::from_slice::<&RawValue>(body) {
-        Ok(raw) if raw.get().trim_start().starts_with('{') => {}
-        Ok(_) => {
-            return Err(GatewayError::bad_request(
-                "the request body must be a JSON object",
-            ))
-        }
-        Err(e) => {
-            return Err(GatewayError::bad_request(format!(
-                "the request body is not valid JSON: {e}"
-            )))
-        }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| GatewayError::bad_request("the request body is not valid UTF-8"))?;
+    if !text.trim_start().starts_with('{') {
+        // Checked first: a struct would also take a JSON array.
+        return Err(GatewayError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
+    let probe: Probe<'_> = serde_json::from_str(text).map_err(|e| {
+        GatewayError::bad_request(format!("the request body is not valid JSON: {e}"))
+    })?;
     Ok(RequestProbe {
         model,
         model_span: 0..0,
         stream,
         stream_options_span: None,
         include_usage: false,
+        fields: probe.in_body(text),
     })
 }
 
@@ -141,36 +229,60 @@ pub fn rewrite_model(body: &[u8], span: &Range<usize>, model: &str) -> Bytes {
 }
 
 /// The body with `stream_options.include_usage = true`, keeping the client's other stream
-/// options; `None` if it already asks for usage. The gateway needs usage from every stream to
-/// know its cost; the extra usage chunk is stripped before it reaches a client that did not ask.
-pub fn with_include_usage(body: &[u8], probe: &RequestProbe) -> Option<Bytes> {
+/// options, and its probe (the old one with its spans moved: the body is not parsed again);
+/// `None` if it already asks for usage. The gateway needs usage from every stream to know its
+/// cost; the extra usage chunk is stripped before it reaches a client that did not ask.
+pub fn with_include_usage(body: &[u8], probe: &RequestProbe) -> Option<(Bytes, RequestProbe)> {
     if probe.include_usage {
         return None;
     }
-    match &probe.stream_options_span {
+    // The bytes `cut` of the body are replaced by `insert`, whose value part starts at
+    // `value_at` within it.
+    let (cut, insert, value_at) = match &probe.stream_options_span {
         Some(span) => {
             let mut opts = match serde_json::from_slice::<serde_json::Value>(&body[span.clone()]) {
                 Ok(serde_json::Value::Object(m)) => m,
                 _ => serde_json::Map::new(),
             };
             opts.insert("include_usage".into(), serde_json::Value::Bool(true));
-            let literal = serde_json::Value::Object(opts).to_string();
-            let mut out = BytesMut::with_capacity(body.len() + 24);
-            out.extend_from_slice(&body[..span.start]);
-            out.extend_from_slice(literal.as_bytes());
-            out.extend_from_slice(&body[span.end..]);
-            Some(out.freeze())
+            (span.clone(), serde_json::Value::Object(opts).to_string(), 0)
         }
         None => {
             // Insert before the closing brace of the top-level object.
             let end = body.iter().rposition(|b| *b == b'}')?;
-            let mut out = BytesMut::with_capacity(body.len() + 40);
-            out.extend_from_slice(&body[..end]);
-            out.extend_from_slice(br#","stream_options":{"include_usage":true}"#);
-            out.extend_from_slice(&body[end..]);
-            Some(out.freeze())
+            let key = r#","stream_options":"#;
+            (
+                end..end,
+                format!(r#"{key}{{"include_usage":true}}"#),
+                key.len(),
+            )
         }
-    }
+    };
+    let mut out = BytesMut::with_capacity(body.len() - cut.len() + insert.len());
+    out.extend_from_slice(&body[..cut.start]);
+    out.extend_from_slice(insert.as_bytes());
+    out.extend_from_slice(&body[cut.end..]);
+    let moved = |r: &Range<usize>| {
+        if r.start >= cut.end {
+            r.start - cut.len() + insert.len()..r.end - cut.len() + insert.len()
+        } else {
+            r.clone()
+        }
+    };
+    let mut fields = probe.fields.clone();
+    fields.shift(cut.end, cut.len(), insert.len());
+    let at = cut.start + value_at;
+    Some((
+        out.freeze(),
+        RequestProbe {
+            model: probe.model.clone(),
+            model_span: moved(&probe.model_span),
+            stream: probe.stream,
+            stream_options_span: Some(at..cut.start + insert.len()),
+            include_usage: true,
+            fields,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -209,14 +321,20 @@ mod tests {
         let body = br#"{"model":"m","stream":true,"messages":[]}"#;
         let p = probe_request(body).unwrap();
         assert!(!p.include_usage);
-        let out = with_include_usage(body, &p).unwrap();
+        let (out, moved) = with_include_usage(body, &p).unwrap();
+        assert_eq!(
+            moved,
+            probe_request(&out).unwrap(),
+            "the spans moved as a new probe finds"
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["messages"], serde_json::json!([]));
-        let body = br#"{"stream_options":{"include_obfuscation":false},"model":"m","stream":true}"#;
+        let body = br#"{"stream_options":{"include_obfuscation":false},"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}],"max_tokens":9}"#;
         let p = probe_request(body).unwrap();
-        let out = with_include_usage(body, &p).unwrap();
+        let (out, moved) = with_include_usage(body, &p).unwrap();
         let p2 = probe_request(&out).unwrap();
+        assert_eq!(moved, p2, "the spans moved as a new probe finds");
         assert!(p2.include_usage);
         assert_eq!(p2.model, "m");
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

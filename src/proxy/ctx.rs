@@ -51,6 +51,8 @@ pub struct Parsed {
     /// The model as the client wrote it.
     pub model: Option<String>,
     pub model_span: Range<usize>,
+    /// Where the fields routing reads are in `body` (from the request probe).
+    pub fields: crate::dialect::BodyFields,
     pub stream: bool,
     /// The request body as the client sent it (with `include_usage` added to streams).
     pub body: Bytes,

@@ -189,11 +189,11 @@ pub struct Fastest {
 
 impl Strategy for Fastest {
     fn order(&self, mut inputs: Inputs<'_>) -> Decision {
-        let parsed = inputs.features.parsed();
+        let features = inputs.features;
         let (prompt, max_tokens, stream) = (
-            parsed.prompt_tokens as f64,
-            parsed.max_tokens,
-            inputs.features.stream,
+            features.prompt().prompt_tokens as f64,
+            features.max_tokens(),
+            features.stream,
         );
         let candidates = std::mem::take(&mut inputs.candidates);
         let mut scored: Vec<(Option<f64>, Option<Instant>, usize, crate::config::Target)> =

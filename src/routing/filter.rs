@@ -4,8 +4,10 @@
 //! Before a strategy runs ([`usable`]): the endpoint table's providers (embeddings need an
 //! OpenAI-compatible or Gemini provider, audio OpenAI, Groq or DeepInfra, ...), the price policy (`unpriced = "reject"` drops unpriced
 //! targets), and translation (a request that cannot be expressed in a target's dialect drops
-//! that target), and the model's capabilities ([`capable`]): the estimated prompt plus
-//! `max_tokens` must fit its context window, and a request with images needs vision. A model
+//! that target), and the model's capabilities ([`capable`], [`unfit`]): the estimated prompt
+//! plus `max_tokens` must fit its context window, `max_tokens` must not pass its
+//! `max_output_tokens`, and a request with images needs vision, one with tools needs tools, one
+//! asking for a JSON-schema answer needs `json_schema`. A model
 //! without a `[[models]]` entry (or without a published context window) is not filtered by that
 //! capability: unknown is not a reason to refuse. The key's allow-list is checked against the model the client named
 //! ([`allowed`]). Health ([`available_at`]: open breakers, resting keys, no key) is asked
@@ -195,8 +197,14 @@ pub enum Unfit {
         max_tokens: u64,
         window: u32,
     },
+    /// `max_tokens` is more than the model may produce in one call.
+    MaxOutput { max_tokens: u64, most: u32 },
     /// The request has images; the model has no vision.
     Vision,
+    /// The request has tools; the model cannot call tools.
+    Tools,
+    /// The request asks for a JSON-schema answer; the model does not enforce one.
+    JsonSchema,
 }
 
 impl std::fmt::Display for Unfit {
@@ -210,29 +218,49 @@ impl std::fmt::Display for Unfit {
                 f,
                 "context: ~{prompt} prompt + {max_tokens} max_tokens > {window}"
             ),
+            Unfit::MaxOutput { max_tokens, most } => {
+                write!(f, "max_output: {max_tokens} max_tokens > {most}")
+            }
             Unfit::Vision => f.write_str("vision: the request has images"),
+            Unfit::Tools => f.write_str("tools: the request has tools"),
+            Unfit::JsonSchema => f.write_str("json_schema: the request asks for a JSON schema"),
         }
     }
 }
 
-/// Why `caps` cannot serve this request (`None`: it can). The body is parsed only when it
-/// may matter: it mentions images, or an upper bound of prompt plus `max_tokens` read without
-/// parsing (a quarter of the body's bytes, plus the largest number after any `max_*tokens`
-/// key) does not fit the window.
+/// Why `caps` cannot serve this request (`None`: it can). Cheap first, and nothing is parsed
+/// that the model's capabilities make moot: tools and the response format are read only for
+/// a model without them; images only when the prompt fields mention `image`; the prompt only
+/// when an upper bound of prompt plus `max_tokens` (a quarter of the prompt fields' bytes,
+/// no parse) does not fit the window.
 pub fn unfit(caps: &Capabilities, features: &Features<'_>) -> Option<Unfit> {
-    let body = features.body();
-    if !caps.vision && contains(body, b"image") && features.parsed().has_images {
+    if !caps.tools && features.params().has_tools {
+        return Some(Unfit::Tools);
+    }
+    if !caps.json_schema && features.params().json_schema {
+        return Some(Unfit::JsonSchema);
+    }
+    let max_tokens = features.max_tokens();
+    if let (Some(m), Some(most)) = (max_tokens, caps.max_output_tokens) {
+        if m > u64::from(most) {
+            return Some(Unfit::MaxOutput {
+                max_tokens: m,
+                most,
+            });
+        }
+    }
+    if !caps.vision && features.may_have_images() && features.prompt().has_images {
         return Some(Unfit::Vision);
     }
     let window = caps.context_window?;
-    let bound = max_tokens_bound(body).map(|m| (body.len() as u64 / 4 + 1).saturating_add(m));
-    if bound.is_some_and(|b| b <= u64::from(window)) {
+    let max_tokens = max_tokens.unwrap_or(0);
+    let bound = (features.prompt_bytes() as u64 / 4 + 1).saturating_add(max_tokens);
+    if bound <= u64::from(window) {
         return None;
     }
-    let p = features.parsed();
-    let max_tokens = p.max_tokens.unwrap_or(0);
-    (p.prompt_tokens.saturating_add(max_tokens) > u64::from(window)).then_some(Unfit::Context {
-        prompt: p.prompt_tokens,
+    let prompt = features.prompt().prompt_tokens;
+    (prompt.saturating_add(max_tokens) > u64::from(window)).then_some(Unfit::Context {
+        prompt,
         max_tokens,
         window,
     })
@@ -271,37 +299,6 @@ fn capable(
     Ok(keep)
 }
 
-/// The largest number following any `max_tokens`, `max_completion_tokens` or
-/// `max_output_tokens` key in the raw body (0 when there is none): never less than the
-/// request's real limit. `None` when a value is not a plain number (then the body is parsed).
-fn max_tokens_bound(body: &[u8]) -> Option<u64> {
-    let mut most = 0u64;
-    let mut rest = body;
-    while let Some(at) = rest.windows(4).position(|w| w == b"max_") {
-        rest = &rest[at + 4..];
-        let key_end = rest.iter().position(|&b| b == b'"')?;
-        let key = &rest[..key_end];
-        if !matches!(key, b"tokens" | b"completion_tokens" | b"output_tokens") {
-            continue;
-        }
-        let after = rest[key_end + 1..]
-            .iter()
-            .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b':'))?;
-        let digits = &rest[key_end + 1 + after..];
-        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-        if len == 0 || len > 12 {
-            return None;
-        }
-        let n: u64 = std::str::from_utf8(&digits[..len]).ok()?.parse().ok()?;
-        most = most.max(n);
-    }
-    Some(most)
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
 /// When `target` could next be tried (now, if it can): its breakers and keys allowing.
 pub fn available_at(up: &Upstream, model: &str, open_for: Duration, now: Instant) -> Instant {
     let mut at = up.keys_available_at(now);
@@ -329,14 +326,13 @@ mod tests {
     use super::*;
     use crate::dialect::Endpoint;
 
-    #[test]
-    fn the_max_tokens_bound_is_never_below_the_real_limit() {
-        assert_eq!(max_tokens_bound(br#"{"model":"m"}"#), Some(0));
-        assert_eq!(max_tokens_bound(br#"{"max_tokens": 256}"#), Some(256));
-        let both = br#"{"messages":[{"content":"max_tokens\": 9"}],"max_completion_tokens":4096}"#;
-        assert_eq!(max_tokens_bound(both), Some(4096));
-        assert_eq!(max_tokens_bound(br#"{"max_tokens":null}"#), None);
-        assert_eq!(max_tokens_bound(br#"{"max_retries":3}"#), Some(0));
+    fn check(caps: &Capabilities, body: &[u8], endpoint: Endpoint) -> Option<Unfit> {
+        let headers = http::HeaderMap::new();
+        let fields = crate::dialect::BodyFields::of(body);
+        unfit(
+            caps,
+            &Features::new(endpoint, None, false, &headers, body, &fields),
+        )
     }
 
     #[test]
@@ -345,27 +341,85 @@ mod tests {
             context_window: Some(1000),
             ..Capabilities::default()
         };
-        let headers = http::HeaderMap::new();
-        let f = |body: &'static [u8]| {
-            Features::new(Endpoint::ChatCompletions, None, false, &headers, body)
-        };
-        let small = f(br#"{"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#);
-        assert_eq!(unfit(&caps, &small), None);
-        let big = f(br#"{"max_tokens":999,"messages":[{"role":"user","content":"hello there"}]}"#);
+        let chat = Endpoint::ChatCompletions;
+        let small = br#"{"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#;
+        assert_eq!(check(&caps, small, chat), None);
+        let big = br#"{"max_tokens":999,"messages":[{"role":"user","content":"hello there"}]}"#;
         assert_eq!(
-            unfit(&caps, &big),
+            check(&caps, big, chat),
             Some(Unfit::Context {
                 prompt: 3,
                 max_tokens: 999,
                 window: 1000
             })
         );
-        let image = f(br#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#);
-        assert_eq!(unfit(&caps, &image), Some(Unfit::Vision));
+        let image = br#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}"#;
+        assert_eq!(check(&caps, image, chat), Some(Unfit::Vision));
         let vision = Capabilities {
             vision: true,
             ..caps
         };
-        assert_eq!(unfit(&vision, &image), None);
+        assert_eq!(check(&vision, image, chat), None);
+        // A body far over the window whose size is in a field that is not the prompt fits.
+        let padded = format!(
+            r#"{{"max_tokens":100,"messages":[{{"role":"user","content":"hi"}}],"pad":"{}"}}"#,
+            "x".repeat(100_000)
+        );
+        assert_eq!(check(&caps, padded.as_bytes(), chat), None);
+    }
+
+    #[test]
+    fn tools_json_schema_and_max_output_filters() {
+        let none = Capabilities {
+            max_output_tokens: Some(4096),
+            ..Capabilities::default()
+        };
+        let all = Capabilities {
+            tools: true,
+            json_schema: true,
+            ..none
+        };
+        let chat = Endpoint::ChatCompletions;
+        let tools = br#"{"tools":[{"type":"function","function":{"name":"f"}}],"messages":[]}"#;
+        assert_eq!(check(&none, tools, chat), Some(Unfit::Tools));
+        assert_eq!(check(&all, tools, chat), None);
+        let empty_tools = br#"{"tools":[],"messages":[]}"#;
+        assert_eq!(check(&none, empty_tools, chat), None);
+        let schema =
+            br#"{"response_format":{"type":"json_schema","json_schema":{}},"messages":[]}"#;
+        assert_eq!(check(&none, schema, chat), Some(Unfit::JsonSchema));
+        assert_eq!(check(&all, schema, chat), None);
+        let text = br#"{"input":"hi","text":{"format":{"type":"json_schema","schema":{}}}}"#;
+        assert_eq!(
+            check(&none, text, Endpoint::Responses),
+            Some(Unfit::JsonSchema)
+        );
+        let gemini = br#"{"contents":[],"generationConfig":{"responseSchema":{"type":"STRING"}}}"#;
+        assert_eq!(
+            check(&none, gemini, Endpoint::GenerateContent),
+            Some(Unfit::JsonSchema)
+        );
+        let long = br#"{"max_tokens":5000,"messages":[]}"#;
+        let why = check(&all, long, chat);
+        assert_eq!(
+            why,
+            Some(Unfit::MaxOutput {
+                max_tokens: 5000,
+                most: 4096
+            })
+        );
+        assert_eq!(
+            why.map(|w| w.to_string()).as_deref(),
+            Some("max_output: 5000 max_tokens > 4096")
+        );
+        let gemini_long = br#"{"contents":[],"generationConfig":{"maxOutputTokens":4097}}"#;
+        assert!(matches!(
+            check(&all, gemini_long, Endpoint::GenerateContent),
+            Some(Unfit::MaxOutput { .. })
+        ));
+        assert_eq!(
+            check(&all, br#"{"max_tokens":4096,"messages":[]}"#, chat),
+            None
+        );
     }
 }

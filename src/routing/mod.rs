@@ -57,6 +57,9 @@ pub struct Request<'a> {
     pub model: &'a str,
     pub stream: bool,
     pub body: &'a [u8],
+    /// Where the fields routing reads are in `body` (the request probe's
+    /// [`crate::dialect::RequestProbe::fields`]).
+    pub fields: &'a crate::dialect::BodyFields,
     pub headers: &'a http::HeaderMap,
 }
 
@@ -81,7 +84,7 @@ impl Router {
         Router::with_stats(config, Arc::default())
     }
 
-    /// A router whose `fastest` routes read the process-wide `stats`.
+    /// A router whose `cheapest` and `fastest` routes read the process-wide `stats`.
     pub fn with_stats(config: &Config, stats: Arc<crate::stats::TargetStats>) -> Router {
         Router {
             routes: config
@@ -163,6 +166,7 @@ impl Router {
             req.stream,
             req.headers,
             req.body,
+            req.fields,
         );
         // Rules send the request on to another route (validated: no loops, so this ends).
         let mut name = req.model;
@@ -231,7 +235,9 @@ impl Router {
 /// The strategy object for a route's config.
 fn strategy_for(s: &StrategyConfig, stats: &Arc<crate::stats::TargetStats>) -> Arc<dyn Strategy> {
     match s {
-        StrategyConfig::Cheapest => Arc::new(cheapest::Cheapest),
+        StrategyConfig::Cheapest => Arc::new(cheapest::Cheapest {
+            stats: stats.clone(),
+        }),
         StrategyConfig::Fastest => Arc::new(fastest::Fastest {
             stats: stats.clone(),
         }),
@@ -303,6 +309,7 @@ targets = ["anthropic/claude"]
             format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#)
         };
         let headers = http::HeaderMap::new();
+        let fields = crate::dialect::BodyFields::of(body.as_bytes());
         Router::new(&cfg).plan(
             &cfg,
             &Request {
@@ -312,6 +319,7 @@ targets = ["anthropic/claude"]
                 model,
                 stream: false,
                 body: body.as_bytes(),
+                fields: &fields,
                 headers: &headers,
             },
         )

@@ -50,7 +50,7 @@ impl Mode {
 }
 
 /// The delay before a hedge, from the first target's live time to first token when `after`
-/// names a quantile (`p50`, `p90`; `p99` uses p90, the highest kept). `None`: no data yet, so
+/// names a quantile (`p50`, `p90`, `p99`, as the live statistics keep them). `None`: no data yet, so
 /// no hedge (a hedge on a guess would double the traffic of a target nobody has measured).
 pub fn hedge_delay(
     after: HedgeAfter,
@@ -60,10 +60,10 @@ pub fn hedge_delay(
         HedgeAfter::Fixed(d) => Some(d),
         HedgeAfter::Quantile(q) => {
             let s = snapshot?;
-            let ms = if q <= 50 {
-                s.ttft_ms.p50
-            } else {
-                s.ttft_ms.p90
+            let ms = match q {
+                0..=50 => s.ttft_ms.p50,
+                51..=90 => s.ttft_ms.p90,
+                _ => s.ttft_ms.p99,
             }?;
             (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0))
         }
@@ -193,5 +193,27 @@ data: {"type":"content_block_delta","delta":{"type":"text_delta","text":"x"}}"#
             Some(Duration::from_millis(300))
         );
         assert_eq!(hedge_delay(HedgeAfter::Quantile(90), None), None);
+    }
+
+    #[test]
+    fn each_quantile_delay_reads_its_own_quantile() {
+        let stats = crate::stats::TargetStats::default();
+        let t0 = tokio::time::Instant::now();
+        for i in 0..200u64 {
+            // 2% of first tokens take 2 s, the rest 100 ms.
+            let ttft = Duration::from_millis(if i % 50 == 49 { 2000 } else { 100 });
+            let obs = crate::stats::Observation::success(t0, Some(ttft), ttft, Some(5));
+            stats.observe("p", "m", obs);
+        }
+        let snap = stats.snapshot_at("p", "m", t0);
+        let delay = |q| hedge_delay(HedgeAfter::Quantile(q), snap.as_ref()).expect("data");
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        assert!((ms(delay(50)) / 100.0 - 1.0).abs() < 0.1, "{:?}", delay(50));
+        assert!((ms(delay(90)) / 100.0 - 1.0).abs() < 0.1, "{:?}", delay(90));
+        assert!(
+            (ms(delay(99)) / 2000.0 - 1.0).abs() < 0.1,
+            "p99 is the slow tail, not p90: {:?}",
+            delay(99)
+        );
     }
 }

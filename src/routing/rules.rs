@@ -26,17 +26,22 @@ pub fn matches(when: &When, f: &Features<'_>) -> bool {
     if !needs_body {
         return true;
     }
-    let p = f.parsed();
-    when.has_tools.is_none_or(|w| w == p.has_tools)
-        && when.has_images.is_none_or(|w| w == p.has_images)
-        && when.prompt_tokens_over.is_none_or(|n| p.prompt_tokens > n)
+    when.has_tools.is_none_or(|w| w == f.params().has_tools)
+        && when
+            .has_images
+            .is_none_or(|w| w == (f.may_have_images() && f.prompt().has_images))
+        && when
+            .prompt_tokens_over
+            .is_none_or(|n| f.prompt().prompt_tokens > n)
         && when
             .max_tokens_over
-            .is_none_or(|n| p.max_tokens.is_some_and(|m| m > n))
-        && when
-            .metadata
-            .iter()
-            .all(|(k, v)| p.metadata.iter().any(|(mk, mv)| mk == k && mv == v))
+            .is_none_or(|n| f.max_tokens().is_some_and(|m| m > n))
+        && when.metadata.iter().all(|(k, v)| {
+            f.params()
+                .metadata
+                .iter()
+                .any(|(mk, mv)| mk == k && mv == v)
+        })
 }
 
 /// A short description of a rule's conditions, for the route reason.
@@ -109,12 +114,14 @@ mod tests {
             ),
         ];
         let pick = |headers: &HeaderMap, body: &str| {
+            let fields = crate::dialect::BodyFields::of(body.as_bytes());
             let f = Features::new(
                 Endpoint::ChatCompletions,
                 None,
                 false,
                 headers,
                 body.as_bytes(),
+                &fields,
             );
             first_match(&rules, &f).map(|(_, r)| r.route.clone())
         };

@@ -4,12 +4,14 @@
 //! Per target, from every finished attempt ([`Observation`]):
 //! - time to first token and total time of the attempts that served (milliseconds), and their
 //!   output tokens per second (output tokens over the attempt's total time);
+//! - the output tokens of the attempts that served and reported them (a decayed mean, which
+//!   `strategy = "cheapest"` caps a request's `max_tokens` with);
 //! - the error rate (any failed attempt: a retryable status, a connection or protocol failure,
 //!   a stream cut short; 429s included) and the 429 rate.
 //!
 //! Each figure is an exponentially decaying average (half-life [`DEFAULT_HALF_LIFE`]: a sample
 //! one half-life old counts half as much as a fresh one), and the three timings also have a
-//! decayed quantile sketch for p50 and p90 ([`decay`]: 128 logarithmic buckets, about 9%
+//! decayed quantile sketch for p50, p90 and p99 ([`decay`]: 128 logarithmic buckets, about 9%
 //! relative error, O(1) to add; written here rather than taken from a crate because the
 //! decay had to be the same as the averages' and the whole thing is 100 lines). Counts
 //! (`samples`, `errors`, ...) are plain totals.
@@ -108,6 +110,7 @@ pub struct Summary {
     pub avg: Option<f64>,
     pub p50: Option<f64>,
     pub p90: Option<f64>,
+    pub p99: Option<f64>,
 }
 
 /// One target's statistics as they stand.
@@ -130,6 +133,9 @@ pub struct TargetSnapshot {
     pub total_ms: Summary,
     /// Output tokens per second of an attempt that served.
     pub tokens_per_sec: Summary,
+    /// Decayed mean of the output tokens of an attempt that served (`None` before one
+    /// reported them).
+    pub output_tokens: Option<f64>,
     /// Since the last observation (`idle_secs` in JSON).
     #[serde(rename = "idle_secs", serialize_with = "as_secs")]
     pub idle: Duration,
@@ -236,6 +242,15 @@ impl TargetStats {
         let t = map.by_provider.get(provider)?.get(model)?;
         let snap = lock(t).snapshot(now);
         Some(snap)
+    }
+
+    /// The decayed mean output tokens of `provider`/`model`'s answers (`None`: none yet). One
+    /// map lookup and one float division; no snapshot is built.
+    pub fn output_tokens_mean(&self, provider: &str, model: &str) -> Option<f64> {
+        let map = self.read();
+        let t = map.by_provider.get(provider)?.get(model)?;
+        let mean = lock(t).output_tokens();
+        mean
     }
 
     /// Every target's statistics, sorted by provider then model.

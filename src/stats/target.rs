@@ -38,6 +38,7 @@ impl Series {
             avg: self.mean.value(),
             p50: self.sketch.quantile(0.5),
             p90: self.sketch.quantile(0.9),
+            p99: self.sketch.quantile(0.99),
         }
     }
 }
@@ -51,6 +52,8 @@ pub(crate) struct TargetState {
     ttft_ms: Series,
     total_ms: Series,
     tokens_per_sec: Series,
+    /// Output tokens of the attempts that served (and reported them).
+    output_tokens: Mean,
     /// Decayed share of attempts that failed (429s included), and of 429s alone.
     errors: Mean,
     rate_limited: Mean,
@@ -69,6 +72,7 @@ impl TargetState {
             ttft_ms: Series::new(0.1),
             total_ms: Series::new(0.1),
             tokens_per_sec: Series::new(0.01),
+            output_tokens: Mean::default(),
             errors: Mean::default(),
             rate_limited: Mean::default(),
             samples: 0,
@@ -91,6 +95,7 @@ impl TargetState {
                 s.rescale(factor);
             }
             self.errors.rescale(factor);
+            self.output_tokens.rescale(factor);
             self.rate_limited.rescale(factor);
             self.landmark = obs.at;
             e = 0.0;
@@ -119,6 +124,10 @@ impl TargetState {
         if let Some(t) = obs.ttft {
             self.ttft_ms.add(t.as_secs_f64() * 1000.0, w);
         }
+        // An answer that reported no output tokens says nothing about their number.
+        if let Some(n) = obs.output_tokens.filter(|&n| n > 0) {
+            self.output_tokens.add(n as f64, w);
+        }
         if let Some(total) = obs.total {
             self.total_ms.add(total.as_secs_f64() * 1000.0, w);
             let secs = total.as_secs_f64();
@@ -126,6 +135,11 @@ impl TargetState {
                 self.tokens_per_sec.add(n as f64 / secs, w);
             }
         }
+    }
+
+    /// The decayed mean of the output tokens of the answers that served.
+    pub(crate) fn output_tokens(&self) -> Option<f64> {
+        self.output_tokens.value()
     }
 
     pub(crate) fn snapshot(&self, now: Instant) -> TargetSnapshot {
@@ -139,6 +153,7 @@ impl TargetState {
             ttft_ms: self.ttft_ms.summary(),
             total_ms: self.total_ms.summary(),
             tokens_per_sec: self.tokens_per_sec.summary(),
+            output_tokens: self.output_tokens.value(),
             idle: now.saturating_duration_since(self.last_seen),
         }
     }

@@ -211,3 +211,39 @@ fn concurrent_observers_lose_nothing() {
         assert_eq!(s.snapshot(p, "own").map(|x| x.samples), Some(2_500));
     }
 }
+
+#[test]
+fn p99_sees_a_slow_tail_that_p90_does_not() {
+    let s = TargetStats::new(16, H);
+    let t0 = Instant::now();
+    // 97 fast first tokens and 3 slow ones: p90 is fast, p99 is the tail.
+    for i in 0..100u64 {
+        let ttft = if i % 33 == 32 { 5000 } else { 50 };
+        let obs = Observation::success(t0, Some(ms(ttft)), ms(ttft + 10), Some(10));
+        s.observe("p", "m", obs);
+    }
+    let snap = s.snapshot_at("p", "m", t0).expect("observed");
+    assert!(near(snap.ttft_ms.p90, 50.0, 0.1), "{snap:?}");
+    assert!(near(snap.ttft_ms.p99, 5000.0, 0.1), "{snap:?}");
+}
+
+#[test]
+fn the_output_token_mean_decays_and_ignores_answers_without_tokens() {
+    let s = TargetStats::new(16, H);
+    let t0 = Instant::now();
+    assert_eq!(s.output_tokens_mean("p", "m"), None);
+    let answer = |at, n| Observation::success(at, None, ms(100), n);
+    s.observe("p", "m", answer(t0, Some(100)));
+    s.observe("p", "m", answer(t0, Some(300)));
+    s.observe("p", "m", answer(t0, Some(0)));
+    s.observe("p", "m", answer(t0, None));
+    s.observe("p", "m", Observation::failure(t0, Some(500)));
+    assert!(near(s.output_tokens_mean("p", "m"), 200.0, 1e-9));
+    // One half-life later a sample weighs twice as much as the old ones.
+    s.observe("p", "m", answer(t0 + H, Some(50)));
+    let want = (100.0 + 300.0 + 2.0 * 50.0) / 4.0;
+    assert!(near(s.output_tokens_mean("p", "m"), want, 1e-9));
+    let snap = s.snapshot_at("p", "m", t0 + H).expect("observed");
+    assert!(near(snap.output_tokens, want, 1e-9), "{snap:?}");
+    assert_eq!(s.output_tokens_mean("p", "other"), None);
+}

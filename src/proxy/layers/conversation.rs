@@ -30,6 +30,7 @@ impl Layer for Conversation {
         if let Some((body, probe)) = begun.body {
             ctx.request.body = body;
             ctx.request.model_span = probe.model_span;
+            ctx.request.fields = probe.fields;
         }
         ctx.conversation = begun.turn;
         Ok(Flow::Continue)

@@ -68,7 +68,9 @@ impl Layer for Experiments {
         let v = &exp.variants[index];
         let original = ctx.request.body.clone();
         if let Some(body) = apply::apply(ctx.client.dialect, &original, v)? {
-            ctx.request.model_span = probe_request(&body)?.model_span;
+            let probe = probe_request(&body)?;
+            ctx.request.model_span = probe.model_span;
+            ctx.request.fields = probe.fields;
             ctx.request.body = body;
         }
         let mut candidates = vec![v.target.clone()];
@@ -85,6 +87,7 @@ impl Layer for Experiments {
             ctx.request.stream,
             &session.req_header().headers,
             &ctx.request.body,
+            &ctx.request.fields,
         );
         let usable = filter::usable(
             &gw.config,

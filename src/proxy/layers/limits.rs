@@ -6,7 +6,8 @@
 //!
 //! While the answer streams, a stream that runs past the output tokens it reserved is cut: the
 //! client gets an error event in its dialect and the provider call is dropped. When the request
-//! ends (after accounting has priced it), the reservation settles to the true tokens and cost.
+//! ends (after accounting has priced it), the reservation settles to the true tokens and cost,
+//! every race and hedge leg's included.
 //!
 //! It sits after routing (the reservation needs the candidates' prices) and after accounting
 //! (its finish hook needs the settled cost). With no limit on the key and no `[[features]]`,
@@ -156,16 +157,24 @@ impl Layer for Limits {
             return;
         };
         let a = &fin.account;
-        let cost_nanos = match a.cost_usd {
+        let mut cost_nanos = match a.cost_usd {
             Some(c) => to_nanos(c).unwrap_or(i64::MAX),
             // Served but unpriced cannot happen with a budget (refused before the call);
             // keep what was reserved rather than count nothing.
             None if a.provider.is_some() => r.ticket.cost_nanos,
             None => 0,
         };
+        // Race losers and abandoned hedges were paid for too: the budget is charged every
+        // leg, as the ledger row is. (Every leg is a candidate, priced before the call.)
+        let mut tokens = a.usage.total();
+        for leg in &ctx.walk.legs {
+            tokens = tokens.saturating_add(leg.usage.total());
+            let leg_nanos = leg.cost_usd.map_or(0, |c| to_nanos(c).unwrap_or(i64::MAX));
+            cost_nanos = cost_nanos.saturating_add(leg_nanos);
+        }
         let used = Settlement {
             now_ms: now_ms(),
-            tokens: a.usage.total(),
+            tokens,
             cost_nanos,
         };
         ctx.state.governance.limiter.settle(&r.ticket, &used).await;

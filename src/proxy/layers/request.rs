@@ -62,14 +62,15 @@ impl Layer for Request {
             // Every stream must report usage for its cost; the extra chunk is stripped again
             // for clients that did not ask for it.
             ctx.client.wants_usage = probe.include_usage;
-            if let Some(body) = with_include_usage(&ctx.request.body, &probe) {
-                probe = probe_request(&body)?;
+            if let Some((body, moved)) = with_include_usage(&ctx.request.body, &probe) {
+                probe = moved;
                 ctx.request.body = body;
             }
         }
         check_model(&probe.model)?;
         ctx.request.model = Some(probe.model);
         ctx.request.model_span = probe.model_span;
+        ctx.request.fields = probe.fields;
         // Audio answers stream as they are produced, whatever the body says.
         ctx.request.stream = spec.streams(probe.stream);
         if !spec.chat {

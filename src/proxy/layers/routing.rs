@@ -38,6 +38,7 @@ impl Layer for Routing {
                 model,
                 stream: ctx.request.stream,
                 body: &ctx.request.body,
+                fields: &ctx.request.fields,
                 headers: &session.req_header().headers,
             },
         )?;
