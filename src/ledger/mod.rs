@@ -45,6 +45,7 @@
 //!   attempts, for the in-place migration and for old spill files.
 //! - `spill`: the append-only overflow files and their import.
 //! - `writer`: [`Ledger`], [`LedgerHandle`] and the writer thread.
+//! - [`rollup`]: the hourly spend rollup the writer keeps with the rows (dashboard charts).
 //! - [`report`]: read-only spend reports ([`spend_report`]) and [`parse_since`].
 //! - [`postgres`]: the ledger in Postgres for a fleet of gateways (`[ledger] store`): the
 //!   writer's other store, and its readers.
@@ -64,6 +65,7 @@ mod legacy;
 mod media_units;
 pub mod postgres;
 pub mod report;
+pub mod rollup;
 pub(crate) mod schema;
 mod spill;
 pub mod store;
@@ -132,6 +134,11 @@ pub struct LedgerRow {
     /// Why routing chose as it did (the `x-switchyard-route-reason` text).
     #[serde(default)]
     pub route_reason: Option<String>,
+    /// What governance reserved for the request before its call (its worst case at the
+    /// dearest candidate's price), when a limit or budget applied; `None` otherwise, or when
+    /// a candidate had no price.
+    #[serde(default)]
+    pub reserved_usd: Option<Decimal>,
 }
 
 impl LedgerRow {

@@ -13,12 +13,12 @@ const INSERT_REQUESTS: &str = "INSERT INTO requests (request_id, ts_ms, gateway_
      route, endpoint, requested_model, provider, model, attempt_count, status, error_class, \
      cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, \
      reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, \
-     quantity, route_reason) \
+     quantity, route_reason, reserved_usd) \
      SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int4[], $12::text[], \
      $13::bool[], $14::bool[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
      $20::text[], $21::bool[], $22::text[], $23::bool[], $24::float8[], $25::float8[], \
-     $26::text[], $27::int8[], $28::text[]) \
+     $26::text[], $27::int8[], $28::text[], $29::text[]) \
      ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
 
 const INSERT_ATTEMPTS: &str = "INSERT INTO attempts (request_id, idx, role, provider, model, \
@@ -76,6 +76,7 @@ pub(crate) async fn insert_rows(
     let unit = col(&|r| r.unit.clone());
     let quantity: Vec<Option<i64>> = rows.iter().map(|r| r.quantity.map(count)).collect();
     let route_reason = col(&|r| r.route_reason.clone());
+    let reserved = col(&|r| r.reserved_usd.map(|d| d.to_string()));
     let new_ids: HashSet<String> = tx
         .query(
             &insert_requests,
@@ -108,6 +109,7 @@ pub(crate) async fn insert_rows(
                 &unit,
                 &quantity,
                 &route_reason,
+                &reserved,
             ],
         )
         .await?

@@ -79,6 +79,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX requests_cache_hit_id ON requests (request_id) WHERE cache_hit;",
     // 3: the routing decision (SQLite schema 7).
     "ALTER TABLE requests ADD COLUMN route_reason TEXT;",
+    // 4: what governance reserved before the call (SQLite schema 9).
+    "ALTER TABLE requests ADD COLUMN reserved_usd TEXT;",
 ];
 
 /// Applies the missing migrations in one transaction, under the advisory lock.
