@@ -2,7 +2,8 @@
 //! (`INSERT ... SELECT * FROM UNNEST($1::text[], ...)`), so a batch of any size is two round
 //! trips with two statements prepared once per connection. `ON CONFLICT DO NOTHING` on the
 //! request id makes a replay (a spill file imported twice, a batch retried after a commit whose
-//! answer was lost) harmless; attempts are inserted only for rows that were new.
+//! answer was lost) harmless; attempts are inserted only for rows that were new, and only those
+//! rows are added to the hourly rollup ([`super::rollup`]).
 
 use std::collections::HashSet;
 
@@ -118,13 +119,17 @@ pub(crate) async fn insert_rows(
         .collect();
 
     let mut a = AttemptColumns::default();
+    let mut rollup = crate::ledger::rollup::Rollup::default();
     // A request id twice in one batch: only its first row's attempts (the row kept).
     let mut seen: HashSet<&str> = HashSet::new();
     for r in rows {
         if new_ids.contains(&r.request_id) && seen.insert(&r.request_id) {
             a.push(r);
+            rollup.add(&crate::ledger::rollup::Contribution::of(r), 1);
         }
     }
+    // Only rows this transaction inserted count: a replay adds nothing to the rollup.
+    super::rollup::apply(&tx, &rollup).await?;
     if !a.request_id.is_empty() {
         tx.execute(
             &insert_attempts,

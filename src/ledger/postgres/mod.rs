@@ -32,6 +32,7 @@ use super::{LedgerError, LedgerRow};
 
 mod insert;
 pub mod read;
+pub mod rollup;
 mod schema;
 pub mod url;
 
