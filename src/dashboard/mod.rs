@@ -6,6 +6,7 @@
 //! POST /ui/login            form field `key`: checks the admin key once, sets a session cookie
 //! POST /ui/logout           ends the session
 //! GET  /ui/waterfall.svg?id=REQUEST_ID   a request's attempts as a chart
+//! GET  /ui/experiment.svg?name=NAME      an experiment's variants with their intervals
 //! GET  /admin/spend/series?since=24h&buckets=24&by=key,feature,model,provider[&charts=svg]
 //! ```
 //!
@@ -15,7 +16,9 @@
 //! `/admin/experiments` when a gateway has it), and reads its filters from the page's own URL
 //! query (`/ui?key=alice&status=429`, `/ui?request=ID`), so any view can be linked.
 //!
-//! Charts are SVG drawn server-side by `plotters` ([`charts`]), from [`series`].
+//! Charts are SVG drawn server-side by `plotters` ([`charts`]), from [`series`]. A request's
+//! routing waterfall is its route reason read back into structure ([`route`]). Everything is
+//! read from whichever ledger store is configured ([`Source`]: the SQLite file or Postgres).
 //!
 //! Access: with no admin key (the admin port is then on loopback; the config refuses anything
 //! else) the page opens directly. With a key, the login form posts it once; the answer sets a
