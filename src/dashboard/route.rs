@@ -13,6 +13,8 @@
 //! weighted: drew a/x (weights [0.7, 0.3])
 //! fallback
 //! removed groq/x (vision: the request has images), a/b (endpoint)
+//! race: a/x won in 120ms, cancelled b/y                   the race layer's outcome
+//! hedge: no leg won
 //! ```
 //!
 //! Text that does not fit is kept whole in `unparsed`, so a newer routing's wording is shown
@@ -48,6 +50,8 @@ pub struct Reason {
     /// The strategy's remark: `exploring b/y`, `drew a/x (weights [0.7, 0.3])`.
     pub note: Option<String>,
     pub removed: Vec<Removed>,
+    /// A race or hedge route's outcome: `race: a/x won in 120ms, cancelled b/y`.
+    pub legs: Option<String>,
     pub unparsed: Vec<String>,
 }
 
@@ -118,6 +122,8 @@ pub fn parse(text: &str) -> Reason {
                     None => out.unparsed.push(whole),
                 }
             }
+        } else if step.starts_with("race: ") || step.starts_with("hedge: ") {
+            out.legs = Some(step.to_owned());
         } else if out.strategy.is_none() {
             strategy(step, &mut out);
         } else {
@@ -201,6 +207,7 @@ pub fn waterfall(row: &Value) -> Value {
         "note": reason.note,
         "candidates": candidates,
         "removed": reason.removed.iter().map(|r| json!({"target": r.target, "filter": r.filter})).collect::<Vec<_>>(),
+        "legs": reason.legs,
         "other_attempts": others,
         "unparsed": reason.unparsed,
     })
@@ -259,6 +266,12 @@ mod tests {
             parse("fallback; something new").unparsed,
             vec!["something new"]
         );
+        let race = parse("fallback; race: a/x won in 12ms, cancelled b/y, c/z");
+        assert_eq!(
+            race.legs.as_deref(),
+            Some("race: a/x won in 12ms, cancelled b/y, c/z")
+        );
+        assert!(race.unparsed.is_empty());
     }
 
     #[test]

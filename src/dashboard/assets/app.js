@@ -213,6 +213,7 @@ function renderRoute(p, text) {
   const parts = [];
   for (const r of p.rules || []) parts.push("rules: " + r);
   parts.push("strategy: " + (p.strategy || "unknown") + (p.note ? " (" + p.note + ")" : ""));
+  if (p.legs) parts.push(p.legs);
   for (const u of p.unparsed || []) parts.push(u);
   s.textContent = parts.join(" → ") + (text ? "" : " (no route reason recorded)");
   const row = (cls, cells) => {
