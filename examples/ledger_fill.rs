@@ -135,6 +135,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             unit: Some("tokens".into()),
             quantity: Some(input + output),
             route_reason: Some("fallback".into()),
+            reserved_usd: Some(cost * Decimal::from(2)),
         });
     }
     drop(handle);

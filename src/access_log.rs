@@ -101,6 +101,7 @@ mod tests {
             cache: None,
             translated_from: None,
             account: &account,
+            reserved_usd: None,
             error: None,
             error_kind: None,
             client_gone: false,

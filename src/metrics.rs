@@ -480,6 +480,7 @@ targets = ["openai/gpt-4o-mini"]
             cache: None,
             translated_from: None,
             account: &account,
+            reserved_usd: None,
             error: None,
             error_kind: None,
             client_gone: false,

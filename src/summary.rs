@@ -236,6 +236,9 @@ pub struct Summary<'a> {
     /// The provider's dialect, when the answer was translated into the client's.
     pub translated_from: Option<Dialect>,
     pub account: &'a Account,
+    /// The worst-case cost governance reserved before the call (`None`: no limit applied, or
+    /// unpriced).
+    pub reserved_usd: Option<Decimal>,
     /// The gateway's own error message, or pingora's error name.
     pub error: Option<String>,
     /// The gateway's own error kind (`rate_limited`, `unavailable`, ...).

@@ -18,6 +18,33 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ADMIN_KEY: &str = "sk-admin-dashboard-0001";
+
+/// A limit on the feature `search` and an experiment on the route `ab` (the mock's judge
+/// grades an answer by the `-qN` of the model that wrote it).
+const EXTRA: &str = r#"
+[[features]]
+name = "search"
+rpm = 1000
+
+[[providers]]
+name = "lab"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:MOCK_PORT/v1"
+api_keys = ["env:MOCK_KEY"]
+
+[[routes]]
+name = "ab"
+targets = ["lab/gpt-q8"]
+
+[[experiments]]
+name = "ab-test"
+route = "ab"
+variants = [
+  { name = "strong", target = "lab/gpt-q8" },
+  { name = "weak", target = "lab/gpt-q3" },
+]
+judge = { target = "lab/judge", rubric = "Score the answer.", mode = "score", sample = 1.0 }
+"#;
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn require_chromium() {
@@ -40,14 +67,17 @@ fn artifacts() -> PathBuf {
 }
 
 /// Gateway + mock with an admin port on `admin_listen` (key or not) and a ledger in a tempdir.
+/// The feature `search` has a rate limit, so its requests reserve their worst-case cost; the
+/// route `ab` runs an experiment whose mock judge scores each variant's answers.
 fn stack(admin_listen: &str, key: Option<&str>) -> (Mock, Gateway, tempfile::TempDir) {
     let mock = start_mock(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let key_line = key.map(|k| format!("key = \"{k}\"")).unwrap_or_default();
     let config = format!(
-        "{}\n[ledger]\npath = \"{}\"\n\n[admin]\nlisten = \"{admin_listen}\"\n{key_line}\n",
+        "{}\n[ledger]\npath = \"{}\"\n\n[admin]\nlisten = \"{admin_listen}\"\n{key_line}\n{}",
         standard_config(free_port(), mock.port, ""),
-        dir.path().join("ledger.db").display()
+        dir.path().join("ledger.db").display(),
+        EXTRA.replace("MOCK_PORT", &mock.port.to_string()),
     );
     (mock, start_gateway_with(&config), dir)
 }
@@ -92,6 +122,27 @@ fn traffic(gw: &Gateway) -> u16 {
         "the limited key may not use claude: {refused}"
     );
     refused
+}
+
+/// Requests on the experiment's route, from many users (both variants get traffic).
+fn experiment_traffic(gw: &Gateway) {
+    let b = bearer();
+    for u in 0..24 {
+        let user = format!("user-{u}");
+        let mut s = connect(gw);
+        let r = roundtrip(
+            &mut s,
+            "POST",
+            "/v1/chat/completions",
+            &[
+                ("authorization", b.as_str()),
+                ("content-type", "application/json"),
+                ("x-user-id", user.as_str()),
+            ],
+            chat_body("ab", false).as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
 }
 
 /// A DevTools-protocol client over Chromium's `--remote-debugging-pipe` (fds 3 and 4, set up
@@ -362,6 +413,36 @@ fn dashboard_in_chromium_signs_in_off_loopback_and_shows_the_traffic() {
     let cost = b.eval("document.getElementById('detail-cost').textContent");
     let cost = cost.as_str().unwrap_or("");
     assert!(cost.contains("reserved cost USD"), "{cost}");
+    // Its candidates include an unpriced one (`down/never`): nothing could be reserved.
+    assert!(cost.contains("none (no limit"), "{cost}");
+    // The routing waterfall: the fallback order's two candidates, the first failed, the
+    // second served, each with its cost.
+    let route = b.eval("[...document.querySelectorAll('#detail-route tbody tr')].map(tr => [...tr.cells].map(c => c.textContent).join('|'))");
+    let route: Vec<String> = route
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(route.len(), 2, "{route:?}");
+    assert!(
+        route[0].contains("down/never") && route[0].contains("failed"),
+        "{route:?}"
+    );
+    assert!(
+        route[1].contains("openai/gpt-4o-mini") && route[1].contains("served"),
+        "{route:?}"
+    );
+    let summary = b.eval("document.getElementById('detail-route-summary').textContent");
+    assert!(
+        summary
+            .as_str()
+            .unwrap_or("")
+            .contains("strategy: fallback"),
+        "{summary}"
+    );
     let attempts = b.eval("document.getElementById('detail-attempts').textContent");
     assert!(
         attempts.as_str().unwrap_or("").contains("down"),
@@ -369,6 +450,62 @@ fn dashboard_in_chromium_signs_in_off_loopback_and_shows_the_traffic() {
     );
     b.eval("document.getElementById('detail').scrollIntoView(); 1");
     b.screenshot("dashboard-detail.png");
+
+    // A `search` request on a priced route: the feature's limit reserved its worst case before
+    // the call, shown beside what it cost.
+    let id = b.eval("[...document.querySelectorAll('#requests-table tbody tr')].find(tr => tr.cells[3].textContent === 'search' && tr.cells[6].textContent === '1').dataset.id");
+    let id = id.as_str().expect("a search request").to_owned();
+    b.navigate(&format!("{base}/ui?request={id}"));
+    b.wait_ready();
+    b.wait_for("document.getElementById('detail-reserved')");
+    let cost = b.eval("document.getElementById('detail-cost').textContent");
+    let cost = cost.as_str().unwrap_or("").to_owned();
+    let reserved = b.eval("document.getElementById('detail-reserved').textContent");
+    let reserved: f64 = reserved.as_str().unwrap_or("").parse().unwrap_or(0.0);
+    assert!(reserved > 0.0, "reserved: {cost}");
+    assert!(cost.contains("actual / reserved"), "{cost}");
+    let api = b.eval(&format!(
+        "fetch('/admin/requests/{id}').then(r => r.json()).then(j => [j.reserved_usd, j.cost_usd])"
+    ));
+    assert!(
+        api[0]
+            .as_str()
+            .is_some_and(|r| r.parse::<f64>().unwrap_or(0.0) == reserved),
+        "{api}"
+    );
+
+    // The experiment: once the judge has scored both variants, each one's interval is drawn.
+    experiment_traffic(&gw);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = b.eval("fetch('/admin/experiments').then(r => r.json()).then(j => j.experiments[0].variants.filter(v => v.ci_low !== null).length)");
+        if v.as_u64() == Some(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the judge never scored both variants"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    b.navigate(&format!("{base}/ui#experiments"));
+    b.wait_ready();
+    b.wait_for("document.querySelector('#experiment-charts img') && document.querySelector('#experiment-charts img').complete && document.querySelector('#experiment-charts img').naturalWidth > 0");
+    let svg =
+        b.eval("fetch(document.querySelector('#experiment-charts img').src).then(r => r.text())");
+    let svg = svg.as_str().unwrap_or("");
+    assert!(svg.contains("ab-test (score)"), "{svg}");
+    assert!(svg.contains("strong ") && svg.contains("weak "), "{svg}");
+    assert!(
+        svg.contains("<circle"),
+        "each mean is a dot on its interval: {svg}"
+    );
+    assert!(
+        svg.contains(" ["),
+        "the interval's bounds are written: {svg}"
+    );
+    b.eval("document.getElementById('experiments').scrollIntoView(); 1");
+    b.screenshot("dashboard-experiments.png");
 
     // Phone width: nothing pushes the page sideways (wide tables scroll in their box).
     b.page(
@@ -426,6 +563,7 @@ fn dashboard_on_loopback_without_a_key_opens_directly() {
         dom.contains("Spend by model"),
         "the charts are drawn: {dom}"
     );
-    // The gateway has /admin/experiments now; this config runs none.
-    assert!(dom.contains("No experiments configured."), "{dom}");
+    // The experiment is listed, with its intervals' chart.
+    assert!(dom.contains("ab-test"), "{dom}");
+    assert!(dom.contains("/ui/experiment.svg?name=ab-test"), "{dom}");
 }

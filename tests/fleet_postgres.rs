@@ -142,7 +142,7 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
     assert_eq!(
         pg.query_count("SELECT MAX(version)::int8 FROM switchyard_schema")
             .await,
-        4
+        i64::from(switchyard::ledger::postgres::PG_SCHEMA_VERSION)
     );
 
     eprintln!("postgres and two gateways up after {:?}", t0.elapsed());
@@ -307,6 +307,52 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
     let page = admin_get(&client, admin_a, "/admin/requests?limit=3").await;
     assert_eq!(page["requests"].as_array().map(Vec::len), Some(3));
     assert!(page["next_before"].is_string());
+
+    // The dashboard reads the same Postgres. Its series over 24 hours comes from the hourly
+    // rollup the insert batches kept (the replays after the outage added nothing twice), over
+    // all time (a few minutes: short buckets) from the rows; both are the fleet's traffic.
+    assert_eq!(
+        pg.query_count("SELECT SUM(requests)::int8 FROM spend_hourly WHERE dim = 'total'")
+            .await,
+        TOTAL as i64,
+        "the rollup counts each row once"
+    );
+    for admin in [admin_a, admin_b] {
+        for since in ["24h", "all"] {
+            let s = admin_get(
+                &client,
+                admin,
+                &format!("/admin/spend/series?since={since}&buckets=24"),
+            )
+            .await;
+            assert_eq!(
+                s["total"]["total_requests"],
+                json!(TOTAL),
+                "{since}: {}",
+                s["total"]
+            );
+            let total = Decimal::from_str(s["total"]["total_cost_usd"].as_str().unwrap()).unwrap();
+            assert_eq!(total, header_sum, "series since={since} vs cost headers");
+            let by_key: u64 = s["by"]["key"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["total_requests"].as_u64().unwrap())
+                .sum();
+            assert_eq!(by_key, TOTAL as u64, "{since}");
+        }
+    }
+    // A request's detail and waterfall on the dashboard, from Postgres.
+    let r = client
+        .get(format!(
+            "http://127.0.0.1:{admin_a}/ui/waterfall.svg?id={b_id}"
+        ))
+        .send()
+        .await
+        .expect("waterfall");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<svg"));
+    assert!(one["route_plan"]["strategy"].is_string(), "{one}");
     eprintln!("checks done after {:?}", t0.elapsed());
     drop((gw_a, gw_b));
 }

@@ -72,6 +72,7 @@ fn row(id: &str, cost: Option<Decimal>) -> LedgerRow {
         unit: None,
         quantity: None,
         route_reason: None,
+        reserved_usd: None,
         ..LedgerRow::default()
     };
     r.set_attempts(vec![failed, served]);

@@ -102,6 +102,14 @@ impl AdminApp {
         }
     }
 
+    /// The ledger store the dashboard reads: Postgres when the ledger is there, else the file.
+    fn ledger_source(&self) -> crate::dashboard::Source {
+        crate::dashboard::Source::of(
+            self.shared.ledger.as_ref(),
+            self.shared.state().config.ledger.path.clone(),
+        )
+    }
+
     fn authorized(&self, session: &ServerSession) -> bool {
         let Some(key) = &self.key else {
             return true;
@@ -140,7 +148,9 @@ impl AdminApp {
                 .and_then(|v| v.to_str().ok()),
             authorized,
             key: self.key.as_ref().map(|k| k.expose()),
-            ledger: self.shared.state().config.ledger.path.clone(),
+            source: self.ledger_source(),
+            state: Some(self.shared.state()),
+            experiments: self.shared.experiments.source().cloned(),
         };
         self.dashboard.serve(&req, &body).await
     }
@@ -359,8 +369,8 @@ impl ServeHttp for AdminApp {
             ),
             ("GET", "/admin/spend/series") => {
                 self.flush_ledger().await;
-                let ledger = self.shared.state().config.ledger.path.clone();
-                let (status, v) = crate::dashboard::series_json(ledger, &query).await;
+                let (status, v) =
+                    crate::dashboard::series_json(&self.ledger_source(), &query).await;
                 json_reply(status, v)
             }
             ("GET", "/admin/spend") => {

@@ -217,12 +217,26 @@ pub async fn from_postgres(
             Err(e) => super::json_reply(500, json!({"error": e.to_string()})),
         };
     }
-    let row = match read::read_row(pg, rest.to_owned()).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return super::json_reply(404, json!({"error": format!("no request {rest}")})),
-        Err(e) => return super::json_reply(500, json!({"error": e.to_string()})),
+    match one_from_postgres(pg, path, rest.to_owned()).await {
+        Ok(Some(v)) => super::json_reply(200, v),
+        Ok(None) => super::json_reply(404, json!({"error": format!("no request {rest}")})),
+        Err(e) => super::json_reply(500, json!({"error": e})),
+    }
+}
+
+/// One request from Postgres, as [`one`] gives it from SQLite (kept bodies stay in the SQLite
+/// file at `path`, read on a blocking thread); `None` when there is no such request.
+pub async fn one_from_postgres(
+    pg: &std::sync::Arc<crate::ledger::postgres::PgStore>,
+    path: std::path::PathBuf,
+    id: String,
+) -> Result<Option<Value>, String> {
+    let Some(row) = crate::ledger::postgres::read::read_row(pg, id.clone())
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
     };
-    let id = rest.to_owned();
     let bodies = tokio::task::spawn_blocking(move || {
         if path.exists() {
             crate::governance::bodies::read(&path, &id)
@@ -230,17 +244,17 @@ pub async fn from_postgres(
             Ok(Default::default())
         }
     })
-    .await;
+    .await
+    .map_err(|e| e.to_string())??;
     let mut v = row_json(&row);
-    match bodies {
-        Ok(Ok(b)) => v["bodies"] = serde_json::to_value(b).unwrap_or(Value::Null),
-        Ok(Err(e)) => return super::json_reply(500, json!({"error": e})),
-        Err(e) => return super::json_reply(500, json!({"error": e.to_string()})),
-    }
-    super::json_reply(200, v)
+    v["route_plan"] = crate::dashboard::route::waterfall(&v);
+    v["bodies"] = serde_json::to_value(bodies).unwrap_or(Value::Null);
+    Ok(Some(v))
 }
 
-/// One request with its attempts and kept bodies; `None` when there is no such request.
+/// One request with its attempts, its routing waterfall (`route_plan`, see
+/// [`crate::dashboard::route::waterfall`]) and kept bodies; `None` when there is no such
+/// request.
 pub fn one(path: &Path, id: &str) -> Result<Option<Value>, String> {
     if !path.exists() {
         return Ok(None);
@@ -249,6 +263,7 @@ pub fn one(path: &Path, id: &str) -> Result<Option<Value>, String> {
         return Ok(None);
     };
     let mut v = row_json(&row);
+    v["route_plan"] = crate::dashboard::route::waterfall(&v);
     let bodies = crate::governance::bodies::read(path, id)?;
     v["bodies"] = serde_json::to_value(bodies).unwrap_or(Value::Null);
     Ok(Some(v))

@@ -234,6 +234,100 @@ pub fn waterfall(bars: &[Bar]) -> Result<String, String> {
     Ok(svg)
 }
 
+/// An experiment's variants with their score and its confidence interval drawn as an
+/// interval (a horizontal error bar from `ci_low` to `ci_high` through the mean), one row per
+/// variant, labelled with its cost per request and median latency; the caption says whether
+/// a decision is reached. Score mode is drawn on 1 to 10, pairwise (win share) on 0 to 1.
+pub fn intervals(r: &crate::experiments::report::Report) -> Result<String, String> {
+    let mut svg = String::new();
+    let rows = r.variants.len().max(1);
+    let height = 70 + 34 * rows as u32;
+    let (lo, hi) = if r.mode == "pairwise" {
+        (0.0, 1.0)
+    } else {
+        (1.0, 10.0)
+    };
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let state = match (&r.leader, r.decided) {
+            (Some(l), true) => format!("decided: {l}"),
+            (Some(l), false) => format!("not decided, leading: {l}"),
+            (None, _) => "no verdicts yet".to_owned(),
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{} ({}): {state}", r.experiment, r.mode),
+                ("sans-serif", 14),
+            )
+            .margin(8)
+            .x_label_area_size(24)
+            .build_cartesian_2d(lo..hi, 0f64..rows as f64)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .disable_y_axis()
+            .x_labels(10)
+            .x_label_formatter(&|x| {
+                if hi > 1.0 {
+                    format!("{x:.0}")
+                } else {
+                    format!("{x:.1}")
+                }
+            })
+            .draw()
+            .map_err(draw_err)?;
+        let n = r.variants.len() as f64;
+        let y = |i: usize| n - i as f64 - 0.55;
+        let clamp = |x: f64| x.clamp(lo, hi);
+        for (i, v) in r.variants.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            if let (Some(m), Some(l), Some(h)) = (v.mean_score, v.ci_low, v.ci_high) {
+                chart
+                    .draw_series(std::iter::once(ErrorBar::new_horizontal(
+                        y(i),
+                        clamp(l),
+                        clamp(m),
+                        clamp(h),
+                        color.stroke_width(3),
+                        12,
+                    )))
+                    .map_err(draw_err)?;
+                chart
+                    .draw_series(std::iter::once(Circle::new(
+                        (clamp(m), y(i)),
+                        4,
+                        color.filled(),
+                    )))
+                    .map_err(draw_err)?;
+            }
+            let score = match (v.mean_score, v.ci_low, v.ci_high) {
+                (Some(m), Some(l), Some(h)) => format!("{m:.2} [{l:.2}, {h:.2}]"),
+                (Some(m), _, _) => format!("{m:.2} (no interval yet)"),
+                _ => "no verdicts".to_owned(),
+            };
+            let cost = v
+                .cost_per_request_usd
+                .map_or("cost unknown".to_owned(), |c| {
+                    format!("${}/req", c.round_dp(6).normalize())
+                });
+            let p50 = v
+                .p50_ms
+                .map_or("p50 -".to_owned(), |ms| format!("p50 {ms:.0} ms"));
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{} {score}, {cost}, {p50}", v.name),
+                    (lo, y(i) + 0.42),
+                    ("sans-serif", 11),
+                )))
+                .map_err(draw_err)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    Ok(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +374,60 @@ mod tests {
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("cache savings (all)"));
         assert!(svg.contains("<polyline") || svg.contains("<path"));
+    }
+
+    #[test]
+    fn intervals_are_drawn_as_error_bars_with_the_decision() {
+        use crate::experiments::report::{Promotion, Report, VariantReport};
+        let variant = |name: &str, m: Option<f64>, l: f64, h: f64| VariantReport {
+            name: name.into(),
+            target: "openai/gpt".into(),
+            weight: 50,
+            requests: 40,
+            judged: 30,
+            unscored: 0,
+            mean_score: m,
+            ci_low: m.map(|_| l),
+            ci_high: m.map(|_| h),
+            wins: 0,
+            losses: 0,
+            ties: 0,
+            cost_usd: Some(Decimal::new(4, 2)),
+            cost_per_request_usd: Some(Decimal::new(1, 3)),
+            judge_cost_usd: None,
+            shadow_cost_usd: None,
+            p50_ms: Some(120.0),
+            p95_ms: Some(300.0),
+            feedback: Default::default(),
+        };
+        let r = Report {
+            experiment: "<b>tone</b>".into(),
+            route: "chat".into(),
+            mode: "score",
+            method: "",
+            alpha: 0.05,
+            leader: Some("a".into()),
+            decided: true,
+            promotion: Promotion {
+                mode: "off",
+                status: "off",
+                variant: None,
+                reason: None,
+            },
+            shifts: Vec::new(),
+            variants: vec![
+                variant("a", Some(7.5), 6.9, 8.1),
+                variant("b", None, 0.0, 0.0),
+            ],
+        };
+        let svg = intervals(&r).unwrap();
+        assert!(svg.contains("decided: a"));
+        assert!(svg.contains("&lt;b&gt;tone"), "names are escaped");
+        assert!(svg.contains("7.50 [6.90, 8.10]"));
+        assert!(svg.contains("$0.001/req") && svg.contains("p50 120 ms"));
+        assert!(svg.contains("b no verdicts"));
+        // The interval: one error bar (its line and two caps) and the mean's dot.
+        assert!(svg.matches("<line").count() + svg.matches("<polyline").count() >= 3);
+        assert!(svg.contains("<circle"));
     }
 }

@@ -6,6 +6,7 @@
 //! POST /ui/login            form field `key`: checks the admin key once, sets a session cookie
 //! POST /ui/logout           ends the session
 //! GET  /ui/waterfall.svg?id=REQUEST_ID   a request's attempts as a chart
+//! GET  /ui/experiment.svg?name=NAME      an experiment's variants with their intervals
 //! GET  /admin/spend/series?since=24h&buckets=24&by=key,feature,model,provider[&charts=svg]
 //! ```
 //!
@@ -15,7 +16,9 @@
 //! `/admin/experiments` when a gateway has it), and reads its filters from the page's own URL
 //! query (`/ui?key=alice&status=429`, `/ui?request=ID`), so any view can be linked.
 //!
-//! Charts are SVG drawn server-side by `plotters` ([`charts`]), from [`series`].
+//! Charts are SVG drawn server-side by `plotters` ([`charts`]), from [`series`]. A request's
+//! routing waterfall is its route reason read back into structure ([`route`]). Everything is
+//! read from whichever ledger store is configured ([`Source`]: the SQLite file or Postgres).
 //!
 //! Access: with no admin key (the admin port is then on loopback; the config refuses anything
 //! else) the page opens directly. With a key, the login form posts it once; the answer sets a
@@ -23,12 +26,15 @@
 //! key never travels in a URL and is never stored by the dashboard.
 
 pub mod charts;
+pub mod route;
 pub mod series;
 pub mod session;
+pub mod source;
+
+pub use source::Source;
 
 use http::Response;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::Instant;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -54,8 +60,12 @@ pub struct UiRequest<'a> {
     pub authorized: bool,
     /// The admin key, when one is configured (for the login form).
     pub key: Option<&'a str>,
-    /// The ledger's database file.
-    pub ledger: PathBuf,
+    /// The ledger store the gateway writes to.
+    pub source: Source,
+    /// The gateway's state (experiments' config for their charts).
+    pub state: Option<std::sync::Arc<crate::proxy::GatewayState>>,
+    /// Where experiments' results are read (whichever store the ledger is in).
+    pub experiments: Option<std::sync::Arc<dyn crate::experiments::source::ExperimentSource>>,
 }
 
 fn page(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -136,6 +146,7 @@ impl Dashboard {
             _ if !req.authorized => login_page(401, ""),
             ("GET", "/ui" | "/ui/") => html(200, INDEX_HTML),
             ("GET", "/ui/waterfall.svg") => waterfall(req).await,
+            ("GET", "/ui/experiment.svg") => experiment(req).await,
             _ => html(
                 404,
                 "<!doctype html><title>Not found</title><p>No such page.",
@@ -159,29 +170,25 @@ impl Dashboard {
     }
 }
 
-async fn waterfall(req: &UiRequest<'_>) -> Response<Vec<u8>> {
-    let id = req
-        .query
+/// The value of query parameter `name`, decoded.
+fn param(query: &str, name: &str) -> String {
+    query
         .split('&')
-        .find_map(|p| p.strip_prefix("id="))
+        .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
         .map(crate::admin::requests::decode)
-        .unwrap_or_default();
-    let path = req.ledger.clone();
-    let found = tokio::task::spawn_blocking(move || crate::admin::requests::one(&path, &id)).await;
-    let attempts = match found {
-        Ok(Ok(Some(v))) => v
+        .unwrap_or_default()
+}
+
+async fn waterfall(req: &UiRequest<'_>) -> Response<Vec<u8>> {
+    let id = param(req.query, "id");
+    let attempts = match req.source.request(id).await {
+        Ok(Some(v)) => v
             .get("attempts")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
-        Ok(Ok(None)) => return html(404, "<!doctype html><p>No such request."),
-        Ok(Err(e)) => return html(500, &format!("<!doctype html><p>{}", escape(&e))),
-        Err(e) => {
-            return html(
-                500,
-                &format!("<!doctype html><p>{}", escape(&e.to_string())),
-            )
-        }
+        Ok(None) => return html(404, "<!doctype html><p>No such request."),
+        Err(e) => return html(500, &format!("<!doctype html><p>{}", escape(&e))),
     };
     match charts::waterfall(&charts::bars(&attempts)) {
         Ok(svg) => page(200, "image/svg+xml", svg.into_bytes()),
@@ -189,9 +196,35 @@ async fn waterfall(req: &UiRequest<'_>) -> Response<Vec<u8>> {
     }
 }
 
+/// `GET /ui/experiment.svg?name=NAME`: the experiment's variants with their intervals
+/// ([`charts::intervals`]), read from the ledger on a blocking thread.
+async fn experiment(req: &UiRequest<'_>) -> Response<Vec<u8>> {
+    let name = param(req.query, "name");
+    let (Some(state), Some(source)) = (req.state.clone(), req.experiments.clone()) else {
+        return html(404, "<!doctype html><p>No such experiment.");
+    };
+    let read = tokio::task::spawn_blocking(move || {
+        if state.config.experiment(&name).is_none() {
+            return Ok(None);
+        }
+        let report = crate::experiments::report::read(&*source, &state.config, &name)?;
+        charts::intervals(&report).map(Some)
+    })
+    .await;
+    match read {
+        Ok(Ok(Some(svg))) => page(200, "image/svg+xml", svg.into_bytes()),
+        Ok(Ok(None)) => html(404, "<!doctype html><p>No such experiment."),
+        Ok(Err(e)) => html(500, &format!("<!doctype html><p>{}", escape(&e))),
+        Err(e) => html(
+            500,
+            &format!("<!doctype html><p>{}", escape(&e.to_string())),
+        ),
+    }
+}
+
 /// `GET /admin/spend/series`: spend per time bucket, by key, feature, model and provider, with
-/// the charts as SVG strings when `charts=svg`. Runs on a blocking thread (SQLite).
-pub async fn series_json(ledger: PathBuf, query: &str) -> (u16, Value) {
+/// the charts as SVG strings when `charts=svg`, from whichever store the ledger is in.
+pub async fn series_json(source: &Source, query: &str) -> (u16, Value) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -199,10 +232,15 @@ pub async fn series_json(ledger: PathBuf, query: &str) -> (u16, Value) {
         Ok(q) => q,
         Err(e) => return (400, json!({"error": e})),
     };
+    let charts_too = q.charts;
+    let s = match source.series(q).await {
+        Ok(s) => s,
+        Err(e) => return (500, json!({"error": e})),
+    };
+    // Drawing is CPU work: off the async threads.
     let done = tokio::task::spawn_blocking(move || -> Result<Value, String> {
-        let s = series::read(&ledger, &q)?;
         let mut v = s.to_json();
-        if q.charts {
+        if charts_too {
             let mut svgs = serde_json::Map::new();
             for (by, groups) in &s.by {
                 svgs.insert(
@@ -231,6 +269,7 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn req<'a>(method: &'a str, path: &'a str, authorized: bool) -> UiRequest<'a> {
         UiRequest {
@@ -240,7 +279,9 @@ mod tests {
             cookie: None,
             authorized,
             key: Some("sk-admin"),
-            ledger: PathBuf::from("/nonexistent/ledger.db"),
+            source: Source::Sqlite(PathBuf::from("/nonexistent/ledger.db")),
+            state: None,
+            experiments: None,
         }
     }
 

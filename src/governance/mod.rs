@@ -126,6 +126,9 @@ impl Governance {
 pub struct PerRequest {
     /// What the request reserved, settled when it ends.
     pub reservation: Option<Reservation>,
+    /// The reservation's cost in USD (its worst case at the dearest candidate), kept after
+    /// settling for the ledger row; `None` without a reservation or without a price.
+    pub reserved_usd: Option<rust_decimal::Decimal>,
     /// Its bodies, captured for the body log.
     pub capture: Option<Capture>,
     /// The answer ran past its reservation: the proxy ends the stream.

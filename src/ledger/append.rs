@@ -7,6 +7,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::attempt::{add_usage, LedgerAttempt, Totals};
+use super::rollup::{Contribution, Rollup};
 use super::store::{from_sql_count, insert_attempts, parse_money, prepare_insert_attempt};
 use crate::usage::Usage;
 
@@ -17,12 +18,38 @@ pub struct Append {
     pub attempts: Vec<LedgerAttempt>,
 }
 
+/// Where a row sits in the rollup (its hour and groups) and its cache savings.
+struct Place {
+    ts_ms: i64,
+    dims: [Option<String>; 4],
+    saved: Option<rust_decimal::Decimal>,
+}
+
+impl Place {
+    fn contribution(&self, cost: Option<rust_decimal::Decimal>, usage: &Usage) -> Contribution<'_> {
+        Contribution {
+            ts_ms: self.ts_ms,
+            dims: [
+                self.dims[0].as_deref(),
+                self.dims[1].as_deref(),
+                self.dims[2].as_deref(),
+                self.dims[3].as_deref(),
+            ],
+            cost,
+            saved: self.saved,
+            input_tokens: usage.input,
+            output_tokens: usage.output,
+        }
+    }
+}
+
 /// Applies one [`Append`]; `Ok(false)` when the row is not in the database (yet).
 pub(crate) fn append(conn: &Connection, a: &Append) -> rusqlite::Result<bool> {
     let row = conn
         .query_row(
             "SELECT cost_usd, cost_unknown, input_tokens, output_tokens, cached_input_tokens, \
-             cache_write_tokens, reasoning_tokens FROM requests WHERE request_id = ?1",
+             cache_write_tokens, reasoning_tokens, ts_ms, gateway_key, feature, provider, model, \
+             saved_usd FROM requests WHERE request_id = ?1",
             [&a.request_id],
             |r| {
                 Ok((
@@ -35,13 +62,19 @@ pub(crate) fn append(conn: &Connection, a: &Append) -> rusqlite::Result<bool> {
                         cache_write: from_sql_count(r.get(5)?),
                         reasoning: from_sql_count(r.get(6)?),
                     },
+                    Place {
+                        ts_ms: r.get(7)?,
+                        dims: [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?],
+                        saved: parse_money(r.get(12)?),
+                    },
                 ))
             },
         )
         .optional()?;
-    let Some((cost, unknown, mut usage)) = row else {
+    let Some((cost, unknown, mut usage, place)) = row else {
         return Ok(false);
     };
+    let before_cost = cost.filter(|_| !unknown);
     let next: i64 = conn.query_row(
         "SELECT COALESCE(MAX(idx) + 1, 0) FROM attempts WHERE request_id = ?1",
         [&a.request_id],
@@ -58,11 +91,17 @@ pub(crate) fn append(conn: &Connection, a: &Append) -> rusqlite::Result<bool> {
         )?;
     }
     let added = Totals::of(&a.attempts);
+    let old_usage = usage;
     add_usage(&mut usage, &added.usage);
     let total = match (cost, added.cost_usd) {
         (Some(c), Some(d)) if !unknown && !added.cost_unknown => Some(c.saturating_add(d)),
         _ => None,
     };
+    // The hourly rollup: the row's old figures out, its new ones in.
+    let mut rollup = Rollup::default();
+    rollup.add(&place.contribution(before_cost, &old_usage), -1);
+    rollup.add(&place.contribution(total, &usage), 1);
+    super::rollup::apply(conn, &rollup)?;
     conn.execute(
         "UPDATE requests SET cost_usd = ?2, cost_unknown = ?3, input_tokens = ?4, \
          output_tokens = ?5, cached_input_tokens = ?6, cache_write_tokens = ?7, \

@@ -57,6 +57,7 @@ fn row(id: &str, key: &str, served: &str, attempts: Vec<LedgerAttempt>) -> Ledge
         status: 200,
         total_ms: 1.0,
         route_reason: None,
+        reserved_usd: None,
         ..LedgerRow::default()
     };
     r.attempt_count = attempts.iter().filter(|a| a.role != Role::Skipped).count() as u32;

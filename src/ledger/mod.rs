@@ -47,6 +47,7 @@
 //! - `writer`: [`Ledger`], [`LedgerHandle`] and the writer thread.
 //! - [`extra`]: writes that are not rows (appended attempts, experiment results), queued,
 //!   spilled and replayed like rows.
+//! - [`rollup`]: the hourly spend rollup the writer keeps with the rows (dashboard charts).
 //! - [`report`]: read-only spend reports ([`spend_report`]) and [`parse_since`].
 //! - [`postgres`]: the ledger in Postgres for a fleet of gateways (`[ledger] store`): the
 //!   writer's other store, and its readers.
@@ -67,6 +68,7 @@ mod legacy;
 mod media_units;
 pub mod postgres;
 pub mod report;
+pub mod rollup;
 pub(crate) mod schema;
 mod spill;
 pub mod store;
@@ -135,6 +137,11 @@ pub struct LedgerRow {
     /// Why routing chose as it did (the `x-switchyard-route-reason` text).
     #[serde(default)]
     pub route_reason: Option<String>,
+    /// What governance reserved for the request before its call (its worst case at the
+    /// dearest candidate's price), when a limit or budget applied; `None` otherwise, or when
+    /// a candidate had no price.
+    #[serde(default)]
+    pub reserved_usd: Option<Decimal>,
 }
 
 impl LedgerRow {

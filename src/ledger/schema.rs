@@ -19,6 +19,9 @@
 //!    of an experiment got), `experiment_judgments` (the judge's verdicts), `experiment_feedback`
 //!    (`POST /v1/feedback`) and `experiment_shifts` (promotions and blocked promotions).
 //! 7. `requests.route_reason`: the routing decision as `x-switchyard-route-reason` gave it.
+//! 8. `spend_hourly`: spend per hour by key, feature, model and provider, kept by the writer
+//!    with the rows and backfilled from the rows already there ([`super::rollup`]).
+//! 9. `requests.reserved_usd`: the worst-case cost governance reserved before the call.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -88,6 +91,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(crate::experiments::store::SCHEMA),
     // Why routing chose as it did: the `x-switchyard-route-reason` text (routing issue #14).
     Migration::Sql("ALTER TABLE requests ADD COLUMN route_reason TEXT;"),
+    // The dashboard's spend charts read hourly sums, not every row (issue #19).
+    Migration::Rust(super::rollup::create_and_backfill),
+    // What governance reserved before the call, beside what the request cost (issue #19).
+    Migration::Sql("ALTER TABLE requests ADD COLUMN reserved_usd TEXT;"),
 ];
 
 /// Version 4: the indexes the request log's filters need (`/admin/requests`, the dashboard),

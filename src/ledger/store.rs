@@ -29,15 +29,15 @@ const COLUMNS: &str = "request_id, ts_ms, gateway_key, feature, route, endpoint,
      provider, model, attempt_count, status, error_class, cache_hit, stream, \
      input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
      cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity, \
-     route_reason";
+     route_reason, reserved_usd";
 
 const INSERT: &str = "INSERT OR IGNORE INTO requests (request_id, ts_ms, gateway_key, feature, \
      route, endpoint, requested_model, provider, model, attempt_count, status, \
      error_class, cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, \
      cache_write_tokens, reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, \
-     ttft_ms, total_ms, unit, quantity, route_reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-     ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, \
-     ?27, ?28)";
+     ttft_ms, total_ms, unit, quantity, route_reason, reserved_usd) VALUES (?1, ?2, ?3, ?4, ?5, \
+     ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
+     ?25, ?26, ?27, ?28, ?29)";
 
 /// The `attempts` columns after `request_id, idx`, in table order.
 const ATTEMPT_COLUMNS: &str = "role, provider, model, key_index, status, error_class, ms, \
@@ -86,13 +86,15 @@ pub(crate) struct Inserted {
 }
 
 /// Inserts `rows` in one transaction; rows whose `request_id` already exists are ignored and
-/// counted as duplicates. On error nothing is committed.
+/// counted as duplicates. The hourly rollup ([`super::rollup`]) gets the new rows in the same
+/// transaction. On error nothing is committed.
 pub(crate) fn insert_rows<'a>(
     conn: &mut Connection,
     rows: impl IntoIterator<Item = &'a LedgerRow>,
 ) -> rusqlite::Result<Inserted> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut done = Inserted::default();
+    let mut rollup = super::rollup::Rollup::default();
     {
         let mut stmt = tx.prepare_cached(INSERT)?;
         let mut attempt_stmt = prepare_insert_attempt(&tx)?;
@@ -126,15 +128,19 @@ pub(crate) fn insert_rows<'a>(
                 r.unit,
                 r.quantity.map(to_sql_count),
                 r.route_reason,
+                r.reserved_usd.map(|d| d.to_string()),
             ])?;
             if changed == 0 {
                 done.duplicates += 1;
             } else {
                 done.new += 1;
                 insert_attempts(&mut attempt_stmt, &r.request_id, &r.attempts)?;
+                rollup.add(&super::rollup::Contribution::of(r), 1);
             }
         }
     }
+    // Only rows actually inserted count: a replayed duplicate adds nothing.
+    super::rollup::apply(&tx, &rollup)?;
     tx.commit()?;
     Ok(done)
 }
@@ -188,7 +194,8 @@ pub(crate) fn parse_money(text: Option<String>) -> Option<Decimal> {
 }
 
 /// The SELECT list for [`row_from_sql`]. A file from before the `unit` and `quantity`
-/// columns, or before `route_reason` (readers never migrate), reads them as NULL.
+/// columns, or before `route_reason` or `reserved_usd` (readers never migrate), reads them as
+/// NULL.
 pub(crate) fn select_all(conn: &Connection, where_clause: &str) -> rusqlite::Result<String> {
     let has = |column: &str| has_column(conn, column);
     let mut columns = COLUMNS.to_owned();
@@ -197,6 +204,9 @@ pub(crate) fn select_all(conn: &Connection, where_clause: &str) -> rusqlite::Res
     }
     if !has("route_reason")? {
         columns = columns.replace("route_reason", "NULL");
+    }
+    if !has("reserved_usd")? {
+        columns = columns.replace("reserved_usd", "NULL");
     }
     Ok(format!("SELECT {columns} FROM requests {where_clause}"))
 }
@@ -230,6 +240,7 @@ pub(crate) fn row_from_sql(r: &Row<'_>) -> rusqlite::Result<LedgerRow> {
         unit: r.get(25)?,
         quantity: r.get::<_, Option<i64>>(26)?.map(from_sql_count),
         route_reason: r.get(27)?,
+        reserved_usd: parse_money(r.get(28)?),
     })
 }
 

@@ -71,6 +71,7 @@ fn full_row(id: &str) -> LedgerRow {
         unit: Some("tokens".into()),
         quantity: Some(1571),
         route_reason: Some("cheapest: openai/gpt-4o-mini=$0.0001; removed groq/x (vision)".into()),
+        reserved_usd: Some(Decimal::new(12_345, 7)),
     }
 }
 
@@ -103,6 +104,7 @@ fn row(
         cost_unknown: cost.is_none(),
         total_ms: 1.0,
         route_reason: None,
+        reserved_usd: None,
         ..LedgerRow::default()
     }
 }

@@ -158,9 +158,16 @@ async function loadDetail(id) {
   const c = $("detail-cost");
   c.replaceChildren();
   field(c, "actual cost USD", d.cost_unknown ? "unknown (unpriced model)" : usd(d.cost_usd));
-  field(c, "reserved cost USD", d.reserved_usd !== undefined ? usd(d.reserved_usd)
-    : "not recorded by this gateway's ledger");
+  const reserved = d.reserved_usd === null || d.reserved_usd === undefined
+    ? "none (no limit or budget applied, or the model is unpriced)" : usd(d.reserved_usd);
+  field(c, "reserved cost USD", reserved);
+  c.lastChild.id = "detail-reserved";
+  if (d.reserved_usd && d.cost_usd !== null && d.cost_usd !== undefined && Number(d.reserved_usd) > 0) {
+    // A ratio for reading only; the amounts above are the exact decimals.
+    field(c, "actual / reserved", (100 * Number(d.cost_usd) / Number(d.reserved_usd)).toFixed(1) + " %");
+  }
   field(c, "cache savings USD", usd(d.saved_usd));
+  renderRoute(d.route_plan, d.route_reason);
   const w = $("detail-waterfall");
   w.replaceChildren();
   const img = el("img");
@@ -193,6 +200,37 @@ async function loadDetail(id) {
     b.appendChild(el("h4", "response (" + d.bodies.response_form + ")"));
     b.appendChild(el("pre", d.bodies.response || "(none)"));
   }
+}
+
+// The routing waterfall: each candidate in the strategy's order with its score and the
+// attempts made at it, the candidates filters removed, then the other legs (race, hedge,
+// judge, shadow).
+function renderRoute(p, text) {
+  const s = $("detail-route-summary");
+  const body = $("detail-route").tBodies[0];
+  body.replaceChildren();
+  if (!p) { s.textContent = "no routing record"; return; }
+  const parts = [];
+  for (const r of p.rules || []) parts.push("rules: " + r);
+  parts.push("strategy: " + (p.strategy || "unknown") + (p.note ? " (" + p.note + ")" : ""));
+  if (p.legs) parts.push(p.legs);
+  for (const u of p.unparsed || []) parts.push(u);
+  s.textContent = parts.join(" → ") + (text ? "" : " (no route reason recorded)");
+  const row = (cls, cells) => {
+    const tr = el("tr", null, cls);
+    for (const v of cells) tr.appendChild(el("td", v === null || v === undefined ? "–" : v));
+    body.appendChild(tr);
+  };
+  const legCells = (a) => [a.attempt, a.role, a.status === null ? (a.error_class || "–") : a.status,
+    a.ms === null || a.ms === undefined ? "–" : Number(a.ms).toFixed(0),
+    a.cost_unknown ? "unknown" : usd(a.cost_usd)];
+  for (const c of p.candidates || []) {
+    const legs = c.attempts || [];
+    if (!legs.length) row("candidate", [c.order, c.target, c.score, "passed", "not tried", "–", "–", "–", "–"]);
+    for (const a of legs) row("candidate role-" + a.role, [c.order, c.target, c.score, "passed"].concat(legCells(a)));
+  }
+  for (const r of p.removed || []) row("removed", ["–", r.target, "–", "removed: " + r.filter, "–", "–", "–", "–", "–"]);
+  for (const a of p.other_attempts || []) row("leg role-" + a.role, ["–", a.target, "–", "–"].concat(legCells(a)));
 }
 
 // ---- targets -----------------------------------------------------------------------------
@@ -266,6 +304,16 @@ async function loadExperiments() {
   }
   if (r.status !== 200 || !r.body) { status.textContent = "experiments unavailable (" + r.status + ")"; return; }
   const rows = [];
+  // Each experiment's intervals, drawn by the gateway (plotters): one error bar per variant.
+  const charts = $("experiment-charts");
+  charts.replaceChildren();
+  for (const ex of r.body.experiments || []) {
+    const img = el("img", null, "interval-chart");
+    img.alt = "score intervals of " + (ex.name || ex.id);
+    img.dataset.experiment = ex.name || ex.id;
+    img.src = "/ui/experiment.svg?" + qs({ name: ex.name || ex.id, t: Date.now() });
+    charts.appendChild(img);
+  }
   for (const ex of r.body.experiments || []) {
     for (const v of ex.variants || [{}]) {
       rows.push(Object.assign({ experiment: ex.name || ex.id, decision: cell(ex.decision) }, flatten("", v, {})));

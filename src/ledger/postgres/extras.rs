@@ -12,6 +12,7 @@ use super::super::attempt::{add_usage, Totals};
 use super::super::store::{from_sql_count, parse_money};
 use super::super::{Append, Extra, LedgerError};
 use super::insert::{count, AttemptColumns, INSERT_ATTEMPTS};
+use crate::ledger::rollup::{Contribution, Rollup};
 use crate::usage::Usage;
 use deadpool_postgres::Transaction;
 
@@ -71,7 +72,8 @@ async fn append_once(
     let Some(row) = tx
         .query_opt(
             "SELECT cost_usd, cost_unknown, input_tokens, output_tokens, cached_input_tokens, \
-             cache_write_tokens, reasoning_tokens FROM requests WHERE request_id = $1 FOR UPDATE",
+             cache_write_tokens, reasoning_tokens, ts_ms, gateway_key, feature, provider, model, \
+             saved_usd FROM requests WHERE request_id = $1 FOR UPDATE",
             &[&a.request_id],
         )
         .await?
@@ -87,6 +89,10 @@ async fn append_once(
         cache_write: from_sql_count(row.get(5)),
         reasoning: from_sql_count(row.get(6)),
     };
+    let before = (cost, usage);
+    let ts_ms: i64 = row.get(7);
+    let dims: [Option<String>; 4] = [row.get(8), row.get(9), row.get(10), row.get(11)];
+    let saved = parse_money(row.get(12));
     let next: i32 = tx
         .query_one(
             "SELECT COALESCE(MAX(idx) + 1, 0) FROM attempts WHERE request_id = $1",
@@ -120,5 +126,23 @@ async fn append_once(
         ],
     )
     .await?;
+    // The hourly rollup: the row's old figures out, its new ones in.
+    let contribution = |cost, usage: &Usage| Contribution {
+        ts_ms,
+        dims: [
+            dims[0].as_deref(),
+            dims[1].as_deref(),
+            dims[2].as_deref(),
+            dims[3].as_deref(),
+        ],
+        cost,
+        saved,
+        input_tokens: usage.input,
+        output_tokens: usage.output,
+    };
+    let mut rollup = Rollup::default();
+    rollup.add(&contribution(before.0, &before.1), -1);
+    rollup.add(&contribution(total, &usage), 1);
+    super::rollup::apply(tx, &rollup).await?;
     Ok(None)
 }

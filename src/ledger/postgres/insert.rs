@@ -2,7 +2,8 @@
 //! (`INSERT ... SELECT * FROM UNNEST($1::text[], ...)`), so a batch of any size is two round
 //! trips with two statements prepared once per connection. `ON CONFLICT DO NOTHING` on the
 //! request id makes a replay (a spill file imported twice, a batch retried after a commit whose
-//! answer was lost) harmless; attempts are inserted only for rows that were new.
+//! answer was lost) harmless; attempts are inserted only for rows that were new, and only those
+//! rows are added to the hourly rollup ([`super::rollup`]).
 
 use std::collections::HashSet;
 
@@ -14,12 +15,12 @@ const INSERT_REQUESTS: &str = "INSERT INTO requests (request_id, ts_ms, gateway_
      route, endpoint, requested_model, provider, model, attempt_count, status, error_class, \
      cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, \
      reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, \
-     quantity, route_reason) \
+     quantity, route_reason, reserved_usd) \
      SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int4[], $12::text[], \
      $13::bool[], $14::bool[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
      $20::text[], $21::bool[], $22::text[], $23::bool[], $24::float8[], $25::float8[], \
-     $26::text[], $27::int8[], $28::text[]) \
+     $26::text[], $27::int8[], $28::text[], $29::text[]) \
      ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
 
 pub(super) const INSERT_ATTEMPTS: &str =
@@ -78,6 +79,7 @@ pub(crate) async fn insert_rows(
     let unit = col(&|r| r.unit.clone());
     let quantity: Vec<Option<i64>> = rows.iter().map(|r| r.quantity.map(count)).collect();
     let route_reason = col(&|r| r.route_reason.clone());
+    let reserved = col(&|r| r.reserved_usd.map(|d| d.to_string()));
     let new_ids: HashSet<String> = tx
         .query(
             &insert_requests,
@@ -110,6 +112,7 @@ pub(crate) async fn insert_rows(
                 &unit,
                 &quantity,
                 &route_reason,
+                &reserved,
             ],
         )
         .await?
@@ -118,13 +121,17 @@ pub(crate) async fn insert_rows(
         .collect();
 
     let mut a = AttemptColumns::default();
+    let mut rollup = crate::ledger::rollup::Rollup::default();
     // A request id twice in one batch: only its first row's attempts (the row kept).
     let mut seen: HashSet<&str> = HashSet::new();
     for r in rows {
         if new_ids.contains(&r.request_id) && seen.insert(&r.request_id) {
             a.push(&r.request_id, &r.attempts, 0);
+            rollup.add(&crate::ledger::rollup::Contribution::of(r), 1);
         }
     }
+    // Only rows this transaction inserted count: a replay adds nothing to the rollup.
+    super::rollup::apply(&tx, &rollup).await?;
     a.insert(&*tx, &insert_attempts).await?;
     tx.commit().await?;
     let new = new_ids.len() as u64;

@@ -36,6 +36,7 @@ use super::{LedgerError, LedgerRow};
 mod extras;
 mod insert;
 pub mod read;
+pub mod rollup;
 mod schema;
 pub mod url;
 

@@ -20,7 +20,7 @@ const COLUMNS: &str = "request_id, ts_ms, gateway_key, feature, route, endpoint,
      provider, model, attempt_count, status, error_class, cache_hit, stream, \
      input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, \
      cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, quantity, \
-     route_reason";
+     route_reason, reserved_usd";
 
 const ATTEMPT_COLUMNS: &str = "request_id, role, provider, model, key_index, status, \
      error_class, ms, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, \
@@ -150,6 +150,7 @@ fn ledger_row(r: &Row) -> LedgerRow {
         unit: r.get(25),
         quantity: r.get::<_, Option<i64>>(26).map(from_sql_count),
         route_reason: r.get(27),
+        reserved_usd: parse_money(r.get(28)),
     }
 }
 

@@ -92,6 +92,11 @@ const MIGRATIONS: &[&[&str]] = &[
             ts_ms BIGINT NOT NULL
         );",
     ],
+    // 5: what governance reserved before the call (SQLite schema 9).
+    &["ALTER TABLE requests ADD COLUMN reserved_usd TEXT;"],
+    // 6: the hourly spend rollup (SQLite schema 8), backfilled from the rows already there.
+    // Money is NUMERIC here: Postgres adds it exactly, so an upsert needs no read first.
+    &[super::rollup::MIGRATION],
 ];
 
 /// Applies the missing migrations in one transaction, under the advisory lock.

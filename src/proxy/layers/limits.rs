@@ -106,6 +106,7 @@ impl Layer for Limits {
         };
         match gw.governance.limiter.reserve(&ask).await? {
             Verdict::Granted(ticket) => {
+                ctx.governance.reserved_usd = worst.cost;
                 ctx.governance.reservation = Some(Reservation {
                     ticket,
                     output_tokens: worst.output_tokens,

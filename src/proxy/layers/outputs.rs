@@ -77,6 +77,7 @@ fn summary<'a>(
         cache: ctx.cache_outcome(),
         translated_from: ctx.translating().then(|| ctx.upstream_dialect()),
         account: &fin.account,
+        reserved_usd: ctx.governance.reserved_usd,
         error: ctx
             .outcome
             .error
@@ -126,6 +127,7 @@ pub fn ledger_row(s: &Summary<'_>) -> Option<LedgerRow> {
         unit: account.unit.map(str::to_owned),
         quantity: account.quantity,
         route_reason: s.route_reason.map(str::to_owned),
+        reserved_usd: s.reserved_usd,
     };
     let (attempts, carried) = ledger_attempts(s);
     let billed = account.usage != Usage::default()
