@@ -16,11 +16,11 @@
 # The gateway runs with the other features configured but idle on the measured route: an
 # experiment on another route, rate and spend limits on another key, no kept bodies.
 #
-# Env: REQUESTS (default 2000), WARMUP (default 200), PROFILE (release, the default, for the
-# figures; debug for the regression guard scripts/test.sh runs, which needs no release build),
+# Env: REQUESTS (default 2000), WARMUP (default 200), PROFILE (release, the default; debug to
+# check the script quickly, its figures mean nothing),
 # RESULTS_FILE (default load-tests/RESULTS.md; /dev/null to skip), REFERENCE (a file of
 # `<case> <instructions>` lines: exit 1 when a case is more than 10 % above its reference;
-# load-tests/instructions-debug.ref is the guard's), DUMPS_DIR (keep the callgrind dumps there,
+# load-tests/instructions.ref holds the release reference), DUMPS_DIR (keep the callgrind dumps there,
 # one per case in the order above, for callgrind_annotate), BUILD=0 (measure the binaries as
 # built, without cargo build).
 # Output ends with one line per case: `<case> <switchyard> <baseline> <ratio>`.
