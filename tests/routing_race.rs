@@ -312,16 +312,19 @@ fn responses_and_gemini_clients_race_and_a_raced_turn_can_be_continued() {
         RACE,
     ));
     let auth = bearer();
-    for stream in [false, true] {
-        let body = serde_json::json!({"model": "race", "input": "Hi", "stream": stream});
+    let respond = |body: serde_json::Value| {
         let mut s = connect(&gw);
-        let r = roundtrip(
+        let headers = [("authorization", auth.as_str())];
+        roundtrip(
             &mut s,
             "POST",
             "/v1/responses",
-            &[("authorization", auth.as_str())],
+            &headers,
             body.to_string().as_bytes(),
-        );
+        )
+    };
+    for stream in [false, true] {
+        let r = respond(serde_json::json!({"model": "race", "input": "Hi", "stream": stream}));
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         assert_eq!(served(&r), "fast/gpt-4o-mini");
         let text = String::from_utf8_lossy(&r.body).into_owned();
@@ -336,15 +339,8 @@ fn responses_and_gemini_clients_race_and_a_raced_turn_can_be_continued() {
         };
         // The raced turn was kept: the next turn continues it (an unknown id is a 404).
         std::thread::sleep(Duration::from_millis(100));
-        let next =
-            serde_json::json!({"model": "race", "input": "More", "previous_response_id": id});
-        let mut s = connect(&gw);
-        let r = roundtrip(
-            &mut s,
-            "POST",
-            "/v1/responses",
-            &[("authorization", auth.as_str())],
-            next.to_string().as_bytes(),
+        let r = respond(
+            serde_json::json!({"model": "race", "input": "More", "previous_response_id": id}),
         );
         assert_eq!(
             r.status,
