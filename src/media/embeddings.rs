@@ -172,49 +172,6 @@ impl FromGemini {
     }
 }
 
-/// Reads the usage of an OpenAI-shaped embeddings answer as it passes (a cache hit's: what
-/// the stored answer cost, for the saving). Bounded like the translator; the vectors are
-/// skipped, not built.
-#[derive(Default)]
-pub struct UsageReader {
-    buf: BytesMut,
-    overflowed: bool,
-}
-
-#[derive(serde::Deserialize)]
-struct Answer {
-    usage: Option<AnswerUsage>,
-}
-
-#[derive(serde::Deserialize)]
-struct AnswerUsage {
-    prompt_tokens: u64,
-}
-
-impl UsageReader {
-    pub fn feed(&mut self, chunk: &[u8]) {
-        if self.buf.len() + chunk.len() > MAX_ANSWER {
-            self.overflowed = true;
-            self.buf = BytesMut::new();
-        } else if !self.overflowed {
-            self.buf.extend_from_slice(chunk);
-        }
-    }
-
-    /// The answer's input tokens; `None` when it reports none or could not be read.
-    pub fn finish(&mut self) -> Option<crate::usage::Usage> {
-        let body = std::mem::take(&mut self.buf);
-        if self.overflowed {
-            return None;
-        }
-        let answer: Answer = serde_json::from_slice(&body).ok()?;
-        Some(crate::usage::Usage {
-            input: answer.usage?.prompt_tokens,
-            ..crate::usage::Usage::default()
-        })
-    }
-}
-
 /// Gemini's `{"embeddings":[{"values":[...]}]}` as OpenAI's embeddings list.
 pub fn translate(body: &[u8], base64: bool, model: &str, tokens: u64) -> Result<Vec<u8>, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
@@ -255,21 +212,27 @@ pub fn translate(body: &[u8], base64: bool, model: &str, tokens: u64) -> Result<
 mod tests {
     use super::*;
 
+    /// A cached answer's usage is read by the usage tally the proxied answer had (OpenAI
+    /// dialect, whole body), as the cache layer does on a hit.
     #[test]
     fn a_stored_answers_usage_is_read_across_chunks_and_bounded() {
+        use crate::usage::tally::StreamTally;
         let body = br#"{"object":"list","data":[{"embedding":[0.1,0.2]}],"usage":{"prompt_tokens":7,"total_tokens":7}}"#;
-        let mut r = UsageReader::default();
+        let mut r = StreamTally::new(crate::dialect::Dialect::OpenAi, false, false);
         for chunk in body.chunks(9) {
-            r.feed(chunk);
+            r.feed(Bytes::copy_from_slice(chunk));
         }
-        assert_eq!(r.finish().map(|u| u.input), Some(7));
-        let mut none = UsageReader::default();
-        none.feed(br#"{"data":[]}"#);
-        assert_eq!(none.finish(), None);
-        let mut big = UsageReader::default();
-        big.feed(&vec![b' '; MAX_ANSWER]);
-        big.feed(b"{}");
-        assert_eq!(big.finish(), None);
+        r.finish();
+        assert_eq!(r.usage().map(|u| u.input), Some(7));
+        let mut none = StreamTally::new(crate::dialect::Dialect::OpenAi, false, false);
+        none.feed(Bytes::from_static(br#"{"data":[]}"#));
+        none.finish();
+        assert_eq!(none.usage(), None);
+        let small = StreamTally::new(crate::dialect::Dialect::OpenAi, false, false);
+        let mut big = small.with_caps(16, 16, 16);
+        big.feed(Bytes::copy_from_slice(body));
+        big.finish();
+        assert_eq!(big.usage(), None);
     }
 
     #[test]

@@ -47,8 +47,9 @@ pub struct MediaCtx {
     pub meter: Option<meter::Meter>,
     /// Translates a Gemini embeddings answer into OpenAI's.
     pub embeddings: Option<embeddings::FromGemini>,
-    /// Reads a cached embeddings answer's usage (a hit's saving).
-    pub hit_usage: Option<embeddings::UsageReader>,
+    /// Reads a cached embeddings answer's usage (a hit's saving), as the proxied answer's
+    /// was read.
+    pub hit_usage: Option<crate::usage::tally::StreamTally>,
 }
 
 impl MediaCtx {

@@ -307,15 +307,7 @@ fn on_response_header(
     if !is_record {
         return Ok(());
     }
-    let text = |name: &str| {
-        resp.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let stored_from = text(CACHED_PROVIDER).zip(text(CACHED_MODEL));
-    resp.remove_header(CACHED_PROVIDER);
-    resp.remove_header(CACHED_MODEL);
+    let stored_from = take_stored_from(ctx, resp)?;
     resp.remove_header(&http::header::CONTENT_LENGTH);
     resp.remove_header(&http::header::AGE);
     let content_type = if ctx.request.stream {
@@ -345,10 +337,6 @@ fn on_response_header(
     );
     match &mut ctx.response {
         Response::Hit { renderer, from, .. } => {
-            if let Some((p, m)) = &stored_from {
-                resp.insert_header("x-switchyard-provider", p.as_str())?;
-                resp.insert_header("x-switchyard-model", m.as_str())?;
-            }
             *from = stored_from;
             *renderer = Some(new);
         }
@@ -358,9 +346,12 @@ fn on_response_header(
     Ok(())
 }
 
-/// An embeddings answer, fresh or stored: the stored-from marks are the gateway's, never the
-/// client's; a hit names who produced it and reads the usage its saving is priced from.
-fn embeddings_header(ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> pingora_error::Result<()> {
+/// Takes the marks [`stored_from`] put on a stored answer off its header (they are the
+/// gateway's, never the client's); on a hit, the client is told who produced the answer.
+fn take_stored_from(
+    ctx: &RequestCtx,
+    resp: &mut ResponseHeader,
+) -> pingora_error::Result<Option<(String, String)>> {
     let text = |name: &str| {
         resp.headers
             .get(name)
@@ -370,13 +361,25 @@ fn embeddings_header(ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> pingora
     let from = text(CACHED_PROVIDER).zip(text(CACHED_MODEL));
     resp.remove_header(CACHED_PROVIDER);
     resp.remove_header(CACHED_MODEL);
+    if let (true, Some((p, m))) = (ctx.response.is_hit(), &from) {
+        resp.insert_header("x-switchyard-provider", p.as_str())?;
+        resp.insert_header("x-switchyard-model", m.as_str())?;
+    }
+    Ok(from)
+}
+
+/// An embeddings answer, fresh or stored: the stored-from marks are the gateway's, never the
+/// client's; a hit names who produced it and reads the usage its saving is priced from.
+fn embeddings_header(ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> pingora_error::Result<()> {
+    let from = take_stored_from(ctx, resp)?;
     if let Response::Hit { from: f, .. } = &mut ctx.response {
-        if let Some((p, m)) = &from {
-            resp.insert_header("x-switchyard-provider", p.as_str())?;
-            resp.insert_header("x-switchyard-model", m.as_str())?;
-        }
         *f = from;
-        ctx.media.hit_usage = Some(crate::media::embeddings::UsageReader::default());
+        // Stored in OpenAI's shape whichever provider produced it.
+        ctx.media.hit_usage = Some(crate::usage::tally::StreamTally::new(
+            crate::dialect::Dialect::OpenAi,
+            false,
+            false,
+        ));
     }
     Ok(())
 }
@@ -384,12 +387,13 @@ fn embeddings_header(ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> pingora
 /// `response_body_filter` for a record: rendered into the client's dialect. An embeddings
 /// hit passes as stored; its usage is read on the way.
 fn render_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bool) {
-    if let Some(reader) = ctx.media.hit_usage.as_mut() {
+    if let Some(tally) = ctx.media.hit_usage.as_mut() {
         if let Some(b) = body.as_ref() {
-            reader.feed(b);
+            tally.feed(b.clone());
         }
         if end_of_stream {
-            let usage = reader.finish();
+            tally.finish();
+            let usage = tally.usage();
             if let Response::Hit { usage: u, .. } = &mut ctx.response {
                 *u = usage;
             }
