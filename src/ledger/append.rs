@@ -6,8 +6,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::attempt::{add_usage, LedgerAttempt, Totals};
-use super::rollup::{Contribution, Rollup};
+use super::attempt::{appended, LedgerAttempt};
+use super::rollup::Place;
 use super::store::{from_sql_count, insert_attempts, parse_money, prepare_insert_attempt};
 use crate::usage::Usage;
 
@@ -16,31 +16,6 @@ use crate::usage::Usage;
 pub struct Append {
     pub request_id: String,
     pub attempts: Vec<LedgerAttempt>,
-}
-
-/// Where a row sits in the rollup (its hour and groups) and its cache savings.
-struct Place {
-    ts_ms: i64,
-    dims: [Option<String>; 4],
-    saved: Option<rust_decimal::Decimal>,
-}
-
-impl Place {
-    fn contribution(&self, cost: Option<rust_decimal::Decimal>, usage: &Usage) -> Contribution<'_> {
-        Contribution {
-            ts_ms: self.ts_ms,
-            dims: [
-                self.dims[0].as_deref(),
-                self.dims[1].as_deref(),
-                self.dims[2].as_deref(),
-                self.dims[3].as_deref(),
-            ],
-            cost,
-            saved: self.saved,
-            input_tokens: usage.input,
-            output_tokens: usage.output,
-        }
-    }
 }
 
 /// Applies one [`Append`]; `Ok(false)` when the row is not in the database (yet).
@@ -71,7 +46,7 @@ pub(crate) fn append(conn: &Connection, a: &Append) -> rusqlite::Result<bool> {
             },
         )
         .optional()?;
-    let Some((cost, unknown, mut usage, place)) = row else {
+    let Some((cost, unknown, usage, place)) = row else {
         return Ok(false);
     };
     let before_cost = cost.filter(|_| !unknown);
@@ -90,17 +65,9 @@ pub(crate) fn append(conn: &Connection, a: &Append) -> rusqlite::Result<bool> {
             params![a.request_id, next, tmp_id],
         )?;
     }
-    let added = Totals::of(&a.attempts);
-    let old_usage = usage;
-    add_usage(&mut usage, &added.usage);
-    let total = match (cost, added.cost_usd) {
-        (Some(c), Some(d)) if !unknown && !added.cost_unknown => Some(c.saturating_add(d)),
-        _ => None,
-    };
+    let (total, new_usage) = appended(cost, unknown, &usage, &a.attempts);
     // The hourly rollup: the row's old figures out, its new ones in.
-    let mut rollup = Rollup::default();
-    rollup.add(&place.contribution(before_cost, &old_usage), -1);
-    rollup.add(&place.contribution(total, &usage), 1);
+    let rollup = place.moved((before_cost, &usage), (total, &new_usage));
     super::rollup::apply(conn, &rollup)?;
     conn.execute(
         "UPDATE requests SET cost_usd = ?2, cost_unknown = ?3, input_tokens = ?4, \
@@ -110,11 +77,11 @@ pub(crate) fn append(conn: &Connection, a: &Append) -> rusqlite::Result<bool> {
             a.request_id,
             total.map(|d| d.to_string()),
             total.is_none(),
-            i64::try_from(usage.input).unwrap_or(i64::MAX),
-            i64::try_from(usage.output).unwrap_or(i64::MAX),
-            i64::try_from(usage.cached_input).unwrap_or(i64::MAX),
-            i64::try_from(usage.cache_write).unwrap_or(i64::MAX),
-            i64::try_from(usage.reasoning).unwrap_or(i64::MAX),
+            i64::try_from(new_usage.input).unwrap_or(i64::MAX),
+            i64::try_from(new_usage.output).unwrap_or(i64::MAX),
+            i64::try_from(new_usage.cached_input).unwrap_or(i64::MAX),
+            i64::try_from(new_usage.cache_write).unwrap_or(i64::MAX),
+            i64::try_from(new_usage.reasoning).unwrap_or(i64::MAX),
         ],
     )?;
     Ok(true)

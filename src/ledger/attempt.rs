@@ -128,6 +128,24 @@ impl LedgerAttempt {
     }
 }
 
+/// A stored row's usage and cost once `attempts` are appended to it: the sums again; the cost
+/// is unknown when the row's or any new attempt's is (shared by both ledger stores).
+pub fn appended(
+    cost: Option<Decimal>,
+    unknown: bool,
+    usage: &Usage,
+    attempts: &[LedgerAttempt],
+) -> (Option<Decimal>, Usage) {
+    let added = Totals::of(attempts);
+    let mut total_usage = *usage;
+    add_usage(&mut total_usage, &added.usage);
+    let total = match (cost, added.cost_usd) {
+        (Some(c), Some(d)) if !unknown && !added.cost_unknown => Some(c.saturating_add(d)),
+        _ => None,
+    };
+    (total, total_usage)
+}
+
 /// What a row's attempts add up to.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Totals {

@@ -149,6 +149,45 @@ impl<'a> Contribution<'a> {
     }
 }
 
+/// Where a stored row sits in the rollup (its hour and groups) and its cache savings: enough
+/// to move its figures when attempts are appended to it (SQLite and Postgres alike).
+pub struct Place {
+    pub ts_ms: i64,
+    /// key, feature, provider, model.
+    pub dims: [Option<String>; 4],
+    pub saved: Option<Decimal>,
+}
+
+impl Place {
+    fn contribution(&self, cost: Option<Decimal>, usage: &crate::usage::Usage) -> Contribution<'_> {
+        Contribution {
+            ts_ms: self.ts_ms,
+            dims: [
+                self.dims[0].as_deref(),
+                self.dims[1].as_deref(),
+                self.dims[2].as_deref(),
+                self.dims[3].as_deref(),
+            ],
+            cost,
+            saved: self.saved,
+            input_tokens: usage.input,
+            output_tokens: usage.output,
+        }
+    }
+
+    /// The cells' change when the row's cost and usage go from `before` to `after`.
+    pub fn moved(
+        &self,
+        before: (Option<Decimal>, &crate::usage::Usage),
+        after: (Option<Decimal>, &crate::usage::Usage),
+    ) -> Rollup {
+        let mut rollup = Rollup::default();
+        rollup.add(&self.contribution(before.0, before.1), -1);
+        rollup.add(&self.contribution(after.0, after.1), 1);
+        rollup
+    }
+}
+
 fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -8,11 +8,11 @@
 //! (`FOR UPDATE`) while its attempts are numbered after the existing ones and its usage and
 //! cost become the sums again, as in SQLite ([`crate::ledger::append`]).
 
-use super::super::attempt::{add_usage, Totals};
+use super::super::attempt::appended;
 use super::super::store::{from_sql_count, parse_money};
 use super::super::{Append, Extra, LedgerError};
 use super::insert::{count, AttemptColumns, INSERT_ATTEMPTS};
-use crate::ledger::rollup::{Contribution, Rollup};
+use crate::ledger::rollup::Place;
 use crate::usage::Usage;
 use deadpool_postgres::Transaction;
 
@@ -82,17 +82,18 @@ async fn append_once(
     };
     let cost = parse_money(row.get(0));
     let unknown: bool = row.get(1);
-    let mut usage = Usage {
+    let usage = Usage {
         input: from_sql_count(row.get(2)),
         output: from_sql_count(row.get(3)),
         cached_input: from_sql_count(row.get(4)),
         cache_write: from_sql_count(row.get(5)),
         reasoning: from_sql_count(row.get(6)),
     };
-    let before = (cost, usage);
-    let ts_ms: i64 = row.get(7);
-    let dims: [Option<String>; 4] = [row.get(8), row.get(9), row.get(10), row.get(11)];
-    let saved = parse_money(row.get(12));
+    let place = Place {
+        ts_ms: row.get(7),
+        dims: [row.get(8), row.get(9), row.get(10), row.get(11)],
+        saved: parse_money(row.get(12)),
+    };
     let next: i32 = tx
         .query_one(
             "SELECT COALESCE(MAX(idx) + 1, 0) FROM attempts WHERE request_id = $1",
@@ -104,12 +105,7 @@ async fn append_once(
     cols.push(&a.request_id, &a.attempts, next);
     let stmt = tx.prepare_cached(INSERT_ATTEMPTS).await?;
     cols.insert(&**tx, &stmt).await?;
-    let added = Totals::of(&a.attempts);
-    add_usage(&mut usage, &added.usage);
-    let total = match (cost, added.cost_usd) {
-        (Some(c), Some(d)) if !unknown && !added.cost_unknown => Some(c.saturating_add(d)),
-        _ => None,
-    };
+    let (total, new_usage) = appended(cost, unknown, &usage, &a.attempts);
     tx.execute(
         "UPDATE requests SET cost_usd = $2, cost_unknown = $3, input_tokens = $4, \
          output_tokens = $5, cached_input_tokens = $6, cache_write_tokens = $7, \
@@ -118,31 +114,16 @@ async fn append_once(
             &a.request_id,
             &total.map(|d| d.to_string()),
             &total.is_none(),
-            &count(usage.input),
-            &count(usage.output),
-            &count(usage.cached_input),
-            &count(usage.cache_write),
-            &count(usage.reasoning),
+            &count(new_usage.input),
+            &count(new_usage.output),
+            &count(new_usage.cached_input),
+            &count(new_usage.cache_write),
+            &count(new_usage.reasoning),
         ],
     )
     .await?;
     // The hourly rollup: the row's old figures out, its new ones in.
-    let contribution = |cost, usage: &Usage| Contribution {
-        ts_ms,
-        dims: [
-            dims[0].as_deref(),
-            dims[1].as_deref(),
-            dims[2].as_deref(),
-            dims[3].as_deref(),
-        ],
-        cost,
-        saved,
-        input_tokens: usage.input,
-        output_tokens: usage.output,
-    };
-    let mut rollup = Rollup::default();
-    rollup.add(&contribution(before.0, &before.1), -1);
-    rollup.add(&contribution(total, &usage), 1);
+    let rollup = place.moved((cost, &usage), (total, &new_usage));
     super::rollup::apply(tx, &rollup).await?;
     Ok(None)
 }
