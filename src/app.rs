@@ -236,13 +236,7 @@ impl pingora_core::services::background::BackgroundService for LedgerFlush {
         let _ = shutdown.changed().await;
         log::info!("shutting down: flushing the ledger until exit");
         loop {
-            if let Err(e) = self.0.flush().await {
-                log::error!("ledger flush failed: {e}");
-            }
-            if crate::telemetry::enabled() {
-                // Spans of the last requests too (blocks up to the export timeout).
-                let _ = tokio::task::spawn_blocking(crate::telemetry::flush).await;
-            }
+            crate::proxy::drain::flush_outputs(Some(&self.0)).await;
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }

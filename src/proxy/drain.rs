@@ -128,21 +128,25 @@ fn exit_when_idle(shared: &Shared) {
         std::thread::sleep(IDLE_POLL);
     }
     log::info!("shutting down: no request in flight, exiting before the grace period ends");
-    if let Some(ledger) = &shared.ledger {
-        match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => {
-                if let Err(e) = rt.block_on(ledger.flush()) {
-                    log::error!("ledger flush failed: {e}");
-                }
-            }
-            Err(e) => log::error!("cannot flush the ledger: {e}"),
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(flush_outputs(shared.ledger.as_ref())),
+        Err(e) => log::error!("cannot flush the ledger: {e}"),
+    }
+    std::process::exit(0)
+}
+
+/// Flushes what requests left queued: ledger rows, then spans (exporting blocks up to the
+/// export timeout, so it runs on the blocking pool). Used as shutdown begins and on the way out.
+pub async fn flush_outputs(ledger: Option<&crate::ledger::LedgerHandle>) {
+    if let Some(ledger) = ledger {
+        if let Err(e) = ledger.flush().await {
+            log::error!("ledger flush failed: {e}");
         }
     }
     if crate::telemetry::enabled() {
-        crate::telemetry::flush();
+        let _ = tokio::task::spawn_blocking(crate::telemetry::flush).await;
     }
-    std::process::exit(0)
 }
