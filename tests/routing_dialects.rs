@@ -98,6 +98,13 @@ fn ok(r: &RawResponse, what: &str) -> String {
     )
 }
 
+/// Sends `body` to `route` as `client`; the answer must be a 200. The target that served it
+/// and the route reason.
+fn routed(gw: &Gateway, client: Client, route: &str, body: &Value) -> (String, String) {
+    let r = send(gw, client, route, body);
+    (ok(&r, &format!("{client:?}")), reason(&r))
+}
+
 fn reason(r: &RawResponse) -> String {
     r.header("x-switchyard-route-reason")
         .unwrap_or_default()
@@ -176,27 +183,26 @@ fn vision_filtering_reads_every_client_dialect() {
     let (_mock, gw, _dir) = stack();
     for client in CLIENTS {
         let what = format!("{client:?}");
-        let r = send(
+        let (served, why) = routed(
             &gw,
             client,
             "vis",
             &request(client, true, false, None, false),
         );
-        assert_eq!(ok(&r, &what), "openai/gpt-4o-mini", "{what}");
-        let why = reason(&r);
+        assert_eq!(served, "openai/gpt-4o-mini", "{what}");
         assert!(
             why.contains("removed groq/llama-3.3-70b-versatile (vision: the request has images)"),
             "{what}: {why}"
         );
         // Without the image nothing is removed and the first target serves.
-        let r = send(
+        let (served, why) = routed(
             &gw,
             client,
             "vis",
             &request(client, false, false, None, false),
         );
-        assert_eq!(ok(&r, &what), "groq/llama-3.3-70b-versatile", "{what}");
-        assert_eq!(reason(&r), "fallback", "{what}");
+        assert_eq!(served, "groq/llama-3.3-70b-versatile", "{what}");
+        assert_eq!(why, "fallback", "{what}");
     }
 }
 
@@ -205,64 +211,60 @@ fn rules_read_tools_limits_and_images_in_every_client_dialect() {
     let (_mock, gw, _dir) = stack();
     for client in CLIENTS {
         let what = format!("{client:?}");
-        let plain = send(
+        let (served, why) = routed(
             &gw,
             client,
             "smart",
             &request(client, false, false, None, false),
         );
-        assert_eq!(ok(&plain, &what), "groq/llama-3.3-70b-versatile", "{what}");
+        assert_eq!(served, "groq/llama-3.3-70b-versatile", "{what}");
         assert!(
-            reason(&plain).starts_with("rules: no rule matched `smart`"),
-            "{what}: {}",
-            reason(&plain)
+            why.starts_with("rules: no rule matched `smart`"),
+            "{what}: {why}"
         );
 
-        let tools = send(
+        let (served, why) = routed(
             &gw,
             client,
             "smart",
             &request(client, false, true, None, false),
         );
-        assert_eq!(ok(&tools, &what), "anthropic/claude-sonnet-4-5", "{what}");
+        assert_eq!(served, "anthropic/claude-sonnet-4-5", "{what}");
         assert!(
-            reason(&tools).starts_with("rules: `smart` rule 0 (has_tools=true) -> `claude`"),
-            "{what}: {}",
-            reason(&tools)
+            why.starts_with("rules: `smart` rule 0 (has_tools=true) -> `claude`"),
+            "{what}: {why}"
         );
 
-        let long = send(
+        let (served, why) = routed(
             &gw,
             client,
             "smart",
             &request(client, false, false, Some(4000), false),
         );
-        assert_eq!(ok(&long, &what), "openai/gpt-4o-mini", "{what}");
+        assert_eq!(served, "openai/gpt-4o-mini", "{what}");
         assert!(
-            reason(&long).contains("rule 1 (max_tokens>3000) -> `chat`"),
-            "{what}: {}",
-            reason(&long)
+            why.contains("rule 1 (max_tokens>3000) -> `chat`"),
+            "{what}: {why}"
         );
         // Under the limit: no rule.
-        let short = send(
+        let (served, _) = routed(
             &gw,
             client,
             "smart",
             &request(client, false, false, Some(2000), false),
         );
-        assert_eq!(ok(&short, &what), "groq/llama-3.3-70b-versatile", "{what}");
+        assert_eq!(served, "groq/llama-3.3-70b-versatile", "{what}");
 
-        let image = send(
+        let (served, why) = routed(
             &gw,
             client,
             "smart",
             &request(client, true, false, None, false),
         );
-        assert_eq!(ok(&image, &what), "openai/gpt-4o-mini", "{what}");
+        assert_eq!(served, "openai/gpt-4o-mini", "{what}");
         assert!(
-            reason(&image).contains("rule 2 (has_images=true) -> `vis`"),
-            "{what}: {}",
-            reason(&image)
+            why.contains("rule 2 (has_images=true) -> `vis`"),
+            "{what}: {why}"
         );
     }
 }
@@ -273,40 +275,37 @@ fn tools_json_schema_and_max_output_filters_name_themselves() {
     for client in CLIENTS {
         let what = format!("{client:?}");
         // claude-notools has no tools: groq (tools) serves.
-        let r = send(
+        let (served, why) = routed(
             &gw,
             client,
             "caps",
             &request(client, false, true, None, false),
         );
-        assert_eq!(ok(&r, &what), "groq/llama-3.3-70b-versatile", "{what}");
+        assert_eq!(served, "groq/llama-3.3-70b-versatile", "{what}");
         assert!(
-            reason(&r).contains("removed anthropic/claude-notools (tools: the request has tools)"),
-            "{what}: {}",
-            reason(&r)
+            why.contains("removed anthropic/claude-notools (tools: the request has tools)"),
+            "{what}: {why}"
         );
         // 2000 output tokens are more than claude-notools' 1000.
-        let r = send(
+        let (served, why) = routed(
             &gw,
             client,
             "caps",
             &request(client, false, false, Some(2000), false),
         );
-        assert_eq!(ok(&r, &what), "groq/llama-3.3-70b-versatile", "{what}");
+        assert_eq!(served, "groq/llama-3.3-70b-versatile", "{what}");
         assert!(
-            reason(&r)
-                .contains("removed anthropic/claude-notools (max_output: 2000 max_tokens > 1000)"),
-            "{what}: {}",
-            reason(&r)
+            why.contains("removed anthropic/claude-notools (max_output: 2000 max_tokens > 1000)"),
+            "{what}: {why}"
         );
         // Within it, the first target serves.
-        let r = send(
+        let (served, _) = routed(
             &gw,
             client,
             "caps",
             &request(client, false, false, Some(500), false),
         );
-        assert_eq!(ok(&r, &what), "anthropic/claude-notools", "{what}");
+        assert_eq!(served, "anthropic/claude-notools", "{what}");
 
         // Neither target enforces a JSON schema: a 400 naming the filter for each, in the
         // client's dialect.
@@ -337,17 +336,16 @@ fn tools_json_schema_and_max_output_filters_name_themselves() {
             _ => assert_eq!(v["error"]["type"], "invalid_request_error", "{v}"),
         }
         // gpt-4o-mini does: the same request on `vis` drops only groq.
-        let r = send(
+        let (served, why) = routed(
             &gw,
             client,
             "vis",
             &request(client, false, false, None, true),
         );
-        assert_eq!(ok(&r, &what), "openai/gpt-4o-mini", "{what}");
+        assert_eq!(served, "openai/gpt-4o-mini", "{what}");
         assert!(
-            reason(&r).contains("removed groq/llama-3.3-70b-versatile (json_schema"),
-            "{what}: {}",
-            reason(&r)
+            why.contains("removed groq/llama-3.3-70b-versatile (json_schema"),
+            "{what}: {why}"
         );
     }
 }
