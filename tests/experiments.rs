@@ -10,34 +10,8 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const PRICES: &str = r#"
-[[prices]]
-provider = "lab"
-model = "gpt-q9"
-effective = "2025-01-01"
-input = "1.00"
-output = "2.00"
-source = "test"
-checked = "2026-12-01"
-
-[[prices]]
-provider = "lab"
-model = "gpt-q2"
-effective = "2025-01-01"
-input = "0.50"
-output = "1.00"
-source = "test"
-checked = "2026-12-01"
-
-[[prices]]
-provider = "lab"
-model = "judge"
-effective = "2025-01-01"
-input = "3.00"
-output = "6.00"
-source = "test"
-checked = "2026-12-01"
-"#;
+/// The lab provider's prices (shared with tests/fleet_postgres.rs).
+const PRICES: &str = include_str!("fixtures/lab_prices.toml");
 
 struct Stack {
     _mock: Mock,
@@ -137,6 +111,19 @@ fn chat(gw: &Gateway, user: Option<&str>, key: &str) -> RawResponse {
         "/v1/chat/completions",
         &headers,
         body.as_bytes(),
+    )
+}
+
+/// One short chat request to `model` with the tests' key.
+fn ask(gw: &Gateway, model: &str) -> RawResponse {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
+    let auth = bearer();
+    roundtrip(
+        &mut connect(gw),
+        "POST",
+        "/v1/chat/completions",
+        &[("authorization", auth.as_str())],
+        body.to_string().as_bytes(),
     )
 }
 
@@ -447,16 +434,7 @@ judge = { target = "slowlab/judge", rubric = "r", sample = 1.0 }
 
     // A judge whose replies never parse: asked twice, then unscored, never a score.
     for _ in 0..3 {
-        let body = json!({"model": "garbled", "messages": [{"role": "user", "content": "x"}]});
-        let auth = bearer();
-        let r = roundtrip(
-            &mut connect(&s.gw),
-            "POST",
-            "/v1/chat/completions",
-            &[("authorization", auth.as_str())],
-            body.to_string().as_bytes(),
-        );
-        assert_eq!(r.status, 200);
+        assert_eq!(ask(&s.gw, "garbled").status, 200);
     }
     let r = report_until(&s, "garbled", |r| {
         r["variants"]
@@ -480,17 +458,8 @@ judge = { target = "slowlab/judge", rubric = "r", sample = 1.0 }
 
     // A judge that takes 3 s: the client's answers do not wait for it.
     for _ in 0..4 {
-        let body = json!({"model": "slow", "messages": [{"role": "user", "content": "x"}]});
-        let auth = bearer();
         let started = Instant::now();
-        let r = roundtrip(
-            &mut connect(&s.gw),
-            "POST",
-            "/v1/chat/completions",
-            &[("authorization", auth.as_str())],
-            body.to_string().as_bytes(),
-        );
-        assert_eq!(r.status, 200);
+        assert_eq!(ask(&s.gw, "slow").status, 200);
         assert!(
             started.elapsed() < Duration::from_millis(1500),
             "{:?}",
@@ -539,15 +508,7 @@ judge = { target = "lab/judge", rubric = "r", sample = 1.0 }
 "#,
     );
     let send = |model: &str| {
-        let body = json!({"model": model, "messages": [{"role": "user", "content": "x"}]});
-        let auth = bearer();
-        let r = roundtrip(
-            &mut connect(&s.gw),
-            "POST",
-            "/v1/chat/completions",
-            &[("authorization", auth.as_str())],
-            body.to_string().as_bytes(),
-        );
+        let r = ask(&s.gw, model);
         assert_eq!(r.status, 200);
         r.header("x-switchyard-variant").unwrap_or("").to_owned()
     };

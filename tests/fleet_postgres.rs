@@ -357,34 +357,8 @@ async fn two_instances_one_postgres_ledger_survive_an_outage() {
     drop((gw_a, gw_b));
 }
 
-const LAB_PRICES: &str = r#"
-[[prices]]
-provider = "lab"
-model = "gpt-q9"
-effective = "2025-01-01"
-input = "1.00"
-output = "2.00"
-source = "test"
-checked = "2026-12-01"
-
-[[prices]]
-provider = "lab"
-model = "gpt-q2"
-effective = "2025-01-01"
-input = "0.50"
-output = "1.00"
-source = "test"
-checked = "2026-12-01"
-
-[[prices]]
-provider = "lab"
-model = "judge"
-effective = "2025-01-01"
-input = "3.00"
-output = "6.00"
-source = "test"
-checked = "2026-12-01"
-"#;
+/// The lab provider's prices (shared with tests/experiments.rs).
+const LAB_PRICES: &str = include_str!("fixtures/lab_prices.toml");
 
 /// An instance with an experiment on route `support` (two variants the mock judge tells
 /// apart: it scores an answer by the `-qN` of the model that wrote it), its ledger in
