@@ -208,6 +208,13 @@ impl Browser {
     }
 
     fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        let v = self.send(session, method, params);
+        assert!(v.get("error").is_none(), "{method}: {}", v["error"]);
+        v["result"].clone()
+    }
+
+    /// Sends one DevTools command; its whole answer (`result` or `error`).
+    fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -227,8 +234,7 @@ impl Browser {
             buf.pop();
             let v: Value = serde_json::from_slice(&buf).expect("DevTools JSON");
             if v["id"] == json!(id) {
-                assert!(v.get("error").is_none(), "{method}: {}", v["error"]);
-                return v["result"].clone();
+                return v;
             }
         }
     }
@@ -252,9 +258,33 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
+    /// [`eval`](Self::eval) while the page may be navigating (a sign-in's redirect): an
+    /// evaluation the navigation interrupted is `None`, to be asked again; any other error
+    /// fails the test as `eval` does.
+    fn poll(&mut self, expr: &str) -> Option<Value> {
+        let s = self.session.clone();
+        let v = self.send(
+            Some(&s),
+            "Runtime.evaluate",
+            json!({"expression": expr, "awaitPromise": true, "returnByValue": true}),
+        );
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        if message.contains("navigated or closed") || message.contains("context was destroyed") {
+            return None;
+        }
+        assert!(v.get("error").is_none(), "{expr}: {}", v["error"]);
+        let r = &v["result"];
+        assert!(
+            r.get("exceptionDetails").is_none(),
+            "{expr}: {}",
+            r["exceptionDetails"]
+        );
+        Some(r["result"]["value"].clone())
+    }
+
     fn wait_for(&mut self, expr: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.eval(&format!("!!({expr})")) != json!(true) {
+        while self.poll(&format!("!!({expr})")) != Some(json!(true)) {
             assert!(Instant::now() < deadline, "page never satisfied `{expr}`");
             std::thread::sleep(Duration::from_millis(100));
         }
