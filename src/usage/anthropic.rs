@@ -139,8 +139,17 @@ pub(crate) struct AnthropicStream {
 
 impl AnthropicStream {
     pub(crate) fn on_event(&mut self, ev: &SseEvent, out: &mut OutputText) {
-        // Most of a stream is text deltas: read those typed and borrowed, no JSON tree.
-        if let Ok(d) = serde_json::from_str::<TypedDelta<'_>>(&ev.data) {
+        // Most of a stream is text deltas: read those typed and borrowed, no JSON tree. An
+        // event named otherwise goes straight to the tree (read once, not twice); its `type`
+        // still decides there.
+        let maybe_delta = ev
+            .event
+            .as_deref()
+            .is_none_or(|e| e == "content_block_delta");
+        if let Some(d) = maybe_delta
+            .then(|| serde_json::from_str::<TypedDelta<'_>>(&ev.data).ok())
+            .flatten()
+        {
             let kind = d.kind.or(ev.event.as_deref()).unwrap_or_default();
             if kind == "content_block_delta" {
                 if let Some(delta) = &d.delta {

@@ -259,7 +259,7 @@ impl SseParser {
             }
             b"event" => self.event_type = utf8(value).into_owned(),
             b"id" if !value.contains(&0) => {
-                self.last_event_id = String::from_utf8_lossy(value).into_owned();
+                self.last_event_id = utf8(value).into_owned();
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 // All ASCII digits, so valid UTF-8; only an overflowing value fails.
