@@ -12,11 +12,15 @@
 #   load-tests/run.sh                    # release build, ~2 minutes
 #   TELEMETRY_ONLY=1 load-tests/run.sh   # only the telemetry comparison
 #   PROFILE=dev TELEMETRY_ONLY=1 REQUESTS=200 RESULTS_FILE=/dev/null load-tests/run.sh  # smoke
+#   BEFORE_BIN=../old/target/release/switchyard TELEMETRY=0 load-tests/run.sh  # before/after
 #
 # Env: REQUESTS (default 3000; a tenth of that for 1 MiB bodies), CONCURRENCY_HIGH (default 32),
 #      RESULTS_FILE (default load-tests/RESULTS.md, where a section with the command, the machine
 #      and the table is appended; /dev/null to skip), TELEMETRY_ONLY (1: only the gateway with
-#      and without telemetry, non-streamed)
+#      and without telemetry, non-streamed), TELEMETRY (0: no telemetry gateway or cases),
+#      BEFORE_BIN (an older build of the gateway, started with the same config and measured
+#      right after each gateway case, so "before" and "now" share the machine's state; the
+#      table gets a before/now section)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . load-tests/lib.sh
@@ -36,6 +40,9 @@ BASE_PORT=19081
 OTEL_GW_PORT=19082
 SINK_PORT=19102
 TELEMETRY_ONLY=${TELEMETRY_ONLY:-0}
+TELEMETRY=${TELEMETRY:-1}
+BEFORE_BIN=${BEFORE_BIN:-}
+BEFORE_PORT=19083
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -94,9 +101,19 @@ PY_SINK
 taskset -c 0 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
 taskset -c 0 $BIN mock --listen 127.0.0.1:$FLAKY_PORT --fault 503 >/dev/null 2>&1 &
 SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" &
-SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw-otel.toml" >/dev/null 2>"$work/gw-otel.err" &
+ports=("$GW_PORT" "$MOCK_PORT" "$FLAKY_PORT" "$BASE_PORT")
+if [ "$TELEMETRY" = 1 ]; then
+  SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw-otel.toml" >/dev/null 2>"$work/gw-otel.err" &
+  ports+=("$OTEL_GW_PORT" "$SINK_PORT")
+fi
+if [ -n "$BEFORE_BIN" ]; then
+  sed -e "s/127.0.0.1:$GW_PORT/127.0.0.1:$BEFORE_PORT/" -e "s#$work/ledger.db#$work/ledger-before.db#" \
+    "$work/gw.toml" > "$work/gw-before.toml"
+  SWITCHYARD_ACCESS_LOG=off taskset -c 1 "$BEFORE_BIN" serve --config "$work/gw-before.toml" >/dev/null 2>"$work/gw-before.err" &
+  ports+=("$BEFORE_PORT")
+fi
 taskset -c 1 $OUT/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 >/dev/null 2>&1 &
-wait_ports "$GW_PORT" "$OTEL_GW_PORT" "$SINK_PORT" "$MOCK_PORT" "$FLAKY_PORT" "$BASE_PORT"
+wait_ports "${ports[@]}"
 
 small='{"model":"MODEL","messages":[{"role":"user","content":"hello"}]}'
 stream='{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hello"}]}'
@@ -119,9 +136,14 @@ direct="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
 base="http://127.0.0.1:$BASE_PORT/v1/chat/completions"
 gw="http://127.0.0.1:$GW_PORT/v1/chat/completions"
 otel="http://127.0.0.1:$OTEL_GW_PORT/v1/chat/completions"
+before="http://127.0.0.1:$BEFORE_PORT/v1/chat/completions"
+gateway() { # name body|@file concurrency [requests]: the gateway, then the before build
+  run "gateway $1" "$gw" sk-sy-load-test "$2" "$3" ${4:-}
+  [ -z "$BEFORE_BIN" ] || run "before $1" "$before" sk-sy-load-test "$2" "$3" ${4:-}
+}
 {
 # Telemetry's cost: the gateway without and with OTLP export, interleaved.
-for c in 1 "$HIGH"; do
+[ "$TELEMETRY" = 0 ] || for c in 1 "$HIGH"; do
   run "telemetry off non-stream c=$c" "$gw"   sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "$c"
   run "telemetry on non-stream c=$c"  "$otel" sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "$c"
 done
@@ -130,22 +152,22 @@ done
     body=$small; [ $kind = stream ] && body=$stream
     run "direct $kind c=$c"   "$direct" sk-mock-load    "${body//MODEL/gpt-4o-mini}" "$c"
     run "baseline $kind c=$c" "$base"   sk-mock-load    "${body//MODEL/gpt-4o-mini}" "$c"
-    run "gateway $kind c=$c"  "$gw"     sk-sy-load-test "${body//MODEL/openai\/gpt-4o-mini}" "$c"
+    gateway "$kind c=$c" "${body//MODEL/openai\/gpt-4o-mini}" "$c"
   done
   run "direct fallback c=$c"   "$direct" sk-mock-load    "${small//MODEL/gpt-4o-mini}" "$c"
   run "baseline fallback c=$c" "$base"   sk-mock-load    "${small//MODEL/gpt-4o-mini}" "$c"
-  run "gateway fallback c=$c"  "$gw"     sk-sy-load-test "${small//MODEL/fallback}" "$c"
+  gateway "fallback c=$c" "${small//MODEL/fallback}" "$c"
 done
 large=$(( REQUESTS / 10 ))
 [ "$TELEMETRY_ONLY" = 1 ] || for c in 1 8; do
   run "direct 1MiB body c=$c"   "$direct" sk-mock-load    "@$work/large-direct.json" "$c" "$large"
   run "baseline 1MiB body c=$c" "$base"   sk-mock-load    "@$work/large-direct.json" "$c" "$large"
-  run "gateway 1MiB body c=$c"  "$gw"     sk-sy-load-test "@$work/large-gw.json"     "$c" "$large"
+  gateway "1MiB body c=$c" "@$work/large-gw.json" "$c" "$large"
 done
 } | tee "$work/results.jsonl"
 sleep 1 # the last export interval
 echo "OTLP sink received $(cat "$work/sink.bytes" 2>/dev/null || echo 0) bytes of spans" >&2
-[ -s "$work/sink.bytes" ] || { echo "the telemetry gateway exported nothing" >&2; exit 1; }
+[ "$TELEMETRY" = 0 ] || [ -s "$work/sink.bytes" ] || { echo "the telemetry gateway exported nothing" >&2; exit 1; }
 
 python3 - "$work/results.jsonl" "$RESULTS_FILE" "$REQUESTS" "$HIGH" <<'PY'
 import datetime, json, os, platform, sys
@@ -165,6 +187,18 @@ for k in kinds:
                 f"{b['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50']:.0f} µs | {g['ttfb_us']['p50'] - b['ttfb_us']['p50']:.0f} µs | "
                 f"{b['total_us']['p50']:.0f} µs | {g['total_us']['p50']:.0f} µs | "
                 f"{b['total_us']['p99']:.0f} µs | {g['total_us']['p99']:.0f} µs |")
+befores = [k[len("before "):] for k in r if k.startswith("before ")]
+if befores:
+    rows += ["", f"Before ({os.environ.get('BEFORE_BIN')}) and now, each measured right after the other:", "",
+             "| case | req/s baseline | req/s before | req/s now | before/baseline | now/baseline | now/before | total p50 before | total p50 now | added p50 before | added p50 now |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for k in befores:
+        b, old, g = r[f"baseline {k}"], r[f"before {k}"], r[f"gateway {k}"]
+        assert old["errors"] == 0 and list(old["statuses"]) == ["200"], (k, "before", old)
+        rows.append(f"| {k} | {b['rps']:.0f} | {old['rps']:.0f} | {g['rps']:.0f} | {old['rps'] / b['rps']:.0%} | "
+                    f"{g['rps'] / b['rps']:.0%} | {g['rps'] / old['rps']:.0%} | "
+                    f"{old['total_us']['p50']:.0f} µs | {g['total_us']['p50']:.0f} µs | "
+                    f"{old['total_us']['p50'] - b['total_us']['p50']:.0f} µs | {g['total_us']['p50'] - b['total_us']['p50']:.0f} µs |")
 tele = [k[len("telemetry off "):] for k in r if k.startswith("telemetry off ")]
 if tele:
     rows += ["", "Telemetry's cost (the same gateway; `on` exports every span to a loopback OTLP sink that discards it):", "",
@@ -187,7 +221,7 @@ if out_path and out_path != "/dev/null":
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"\n## load-tests/run.sh, {now} (written by the script)\n\n"
-        f"Command: `REQUESTS={requests} CONCURRENCY_HIGH={high} TELEMETRY_ONLY={os.environ.get('TELEMETRY_ONLY', '0')} load-tests/run.sh`. Machine: "
+        f"Command: `REQUESTS={requests} CONCURRENCY_HIGH={high} TELEMETRY_ONLY={os.environ.get('TELEMETRY_ONLY', '0')} TELEMETRY={os.environ.get('TELEMETRY', '1')} BEFORE_BIN={os.environ.get('BEFORE_BIN', '')} load-tests/run.sh`. Machine: "
         f"{os.cpu_count()} CPUs ({cpu}), {mem} MiB, Linux {platform.release()}; load average "
         f"before the table was written {load}. The mock on core 0; the gateway and the bare "
         "pingora baseline, one worker thread each, on core 1. fallback: the gateway's route tries "

@@ -122,6 +122,74 @@ fn large_bodies_fail_over_like_small_ones() {
     }
 }
 
+/// A large body goes out as pieces around the renamed model (no copy): a target that answers
+/// 503 after reading it all, then a second one of the same dialect, both get the whole body;
+/// a translated attempt after pieces sends its own body; the connection then serves a small
+/// request as usual.
+#[test]
+fn large_bodies_survive_a_503_then_a_translated_target() {
+    let mock = start_mock(&[]);
+    let flaky = start_mock(&["--fault", "503"]);
+    let mut config = standard_config(free_port(), mock.port, "");
+    config.push_str(&format!(
+        r#"
+[[providers]]
+name = "flaky"
+kind = "openai"
+base_url = "http://127.0.0.1:{}/v1"
+api_keys = ["env:MOCK_KEY"]
+
+[[routes]]
+name = "flaky-then-openai"
+targets = ["flaky/gpt-4o-mini", "openai/gpt-4o-mini"]
+
+[[routes]]
+name = "flaky-then-claude"
+targets = ["flaky/gpt-4o-mini", "anthropic/claude-sonnet-4-5"]
+
+[translation]
+drop = ["pad"]
+"#,
+        flaky.port
+    ));
+    let gw = start_gateway_with(&config);
+    let auth = bearer();
+    let mut s = connect(&gw);
+    let send = |s: &mut std::net::TcpStream, body: &[u8]| {
+        roundtrip(
+            s,
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", &auth)],
+            body,
+        )
+    };
+    for size in [300 << 10, 2 << 20] {
+        let body = body_of(size, "flaky-then-openai");
+        let up = expected_upstream(&body, "flaky-then-openai", "gpt-4o-mini");
+        let r = send(&mut s, &body);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let a = attempts(&r);
+        assert!(
+            a.len() == 2 && a[0].starts_with("flaky/gpt-4o-mini#0=503"),
+            "{a:?}"
+        );
+        assert_eq!(
+            r.header("x-mock-body-sha256").unwrap(),
+            hex(&Sha256::digest(&up)),
+            "size {size}"
+        );
+
+        let body = body_of(size, "flaky-then-claude");
+        let r = send(&mut s, &body);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("x-switchyard-provider"), Some("anthropic"));
+        assert_eq!(r.json()["object"], "chat.completion", "translated back");
+    }
+    let r = send(&mut s, &body_of(10, "chat"));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
 #[test]
 fn chunked_uploads_are_read_whole() {
     use std::io::Write;

@@ -220,12 +220,27 @@ pub fn probe_path_request(
 
 /// The body with the model literal at `span` replaced by `model` (JSON-escaped).
 pub fn rewrite_model(body: &[u8], span: &Range<usize>, model: &str) -> Bytes {
-    let literal = serde_json::Value::String(model.to_owned()).to_string();
+    let literal = model_literal(model);
     let mut out = BytesMut::with_capacity(body.len() - span.len() + literal.len());
     out.extend_from_slice(&body[..span.start]);
     out.extend_from_slice(literal.as_bytes());
     out.extend_from_slice(&body[span.end..]);
     out.freeze()
+}
+
+/// The same body as [`rewrite_model`], as three pieces that share the client's buffer: the
+/// bytes before the model literal, the new literal, the bytes after it. No copy of the body,
+/// for bodies large enough that one matters.
+pub fn model_pieces(body: &Bytes, span: &Range<usize>, model: &str) -> [Bytes; 3] {
+    [
+        body.slice(..span.start),
+        Bytes::from(model_literal(model)),
+        body.slice(span.end..),
+    ]
+}
+
+fn model_literal(model: &str) -> String {
+    serde_json::Value::String(model.to_owned()).to_string()
 }
 
 /// The body with `stream_options.include_usage = true`, keeping the client's other stream
@@ -298,6 +313,12 @@ mod tests {
         assert_eq!(&body[p.model_span.clone()], br#""groq/llama""#);
         let out = rewrite_model(body, &p.model_span, "llama");
         let expected = String::from_utf8_lossy(body).replace("\"groq/llama\"", "\"llama\"");
+        let pieces = model_pieces(&Bytes::from_static(body), &p.model_span, "llama");
+        assert_eq!(
+            pieces.concat(),
+            out.to_vec(),
+            "the pieces are the rewritten body"
+        );
         assert_eq!(out, expected.as_bytes());
     }
 

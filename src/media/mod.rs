@@ -57,11 +57,6 @@ impl MediaCtx {
     pub fn streams_upload(&self) -> bool {
         self.upload.is_some()
     }
-
-    /// The length of the body the attempt in flight sends, when it streams from the spool.
-    pub fn upload_len(&self) -> Option<u64> {
-        self.upload.as_ref().map(|u| u.attempt_len())
-    }
 }
 
 /// Whether a request for `endpoint` can be sent to a provider speaking `to` (another dialect

@@ -94,11 +94,35 @@ pub struct Walk {
     pub round: u32,
     pub attempts: Vec<Attempt>,
     /// The body for the attempt in flight (the model renamed, or translated, for its target).
-    pub body: Bytes,
+    pub body: AttemptBody,
     /// Set while a provider's answer is being dropped, until pingora asks what to do.
     pub dropped: Option<Dropped>,
     /// Race and hedge legs that lost, with what they used (see `layers::race`).
     pub legs: Vec<crate::summary::LegBill>,
+}
+
+/// What the attempt in flight sends as its request body.
+pub enum AttemptBody {
+    /// Sent whole, in one piece, at the end of the (replayed) client body.
+    Whole(Bytes),
+    /// Sent piece by piece through the wrapped client session (`downstream`): an upload
+    /// streamed from its spool, or a large body as pieces; its length in bytes.
+    Piecewise(u64),
+}
+
+impl Default for AttemptBody {
+    fn default() -> Self {
+        AttemptBody::Whole(Bytes::new())
+    }
+}
+
+impl AttemptBody {
+    pub fn len(&self) -> u64 {
+        match self {
+            AttemptBody::Whole(b) => b.len() as u64,
+            AttemptBody::Piecewise(n) => *n,
+        }
+    }
 }
 
 impl Walk {

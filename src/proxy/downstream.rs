@@ -7,7 +7,9 @@
 //!    model name) that is larger would never reach the provider, and the request would hang.
 //!    The wrapper reports the body as fully read and serves the whole of it as the retry buffer.
 //!    A multipart upload is not in memory at all: each attempt streams it from its spool
-//!    (`HoldControl::upload`), piece by piece, through the body-reading calls.
+//!    (`HoldControl::upload`), piece by piece, through the body-reading calls. A large body
+//!    whose model is renamed goes the same way, as the client's bytes around the new name
+//!    (`HoldControl::pieces`), so it is not copied once more per attempt.
 //! 2. **Holding the response header.** A streamed answer's header is held until its first body
 //!    bytes, and a non-streamed answer (up to [`HOLD_CAP`]) until its end. Until then nothing
 //!    has reached the client, so a provider that dies after its header still fails over
@@ -30,6 +32,7 @@ use pingora_core::protocols::http::{HttpTask, ServerSession};
 use pingora_core::protocols::{l4::socket::SocketAddr, Digest};
 use pingora_error::Result;
 use pingora_http::{RequestHeader, ResponseHeader};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,6 +68,10 @@ pub struct HoldControl {
     /// The attempt's request body, streamed from an upload spool instead of `body`
     /// (`crate::media::upload`); set for each attempt before its body is sent.
     pub upload: Option<crate::media::upload::Cursor>,
+    /// The attempt's request body as pieces sent in order instead of `body` (a large body with
+    /// its model renamed: the client's bytes around the new name, see
+    /// [`crate::dialect::probe::model_pieces`]); set for each attempt that sends one.
+    pub pieces: Option<VecDeque<Bytes>>,
 }
 
 pub type Control = Arc<Mutex<HoldControl>>;
@@ -89,6 +96,7 @@ pub fn install(slot: &mut ServerSession, body: Bytes) -> (Home, Control) {
         extra_headers: Vec::new(),
         status: None,
         upload: None,
+        pieces: None,
     }));
     let real = std::mem::replace(slot, placeholder());
     *slot = ServerSession::new_custom(Box::new(GatewaySession {
@@ -132,18 +140,25 @@ impl GatewaySession {
         self.control.lock().map_or(Hold::Off, |c| c.hold)
     }
 
-    /// Whether this request's body streams from an upload spool, and whether that stream is
-    /// done for the attempt in flight.
-    fn upload_state(&self) -> Option<bool> {
+    /// Whether the attempt in flight streams its body piece by piece (from an upload spool, or
+    /// as pieces), and whether that stream is done.
+    fn piecewise(&self) -> Option<bool> {
         let c = self.control.lock().ok()?;
-        c.upload.as_ref().map(|u| u.done())
+        match (&c.upload, &c.pieces) {
+            (Some(u), _) => Some(u.done()),
+            (None, Some(p)) => Some(p.is_empty()),
+            (None, None) => None,
+        }
     }
 
-    /// The next piece of the attempt's upload; `None` at its end. The cursor stays in the
-    /// control while the piece is read (no lock across the read), so a read abandoned by
-    /// pingora's select leaves it where it was.
-    async fn next_upload_piece(&mut self) -> Result<Option<Bytes>> {
+    /// The next piece of the attempt's body (pieces, or the upload); `None` at its end. The
+    /// upload's cursor stays in the control while the piece is read (no lock across the read),
+    /// so a read abandoned by pingora's select leaves it where it was.
+    async fn next_piece(&mut self) -> Result<Option<Bytes>> {
         let read = match self.control.lock() {
+            Ok(mut c) if c.upload.is_none() => {
+                return Ok(c.pieces.as_mut().and_then(VecDeque::pop_front));
+            }
             Ok(c) => c.upload.as_ref().and_then(|u| u.next_read()),
             Err(_) => None,
         };
@@ -215,8 +230,8 @@ impl CustomSession for GatewaySession {
         self.m().req_header_mut()
     }
     async fn read_body_bytes(&mut self) -> Result<Option<Bytes>> {
-        if self.upload_state() == Some(false) {
-            return self.next_upload_piece().await;
+        if self.piecewise() == Some(false) {
+            return self.next_piece().await;
         }
         Ok(None) // already read whole; served through `get_retry_buffer`
     }
@@ -311,17 +326,17 @@ impl CustomSession for GatewaySession {
         self.m().shutdown().await
     }
     fn is_body_done(&mut self) -> bool {
-        self.upload_state() != Some(false)
+        self.piecewise() != Some(false)
     }
     async fn finish(&mut self) -> Result<()> {
         self.m().finish_body().await
     }
     fn is_body_empty(&mut self) -> bool {
-        self.body.is_empty() && self.upload_state().is_none()
+        self.body.is_empty() && self.piecewise().is_none()
     }
     async fn read_body_or_idle(&mut self, no_body_expected: bool) -> Result<Option<Bytes>> {
-        if !no_body_expected && self.upload_state() == Some(false) {
-            return self.next_upload_piece().await;
+        if !no_body_expected && self.piecewise() == Some(false) {
+            return self.next_piece().await;
         }
         // The real session's body is fully read, so this waits for the client to go idle or
         // away, exactly as it would for a small body.
@@ -353,7 +368,7 @@ impl CustomSession for GatewaySession {
         false
     }
     fn get_retry_buffer(&self) -> Option<Bytes> {
-        if self.upload_state().is_some() {
+        if self.piecewise().is_some() {
             return None; // streamed piece by piece through `read_body_or_idle`
         }
         Some(self.body.clone())

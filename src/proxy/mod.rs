@@ -47,7 +47,7 @@ use crate::resilience::Health;
 use crate::routing::Router;
 use async_trait::async_trait;
 use bytes::Bytes;
-use ctx::{Dropped, RequestCtx};
+use ctx::{AttemptBody, Dropped, RequestCtx};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, RetryType};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -349,16 +349,16 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<()> {
-        if ctx.media.streams_upload() {
-            return Ok(()); // an upload streams from its spool as it is (`downstream`)
-        }
         // The client's body was read whole in `request_filter`; each attempt sends its own
-        // rewritten copy, once, at the end of the (replayed) stream.
-        *body = Some(if end_of_stream {
-            ctx.walk.body.clone()
-        } else {
-            Bytes::new()
-        });
+        // rewritten copy, once, at the end of the (replayed) stream. A piecewise body passes
+        // as the wrapped session serves it (`downstream`).
+        if let AttemptBody::Whole(whole) = &ctx.walk.body {
+            *body = Some(if end_of_stream {
+                whole.clone()
+            } else {
+                Bytes::new()
+            });
+        }
         Ok(())
     }
 

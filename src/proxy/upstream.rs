@@ -1,9 +1,9 @@
 //! Choosing the peer for the next attempt and shaping the request it receives.
 
 use super::attempts;
-use super::ctx::{Attempt, AttemptOutcome, RequestCtx, Skip};
+use super::ctx::{Attempt, AttemptBody, AttemptOutcome, RequestCtx, Skip};
 use super::GatewayState;
-use crate::dialect::probe::rewrite_model;
+use crate::dialect::probe::{model_pieces, rewrite_model};
 use crate::error::GatewayError;
 use crate::providers::shape::RequestShape;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -55,10 +55,11 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
             .client
             .endpoint
             .map_or(up.cfg.dialect, |e| up.wire_dialect(e));
-        ctx.walk.body = match &ctx.request.translator {
+        clear_pieces(ctx);
+        let body = match &ctx.request.translator {
             Some(t) if to != ctx.client.dialect => {
                 match t.body_for(to, &target.model, &gw.config.translation) {
-                    Ok(body) => body,
+                    Ok(body) => AttemptBody::Whole(body),
                     Err(e) => {
                         // Checked at intake for each dialect; a failure here is a bug.
                         log::error!("translation for {}: {e}", up.name());
@@ -75,10 +76,13 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
                     continue;
                 }
                 // A model named in the path (Gemini) is in the upstream path, not the body.
-                None if ctx.request.model_span.is_empty() => ctx.request.body.clone(),
-                None => rewrite_model(&ctx.request.body, &ctx.request.model_span, &target.model),
+                None if ctx.request.model_span.is_empty() => {
+                    AttemptBody::Whole(ctx.request.body.clone())
+                }
+                None => renamed(ctx, &target.model),
             },
         };
+        ctx.walk.body = body;
         ctx.walk.attempts.push(Attempt {
             provider_index: target.provider,
             provider: up.name().to_owned(),
@@ -92,23 +96,53 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
     }
 }
 
+/// Bodies at least this large are sent as pieces when their model is renamed: the copy would
+/// cost more than the extra writes.
+const PIECES_FROM: usize = 64 << 10;
+
+/// The client's JSON with the model renamed for `model`: a copy for a small body; for a large
+/// one, pieces around the new name handed to the wrapped session (`downstream`), no copy.
+fn renamed(ctx: &RequestCtx, model: &str) -> AttemptBody {
+    let (body, span) = (&ctx.request.body, &ctx.request.model_span);
+    if body.len() >= PIECES_FROM {
+        if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
+            let pieces = model_pieces(body, span, model);
+            let len = pieces.iter().map(|p| p.len() as u64).sum();
+            c.pieces = Some(pieces.into_iter().collect());
+            return AttemptBody::Piecewise(len);
+        }
+    }
+    AttemptBody::Whole(rewrite_model(body, span, model))
+}
+
+/// Takes back the last attempt's pieces, if it sent some: this attempt sends its own body.
+fn clear_pieces(ctx: &RequestCtx) {
+    if matches!(ctx.walk.body, AttemptBody::Piecewise(_)) && !ctx.media.streams_upload() {
+        if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
+            c.pieces = None;
+        }
+    }
+}
+
 /// A media request's body for this attempt (`crate::media`): an upload replayed from its
-/// spool (the body then streams, `walk.body` stays empty), or a translation. `None`: the
+/// spool (the body then streams through the wrapped session), or a translation. `None`: the
 /// client's JSON with the model renamed.
 fn media_body(
     ctx: &mut RequestCtx,
     to: crate::dialect::Dialect,
     model: &str,
-) -> Option<Result<bytes::Bytes, GatewayError>> {
+) -> Option<Result<AttemptBody, GatewayError>> {
     if let Some(upload) = ctx.media.upload.as_mut() {
         let cursor = upload.cursor(model);
+        let len = upload.attempt_len();
         if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
             c.upload = Some(cursor);
         }
-        return Some(Ok(bytes::Bytes::new()));
+        return Some(Ok(AttemptBody::Piecewise(len)));
     }
     let endpoint = ctx.client.endpoint?;
     crate::media::attempt_body(endpoint, ctx.client.dialect, to, &ctx.request.body, model)
+        .map(|r| r.map(AttemptBody::Whole))
 }
 
 /// Rewrites the client's request header into the provider's: path, host, auth, framing.
@@ -130,7 +164,7 @@ pub fn shape_request(
             model: &attempt.model,
             stream: ctx.request.stream,
             client_dialect: ctx.client.dialect,
-            body_len: ctx.media.upload_len().unwrap_or(ctx.walk.body.len() as u64),
+            body_len: ctx.walk.body.len(),
             key_index: attempt.key_index,
         },
     )

@@ -11,7 +11,7 @@ use crate::endpoints::{BodyKind, ModelField};
 use crate::error::{ErrorKind, GatewayError};
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::GatewayState;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use pingora_proxy::Session;
 use std::time::Duration;
 
@@ -141,14 +141,26 @@ async fn read_body(
 ) -> Result<(), Failure> {
     let limit = gw.config.server.max_body_size;
     let declared = start_body(session, limit).await?;
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    // A body that arrives in one chunk is kept as that chunk; only a second one starts a copy.
+    let mut first: Option<Bytes> = None;
+    let mut buf = BytesMut::new();
+    let mut read = 0usize;
     while let Some(chunk) = session.read_request_body().await.map_err(Failure::Io)? {
-        if buf.len() + chunk.len() > limit {
+        read += chunk.len();
+        if read > limit {
             return Err(too_large(limit).into());
         }
-        buf.extend_from_slice(&chunk);
+        if let Some(f) = first.take() {
+            buf.reserve(declared.unwrap_or(0).min(limit).max(read));
+            buf.extend_from_slice(&f);
+            buf.extend_from_slice(&chunk);
+        } else if buf.is_empty() {
+            first = Some(chunk);
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
     }
-    ctx.request.body = buf.freeze();
+    ctx.request.body = first.unwrap_or_else(|| buf.freeze());
     ctx.downstream.body_read = true;
     Ok(())
 }
