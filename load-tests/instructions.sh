@@ -9,12 +9,19 @@
 # Cases: non-streamed chat; streamed chat (20 content events); a cache hit (switchyard answers
 # from its cache; the baseline's figure is its proxied non-streamed request, since it has no
 # cache); a translated stream (an OpenAI client to an Anthropic target; the baseline passes the
-# same OpenAI stream through untranslated). Each: WARMUP requests, counters zeroed, REQUESTS
+# same OpenAI stream through untranslated); fallback (the route's first target answers 503, the
+# second serves; the baseline's figure is its plain request, it cannot fall back); a 1 MiB
+# request body (a tenth of REQUESTS). Each: WARMUP requests, counters zeroed, REQUESTS
 # requests at c=1, counters dumped; the whole process's instructions (proxy thread, ledger
 # writer, everything) over REQUESTS.
 #
 # The gateway runs with the other features configured but idle on the measured route: an
 # experiment on another route, rate and spend limits on another key, no kept bodies.
+#
+#   BEFORE_BIN=../old/target/release/switchyard load-tests/instructions.sh   # before/after
+#
+# BEFORE_BIN: an older build of the gateway measured the same way, with the same config less
+# the idle features (an older build may not know them); its figures get a column of their own.
 #
 # Env: REQUESTS (default 2000), WARMUP (default 200), PROFILE (release, the default; debug to
 # check the script quickly, its figures mean nothing),
@@ -23,6 +30,7 @@
 # load-tests/instructions.ref holds the release reference), DUMPS_DIR (keep the callgrind dumps there,
 # one per case in the order above, for callgrind_annotate), BUILD=0 (measure the binaries as
 # built, without cargo build).
+# CASES (default all): the cases to measure, space-separated.
 # Output ends with one line per case: `<case> <switchyard> <baseline> <ratio>`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -44,16 +52,18 @@ REQUESTS=${REQUESTS:-2000}
 WARMUP=${WARMUP:-200}
 RESULTS_FILE=${RESULTS_FILE:-load-tests/RESULTS.md}
 REFERENCE=${REFERENCE:-}
+BEFORE_BIN=${BEFORE_BIN:-}
+read -r -a cases <<< "${CASES:-chat stream cache-hit translated-stream fallback 1MiB}"
 MOCK_PORT=$(free_port)
+FLAKY_PORT=$(free_port)
 GW_PORT=$(free_port)
+BEFORE_PORT=$(free_port)
 BASE_PORT=$(free_port)
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
-cat > "$work/gw.toml" <<TOML
-[server]
-listen = "127.0.0.1:$GW_PORT"
-threads = 1
+# The measured routes (also what an older build gets); then the idle features.
+cat > "$work/base.toml" <<TOML
 [[providers]]
 name = "openai"
 kind = "openai"
@@ -64,9 +74,29 @@ name = "anthropic"
 kind = "anthropic"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 api_keys = ["sk-mock-load"]
+[[providers]]
+name = "flaky"
+kind = "openai"
+base_url = "http://127.0.0.1:$FLAKY_PORT/v1"
+api_keys = ["sk-mock-load"]
 [[routes]]
 name = "claude"
 targets = ["anthropic/claude-haiku-4-5"]
+[[routes]]
+name = "fallback"
+targets = ["flaky/gpt-4o-mini", "openai/gpt-4o-mini"]
+[resilience]
+breaker_failures = 1000000   # keep trying the failing target: measure the failover itself
+[[gateway_keys]]
+name = "load"
+key = "sk-sy-load-test"
+TOML
+{ printf '[server]\nlisten = "127.0.0.1:%s"\nthreads = 1\n' "$BEFORE_PORT"
+  cat "$work/base.toml"
+  printf '[ledger]\npath = "%s"\n' "$work/ledger-before.db"; } > "$work/before.toml"
+{ printf '[server]\nlisten = "127.0.0.1:%s"\nthreads = 1\n' "$GW_PORT"
+  cat "$work/base.toml"; } > "$work/gw.toml"
+cat >> "$work/gw.toml" <<TOML
 [[routes]]
 name = "experimented"
 targets = ["openai/gpt-4o-mini", "anthropic/claude-haiku-4-5"]
@@ -78,9 +108,6 @@ variants = [
   { name = "b", target = "anthropic/claude-haiku-4-5", weight = 1 },
 ]
 [[gateway_keys]]
-name = "load"
-key = "sk-sy-load-test"
-[[gateway_keys]]
 name = "limited"
 key = "sk-sy-limited-key"
 rpm = 60
@@ -90,7 +117,8 @@ path = "$work/ledger.db"
 TOML
 
 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
-wait_ports "$MOCK_PORT"
+$BIN mock --listen 127.0.0.1:$FLAKY_PORT --fault 503 >/dev/null 2>&1 &
+wait_ports "$MOCK_PORT" "$FLAKY_PORT"
 # --vgdb=yes lets callgrind_control zero and dump the counters of the running process.
 SWITCHYARD_ACCESS_LOG=off valgrind --tool=callgrind --vgdb=yes --compress-strings=no --compress-pos=no \
   --callgrind-out-file="$work/sy.out" $BIN serve --config "$work/gw.toml" \
@@ -100,55 +128,99 @@ valgrind --tool=callgrind --vgdb=yes --compress-strings=no --compress-pos=no --c
   target/$PROFILE/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 \
   >/dev/null 2>"$work/base.err" &
 BASE_PID=$!
-wait_ports "$GW_PORT" "$BASE_PORT"
+ports=("$GW_PORT" "$BASE_PORT")
+if [ -n "$BEFORE_BIN" ]; then
+  SWITCHYARD_ACCESS_LOG=off valgrind --tool=callgrind --vgdb=yes --compress-strings=no --compress-pos=no \
+    --callgrind-out-file="$work/before.out" "$BEFORE_BIN" serve --config "$work/before.toml" \
+    >/dev/null 2>"$work/before.err" &
+  BEFORE_PID=$!
+  ports+=("$BEFORE_PORT")
+fi
+wait_ports "${ports[@]}"
+python3 - "$work" <<'PY'
+import json, sys
+text = ("The quick brown fox jumps over the lazy dog. " * 23302)[: 1 << 20]
+for name, model in (("large-direct.json", "gpt-4o-mini"), ("large-gw.json", "openai/gpt-4o-mini")):
+    with open(f"{sys.argv[1]}/{name}", "w") as f:
+        json.dump({"model": model, "messages": [{"role": "user", "content": "hi"}], "pad": text}, f)
+PY
 
 small='{"model":"MODEL","messages":[{"role":"user","content":"hello"}]}'
 stream='{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hello"}]}'
 
-# measure NAME PID URL KEY BODY HEADER DUMP: warm-up, zero, measured run, dump; prints
-# instructions per request (HEADER may be empty; DUMP is the process's callgrind output file).
+# measure NAME PID URL KEY BODY HEADER DUMP [N]: warm-up, zero, measured run of N requests
+# (default REQUESTS), dump; prints instructions per request (BODY may be @file; HEADER may be
+# empty; DUMP is the process's callgrind output file).
 measure() {
-  local name=$1 pid=$2 url=$3 key=$4 body=$5 extra=() out total
+  local name=$1 pid=$2 url=$3 key=$4 body=(--body "$5") extra=() out total n=${8:-$REQUESTS}
+  [[ $5 == @* ]] && body=(--body-file "${5#@}")
   [ -n "$6" ] && extra=(--header "$6")
-  $GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" --body "$body" \
-    --concurrency 1 --requests "$WARMUP" --duration-secs 600 >/dev/null
-  callgrind_control -z "$pid" >/dev/null
-  out=$($GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" --body "$body" \
-    --concurrency 1 --requests "$REQUESTS" --duration-secs 600)
+  $GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" "${body[@]}" \
+    --concurrency 1 --requests "$(( WARMUP * n / REQUESTS ))" --duration-secs 600 >/dev/null
+  callgrind_control -z "$pid" >/dev/null 2>&1 || { echo "$name: callgrind_control -z failed" >&2; exit 1; }
+  local dumps; dumps=$(find "$work" -name "$7.*" | wc -l)
+  out=$($GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" "${body[@]}" \
+    --concurrency 1 --requests "$n" --duration-secs 600)
   python3 -c 'import json,sys; x=json.loads(sys.argv[1]); assert x["errors"]==0 and list(x["statuses"])==["200"], x' "$out" \
     || { echo "$name: requests failed: $out" >&2; exit 1; }
-  callgrind_control -d "$pid" >/dev/null
+  callgrind_control -d "$pid" >/dev/null 2>&1 || { echo "$name: callgrind_control -d failed" >&2; exit 1; }
+  [ "$(find "$work" -name "$7.*" | wc -l)" -gt "$dumps" ] || { echo "$name: no new dump" >&2; exit 1; }
   # The newest dump of this process holds the counts since the zeroing.
   total=$(grep -h '^totals:' "$(ls -t "$work/$7".* | head -1)" | awk '{print $2}')
-  echo $(( total / REQUESTS ))
+  echo $(( total / n ))
 }
 
 gw="http://127.0.0.1:$GW_PORT/v1/chat/completions"
+before="http://127.0.0.1:$BEFORE_PORT/v1/chat/completions"
 base="http://127.0.0.1:$BASE_PORT/v1/chat/completions"
-declare -A SY BASE
-SY[chat]=$(measure chat "$SY_PID" "$gw" sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "" sy.out)
-BASE[chat]=$(measure chat "$BASE_PID" "$base" sk-mock-load "${small//MODEL/gpt-4o-mini}" "" base.out)
-SY[stream]=$(measure stream "$SY_PID" "$gw" sk-sy-load-test "${stream//MODEL/openai\/gpt-4o-mini}" "" sy.out)
-BASE[stream]=$(measure stream "$BASE_PID" "$base" sk-mock-load "${stream//MODEL/gpt-4o-mini}" "" base.out)
-SY[cache-hit]=$(measure cache-hit "$SY_PID" "$gw" sk-sy-load-test "${small//MODEL/openai\/gpt-4o-mini}" "x-switchyard-cache: ttl=3600" sy.out)
-BASE[cache-hit]=${BASE[chat]}
-SY[translated-stream]=$(measure translated-stream "$SY_PID" "$gw" sk-sy-load-test "${stream//MODEL/claude}" "" sy.out)
-BASE[translated-stream]=${BASE[stream]}
-kill "$SY_PID" "$BASE_PID" 2>/dev/null || true
+# case NAME: the gateway's body, header and request count for it; the baseline's body
+# (empty: its figure is another case's) and the case whose figure it reuses.
+spec() {
+  local s=${small//MODEL/openai\/gpt-4o-mini} st=${stream//MODEL/openai\/gpt-4o-mini}
+  local bs=${small//MODEL/gpt-4o-mini} bst=${stream//MODEL/gpt-4o-mini}
+  case $1 in
+    chat) SPEC=("$s" "" "$REQUESTS" "$bs" "") ;;
+    stream) SPEC=("$st" "" "$REQUESTS" "$bst" "") ;;
+    cache-hit) SPEC=("$s" "x-switchyard-cache: ttl=3600" "$REQUESTS" "$bs" chat) ;;
+    translated-stream) SPEC=("${stream//MODEL/claude}" "" "$REQUESTS" "$bst" stream) ;;
+    fallback) SPEC=("${small//MODEL/fallback}" "" "$REQUESTS" "$bs" chat) ;;
+    1MiB) SPEC=("@$work/large-gw.json" "" "$(( REQUESTS / 10 ))" "@$work/large-direct.json" "") ;;
+    *) echo "unknown case $1" >&2; exit 2 ;;
+  esac
+}
+declare -A SY BASE OLD
+for c in "${cases[@]}"; do
+  spec "$c"
+  SY[$c]=$(measure "$c" "$SY_PID" "$gw" sk-sy-load-test "${SPEC[0]}" "${SPEC[1]}" sy.out "${SPEC[2]}")
+  if [ -n "$BEFORE_BIN" ]; then
+    OLD[$c]=$(measure "$c" "$BEFORE_PID" "$before" sk-sy-load-test "${SPEC[0]}" "${SPEC[1]}" before.out "${SPEC[2]}")
+  fi
+  if [ -n "${SPEC[4]}" ] && [ -n "${BASE[${SPEC[4]}]:-}" ]; then
+    BASE[$c]=${BASE[${SPEC[4]}]}
+  else
+    BASE[$c]=$(measure "$c" "$BASE_PID" "$base" sk-mock-load "${SPEC[3]}" "" base.out "${SPEC[2]}")
+  fi
+done
+kill "$SY_PID" "$BASE_PID" ${BEFORE_PID:-} 2>/dev/null || true
 if [ -n "${DUMPS_DIR:-}" ]; then mkdir -p "$DUMPS_DIR" && cp "$work"/*.out.* "$DUMPS_DIR"/; fi
 
-cases=(chat stream cache-hit translated-stream)
 {
-  for c in "${cases[@]}"; do echo "$c ${SY[$c]} ${BASE[$c]}"; done
+  for c in "${cases[@]}"; do echo "$c ${SY[$c]} ${BASE[$c]} ${OLD[$c]:-}"; done
 } > "$work/table.txt"
 
-python3 - "$work/table.txt" "$RESULTS_FILE" "$REQUESTS" "$WARMUP" "$PROFILE" "$REV" <<'PY'
+python3 - "$work/table.txt" "$RESULTS_FILE" "$REQUESTS" "$WARMUP" "$PROFILE" "$REV" "$BEFORE_BIN" <<'PY'
 import datetime, platform, sys
-table, out_path, requests, warmup, profile, rev = sys.argv[1:7]
+table, out_path, requests, warmup, profile, rev, before = sys.argv[1:8]
 rows = [l.split() for l in open(table)]
-md = ["| case | switchyard | baseline | ratio |", "|---|---:|---:|---:|"]
-for c, s, b in rows:
-    md.append(f"| {c} | {int(s):,} | {int(b):,} | {int(s) / int(b):.2f}x |")
+if before:
+    md = ["| case | switchyard | baseline | ratio | before | now/before |", "|---|---:|---:|---:|---:|---:|"]
+else:
+    md = ["| case | switchyard | baseline | ratio |", "|---|---:|---:|---:|"]
+for c, s, b, *old in rows:
+    line = f"| {c} | {int(s):,} | {int(b):,} | {int(s) / int(b):.2f}x |"
+    if old:
+        line += f" {int(old[0]):,} | {int(s) / int(old[0]):.2f}x |"
+    md.append(line)
 md = "\n".join(md)
 print(md)
 if out_path != "/dev/null":
@@ -157,10 +229,11 @@ if out_path != "/dev/null":
     with open(out_path, "a") as f:
         f.write(
             f"\n## load-tests/instructions.sh, {now}, {rev} (written by the script)\n\n"
-            f"Command: `REQUESTS={requests} WARMUP={warmup} PROFILE={profile} load-tests/instructions.sh`. "
+            f"Command: `REQUESTS={requests} WARMUP={warmup} PROFILE={profile}{' BEFORE_BIN=' + before if before else ''} load-tests/instructions.sh`. "
             f"Instructions per request under callgrind (whole process, {profile} build, one worker thread), "
             f"{cpu}, Linux {platform.release()}. cache-hit's baseline is its proxied request; "
-            "translated-stream's baseline passes the OpenAI stream through untranslated.\n\n"
+            "translated-stream's baseline passes the OpenAI stream through untranslated; fallback's "
+            "baseline is its plain request.\n\n"
             f"{md}\n"
         )
 PY

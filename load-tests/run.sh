@@ -166,7 +166,7 @@ large=$(( REQUESTS / 10 ))
 done
 } | tee "$work/results.jsonl"
 sleep 1 # the last export interval
-echo "OTLP sink received $(cat "$work/sink.bytes" 2>/dev/null || echo 0) bytes of spans" >&2
+[ "$TELEMETRY" = 0 ] || echo "OTLP sink received $(cat "$work/sink.bytes" 2>/dev/null || echo 0) bytes of spans" >&2
 [ "$TELEMETRY" = 0 ] || [ -s "$work/sink.bytes" ] || { echo "the telemetry gateway exported nothing" >&2; exit 1; }
 
 python3 - "$work/results.jsonl" "$RESULTS_FILE" "$REQUESTS" "$HIGH" <<'PY'

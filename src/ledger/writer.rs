@@ -311,29 +311,46 @@ impl LedgerHandle {
     /// asynchronously for at most `max_wait`; after that (or if the writer has stopped) the
     /// row is appended to the spill file on a blocking-pool thread. Every wait and spill is
     /// counted. If the future is dropped while waiting, the row is spilled (inline) on drop.
-    pub async fn record(&self, row: LedgerRow) {
-        let msg = match self.tx.try_send(Msg::Row(Box::new(row))) {
-            Ok(()) => return self.nudge_if_filling(),
-            Err(TrySendError::Closed(msg)) => msg,
-            Err(TrySendError::Full(msg)) => {
-                add(&self.shared.counters.producer_waits, 1);
-                self.shared.nudge.notify_one();
-                // If this future is dropped while waiting, dropping `unsent` spills the row.
-                let mut unsent = self.unsent(msg);
-                if let Ok(Ok(permit)) =
-                    tokio::time::timeout(self.shared.max_wait, self.tx.reserve()).await
-                {
-                    if let Some(row) = unsent.row.take() {
-                        permit.send(Msg::Row(row));
-                    }
-                    return;
+    ///
+    /// The common case (room in the queue) completes before the future is first polled; the
+    /// future itself is a few words (the waiting path is boxed), since it sits in every
+    /// request's finish hook.
+    pub fn record(&self, row: LedgerRow) -> impl std::future::Future<Output = ()> + Send + '_ {
+        let slow = match self.tx.try_send(Msg::Row(Box::new(row))) {
+            Ok(()) => {
+                self.nudge_if_filling();
+                None
+            }
+            Err(TrySendError::Closed(msg)) => Some((msg, false)),
+            Err(TrySendError::Full(msg)) => Some((msg, true)),
+        };
+        async move {
+            if let Some((msg, full)) = slow {
+                Box::pin(self.record_slow(msg, full)).await;
+            }
+        }
+    }
+
+    /// `record` when the queue is full (wait, then spill) or closed (spill).
+    async fn record_slow(&self, msg: Msg, full: bool) {
+        if full {
+            add(&self.shared.counters.producer_waits, 1);
+            self.shared.nudge.notify_one();
+            // If this future is dropped while waiting, dropping `unsent` spills the row.
+            let mut unsent = self.unsent(msg);
+            if let Ok(Ok(permit)) =
+                tokio::time::timeout(self.shared.max_wait, self.tx.reserve()).await
+            {
+                if let Some(row) = unsent.row.take() {
+                    permit.send(Msg::Row(row));
                 }
-                // Spill on a blocking-pool thread: dropping `unsent` appends the row (and if
-                // the task never runs, e.g. at runtime shutdown, dropping the closure does).
-                let _ = tokio::task::spawn_blocking(move || drop(unsent)).await;
                 return;
             }
-        };
+            // Spill on a blocking-pool thread: dropping `unsent` appends the row (and if
+            // the task never runs, e.g. at runtime shutdown, dropping the closure does).
+            let _ = tokio::task::spawn_blocking(move || drop(unsent)).await;
+            return;
+        }
         let unsent = self.unsent(msg);
         let _ = tokio::task::spawn_blocking(move || drop(unsent)).await;
     }

@@ -117,7 +117,8 @@ impl Default for AttemptBody {
 }
 
 impl AttemptBody {
-    pub fn len(&self) -> u64 {
+    /// Its length in bytes (the upstream request's Content-Length).
+    pub fn byte_len(&self) -> u64 {
         match self {
             AttemptBody::Whole(b) => b.len() as u64,
             AttemptBody::Piecewise(n) => *n,
@@ -224,20 +225,23 @@ pub struct RequestCtx {
     /// Wall-clock start, for the ledger.
     pub started_at: std::time::SystemTime,
     pub client: Client,
-    pub request: Parsed,
+    // The larger parts are boxed: pingora moves the context (and the futures holding it)
+    // several times per request, and a small context is cheaper to move than a few
+    // allocations are to make (load-tests/instructions.sh).
+    pub request: Box<Parsed>,
     pub plan: Plan,
     pub walk: Walk,
     pub downstream: Downstream,
     /// What the response cache does for this request.
     pub cache: crate::cache::Plan,
-    pub response: Response,
+    pub response: Box<Response>,
     pub outcome: Outcome,
     /// Limits reserved, bodies captured (see [`crate::governance`]).
     pub governance: crate::governance::PerRequest,
     /// Media endpoints' state: upload spool, request facts, answer meter (empty for chat).
-    pub media: crate::media::MediaCtx,
+    pub media: Box<crate::media::MediaCtx>,
     /// A Responses request's part in its conversation (see the conversation layer).
-    pub conversation: crate::conversation::Turn,
+    pub conversation: Box<crate::conversation::Turn>,
     /// The experiment variant this request got (see [`crate::experiments`]).
     pub experiment: Option<crate::experiments::Assignment>,
 }
@@ -267,14 +271,14 @@ impl RequestCtx {
                 feature: None,
                 wants_usage: false,
             },
-            request: Parsed::default(),
+            request: Box::default(),
             walk: Walk::default(),
             downstream: Downstream::default(),
             cache: crate::cache::Plan::Off,
-            response: Response::Pass,
+            response: Box::default(),
             outcome: Outcome::default(),
             governance: Default::default(),
-            media: crate::media::MediaCtx::default(),
+            media: Box::default(),
             conversation: Default::default(),
             experiment: None,
         }

@@ -410,7 +410,7 @@ impl ProxyHttp for Gateway {
     ) -> pingora_error::Result<()> {
         ctx.outcome.status = resp.status.as_u16();
         if session.cache.phase() == pingora_cache::CachePhase::Hit && !ctx.response.is_hit() {
-            ctx.response = ctx::Response::Hit {
+            *ctx.response = ctx::Response::Hit {
                 renderer: None,
                 from: None,
                 usage: None,

@@ -164,7 +164,7 @@ pub fn shape_request(
             model: &attempt.model,
             stream: ctx.request.stream,
             client_dialect: ctx.client.dialect,
-            body_len: ctx.walk.body.len(),
+            body_len: ctx.walk.body.byte_len(),
             key_index: attempt.key_index,
         },
     )

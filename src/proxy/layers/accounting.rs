@@ -28,7 +28,7 @@ impl Layer for Accounting {
         resp: &mut ResponseHeader,
     ) -> pingora_error::Result<()> {
         let Some(spec) = spec(ctx, resp.status.as_u16()) else {
-            ctx.response = Response::Pass;
+            *ctx.response = Response::Pass;
             return Ok(());
         };
         // A recorded answer keeps its usage chunk: the cache's renderer decides for the client.
@@ -47,11 +47,11 @@ impl Layer for Accounting {
             // Images, audio seconds, characters: read by the media meter, not a token tally.
             let binary = es.response == crate::endpoints::ResponseKind::Binary;
             ctx.media.meter = Some(Meter::new(es.unit, binary));
-            ctx.response = Response::Proxied(Transform::default());
+            *ctx.response = Response::Proxied(Transform::default());
             return Ok(());
         }
         ctx.media.meter = None;
-        ctx.response = Response::Proxied(Transform::usage_only(&spec, strip));
+        *ctx.response = Response::Proxied(Transform::usage_only(&spec, strip));
         Ok(())
     }
 
@@ -69,7 +69,7 @@ impl Layer for Accounting {
             return;
         }
         let mut out = body.take().unwrap_or_default();
-        match &mut ctx.response {
+        match &mut *ctx.response {
             Response::Proxied(t) => {
                 out = t.read_usage(out);
                 if end {
@@ -137,7 +137,7 @@ pub fn spec(ctx: &RequestCtx, status: u16) -> Option<Spec> {
 /// A cache hit: nothing was generated or billed; the saving is what the stored answer cost
 /// at the list price of the provider and model that produced it.
 fn settle_hit(ctx: &RequestCtx) -> Account {
-    let Response::Hit { from, usage, .. } = &ctx.response else {
+    let Response::Hit { from, usage, .. } = &*ctx.response else {
         return Account::default();
     };
     let (provider, model) = from.clone().unzip();
@@ -164,18 +164,34 @@ fn settle_hit(ctx: &RequestCtx) -> Account {
 /// tokenizer, which can take real CPU on long texts: that runs on the blocking pool, never on
 /// the proxy's worker threads.
 pub async fn settle(ctx: &mut RequestCtx) -> Account {
+    match settle_now(ctx) {
+        Ok(account) => account,
+        Err((estimate, finish_reasons)) => {
+            let usage = estimate.await;
+            tokens_account(ctx, usage, true, finish_reasons)
+        }
+    }
+}
+
+/// A usage estimate running off the proxy thread.
+type Estimate = std::pin::Pin<Box<dyn std::future::Future<Output = Usage> + Send>>;
+
+/// [`settle`] without waiting: the account, or (a stream that ended without usage) the
+/// estimate to wait for. Synchronous, so the tally and the meter are not kept in the finish
+/// hook's future, which every request makes, while the rare estimate runs.
+fn settle_now(ctx: &mut RequestCtx) -> Result<Account, (Estimate, Vec<String>)> {
     if ctx.response.is_hit() {
-        return settle_hit(ctx);
+        return Ok(settle_hit(ctx));
     }
     if let Some(meter) = ctx.media.meter.take() {
-        return settle_media(ctx, meter);
+        return Ok(settle_media(ctx, meter));
     }
     let Some(tally) = ctx.response.take_tally() else {
         // No provider answered with success: nothing was generated, nothing is billed.
-        return Account {
+        return Ok(Account {
             cost_usd: Some(Decimal::ZERO),
             ..Account::default()
-        };
+        });
     };
     // For traces only: a non-streamed body is parsed for them, so not when nobody reads them.
     let finish_reasons = if crate::telemetry::enabled() {
@@ -183,20 +199,29 @@ pub async fn settle(ctx: &mut RequestCtx) -> Account {
     } else {
         Vec::new()
     };
-    let (usage, estimated) = match tally.usage() {
-        Some(u) => (u, false),
-        None => {
-            let body = ctx.request.body.clone();
-            let estimate = tokio::task::spawn_blocking(move || tally.estimate(&body)).await;
-            match estimate {
-                Ok(u) => (u, true),
-                Err(e) => {
-                    log::error!("usage estimate failed: {e}");
-                    (Usage::default(), true)
-                }
+    if let Some(usage) = tally.usage() {
+        return Ok(tokens_account(ctx, usage, false, finish_reasons));
+    }
+    let body = ctx.request.body.clone();
+    let estimate = Box::pin(async move {
+        match tokio::task::spawn_blocking(move || tally.estimate(&body)).await {
+            Ok(u) => u,
+            Err(e) => {
+                log::error!("usage estimate failed: {e}");
+                Usage::default()
             }
         }
-    };
+    });
+    Err((estimate, finish_reasons))
+}
+
+/// The account of a token-priced answer from the served attempt.
+fn tokens_account(
+    ctx: &RequestCtx,
+    usage: Usage,
+    estimated: bool,
+    finish_reasons: Vec<String>,
+) -> Account {
     let Some(a) = ctx.walk.served() else {
         return Account::default();
     };

@@ -82,9 +82,15 @@ impl Layer for Auth {
         let endpoint = match &path_kind {
             Path::Health => {
                 ctx.downstream.body_read = true;
-                respond::json(session, ctx, 200, br#"{"status":"ok"}"#.to_vec(), &[])
-                    .await
-                    .map_err(Failure::Io)?;
+                Box::pin(respond::json(
+                    session,
+                    ctx,
+                    200,
+                    br#"{"status":"ok"}"#.to_vec(),
+                    &[],
+                ))
+                .await
+                .map_err(Failure::Io)?;
                 return Ok(Flow::Answered);
             }
             Path::Unknown => {
@@ -138,7 +144,8 @@ impl Layer for Auth {
         ctx.client.key_name = Some(key.name.clone());
         if feedback {
             let name = key.name.clone();
-            return super::experiments::feedback(cx, &name).await;
+            // Rare paths are boxed so they do not size every request's future.
+            return Box::pin(super::experiments::feedback(cx, &name)).await;
         }
 
         let Some(endpoint) = endpoint else {
@@ -148,7 +155,7 @@ impl Layer for Auth {
             } else {
                 models::list(gw, &key)
             };
-            respond::json(session, ctx, 200, body, &[])
+            Box::pin(respond::json(session, ctx, 200, body, &[]))
                 .await
                 .map_err(Failure::Io)?;
             return Ok(Flow::Answered);

@@ -198,7 +198,7 @@ pub fn cache_key(ctx: &RequestCtx) -> CacheKey {
 /// Only complete 200 answers are stored (chat answers as records, embeddings as the client's
 /// JSON); the TTL is the plan's.
 pub fn cacheable(ctx: &RequestCtx, resp: &ResponseHeader) -> RespCacheable {
-    let recorded = matches!(ctx.response, Response::Recorded { .. })
+    let recorded = matches!(*ctx.response, Response::Recorded { .. })
         || ctx.client.endpoint == Some(Endpoint::Embeddings);
     match (&ctx.cache, recorded) {
         (Plan::On { ttl, .. }, true) if resp.status.as_u16() == 200 => {
@@ -223,14 +223,14 @@ fn on_upstream_header(
         // before the cache writes it), with who produced it.
         return stored_from(ctx, resp);
     }
-    let tally = match &mut ctx.response {
+    let tally = match &mut *ctx.response {
         Response::Proxied(t) => t.tally.take(),
         _ => None,
     };
     let Some(tally) = tally else {
         return Ok(());
     };
-    ctx.response = Response::Recorded {
+    *ctx.response = Response::Recorded {
         tally,
         tap: Tap::new(ctx.upstream_dialect(), ctx.request.stream),
         renderer: None,
@@ -260,7 +260,7 @@ fn on_upstream_body(
     body: &mut Option<Bytes>,
     end_of_stream: bool,
 ) {
-    let Response::Recorded { tap, .. } = &mut ctx.response else {
+    let Response::Recorded { tap, .. } = &mut *ctx.response else {
         return;
     };
     let chunk = body.take().unwrap_or_default();
@@ -316,7 +316,7 @@ fn on_response_header(
         "application/json"
     };
     resp.insert_header(http::header::CONTENT_TYPE, content_type)?;
-    let model = match (&ctx.response, &stored_from) {
+    let model = match (&*ctx.response, &stored_from) {
         (Response::Hit { .. }, Some((_, m))) => m.clone(),
         _ => ctx
             .walk
@@ -335,7 +335,7 @@ fn on_response_header(
             echo: ctx.conversation.echo.clone(),
         },
     );
-    match &mut ctx.response {
+    match &mut *ctx.response {
         Response::Hit { renderer, from, .. } => {
             *from = stored_from;
             *renderer = Some(new);
@@ -372,7 +372,7 @@ fn take_stored_from(
 /// client's; a hit names who produced it and reads the usage its saving is priced from.
 fn embeddings_header(ctx: &mut RequestCtx, resp: &mut ResponseHeader) -> pingora_error::Result<()> {
     let from = take_stored_from(ctx, resp)?;
-    if let Response::Hit { from: f, .. } = &mut ctx.response {
+    if let Response::Hit { from: f, .. } = &mut *ctx.response {
         *f = from;
         // Stored in OpenAI's shape whichever provider produced it.
         ctx.media.hit_usage = Some(crate::usage::tally::StreamTally::new(
@@ -394,13 +394,13 @@ fn render_body(ctx: &mut RequestCtx, body: &mut Option<Bytes>, end_of_stream: bo
         if end_of_stream {
             tally.finish();
             let usage = tally.usage();
-            if let Response::Hit { usage: u, .. } = &mut ctx.response {
+            if let Response::Hit { usage: u, .. } = &mut *ctx.response {
                 *u = usage;
             }
         }
         return;
     }
-    let (r, hit_usage) = match &mut ctx.response {
+    let (r, hit_usage) = match &mut *ctx.response {
         Response::Recorded {
             renderer: Some(r), ..
         } => (r, None),

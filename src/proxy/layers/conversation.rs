@@ -32,7 +32,7 @@ impl Layer for Conversation {
             ctx.request.model_span = probe.model_span;
             ctx.request.fields = probe.fields;
         }
-        ctx.conversation = begun.turn;
+        *ctx.conversation = begun.turn;
         Ok(Flow::Continue)
     }
 

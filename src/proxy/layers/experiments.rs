@@ -160,16 +160,16 @@ impl Layer for Experiments {
                 .started_at
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-            ledger
-                .execute(store::record_assignment(store::Assigned {
-                    request_id: ctx.id.clone(),
-                    experiment: a.experiment.clone(),
-                    variant: a.variant_name.clone(),
-                    gateway_key: ctx.client.key_name.clone(),
-                    ts_ms,
-                    sampled: answer.is_some(),
-                }))
-                .await;
+            // Boxed: only experimented requests get here.
+            Box::pin(ledger.execute(store::record_assignment(store::Assigned {
+                request_id: ctx.id.clone(),
+                experiment: a.experiment.clone(),
+                variant: a.variant_name.clone(),
+                gateway_key: ctx.client.key_name.clone(),
+                ts_ms,
+                sampled: answer.is_some(),
+            })))
+            .await;
         }
         let Some(answer) = answer else {
             return;

@@ -69,7 +69,8 @@ impl Layer for Limits {
                 now,
             ));
         }
-        let prompt = prompt_tokens_async(ctx.request.body.clone()).await;
+        // Boxed, as the reservation below: only requests under limits get here.
+        let prompt = Box::pin(prompt_tokens_async(ctx.request.body.clone())).await;
         let worst = worst_case(
             gw,
             endpoint,
@@ -104,7 +105,7 @@ impl Layer for Limits {
             cost_nanos,
             scopes,
         };
-        match gw.governance.limiter.reserve(&ask).await? {
+        match Box::pin(gw.governance.limiter.reserve(&ask)).await? {
             Verdict::Granted(ticket) => {
                 ctx.governance.reserved_usd = worst.cost;
                 ctx.governance.reservation = Some(Reservation {
@@ -178,6 +179,7 @@ impl Layer for Limits {
             tokens,
             cost_nanos,
         };
-        ctx.state.governance.limiter.settle(&r.ticket, &used).await;
+        // Boxed: only requests under limits get here, and a shared store's settle is large.
+        Box::pin(ctx.state.governance.limiter.settle(&r.ticket, &used)).await;
     }
 }

@@ -224,3 +224,36 @@ layers! {
     race::Race,
     outputs::Outputs,
 }
+
+/// Every request's hook futures are boxed by pingora's `async_trait` and moved into the box
+/// whole, so their size is paid in copies on every request. A rare path with a large future
+/// (a race, an upload, a shared store's call) is boxed where it is taken; these bounds catch
+/// one that is not (a race inline made every `request_filter` future 12 KB).
+#[cfg(test)]
+mod future_sizes {
+    use super::*;
+
+    /// The size of what `f` returns, without calling it.
+    fn returned_size<A, R>(_f: impl Fn(A) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    #[test]
+    fn request_and_finish_hooks_and_the_context_stay_small() {
+        // Raw pointers stand in for the borrows: the closures are never called.
+        let on_request = returned_size(|cx: *mut Cx<'static>| unsafe { on_request(&mut *cx) });
+        let on_finish = returned_size(|p: (*mut RequestCtx, *mut Finish<'static>)| unsafe {
+            on_finish(&mut *p.0, &mut *p.1)
+        });
+        let ctx = std::mem::size_of::<RequestCtx>();
+        assert!(
+            on_request <= 1024,
+            "the request hooks' future is {on_request} bytes"
+        );
+        assert!(
+            on_finish <= 512,
+            "the finish hooks' future is {on_finish} bytes"
+        );
+        assert!(ctx <= 1024, "RequestCtx is {ctx} bytes");
+    }
+}

@@ -30,15 +30,24 @@ impl Layer for Outputs {
 
     async fn on_finish(&self, ctx: &mut RequestCtx, fin: &mut Finish<'_>) {
         let client_gone = fin.error.is_some_and(crate::proxy::client_went_away);
-        let req = fin.session.req_header();
-        let summary = summary(ctx, fin, req.method.as_str(), req.uri.path(), client_gone);
-        crate::metrics::record_request(&summary, &ctx.state.config);
-        crate::access_log::write(&summary);
-        crate::telemetry::record(&summary, ctx.started, req, &ctx.request.body);
-        crate::proxy::observe::served(ctx, &fin.account, client_gone);
-        if let (Some(ledger), Some(row)) = (fin.shared.ledger.as_ref(), ledger_row(&summary)) {
-            // Queued for the batching writer thread; waits at most briefly, then spills.
-            ledger.record(row).await;
+        // The summary lives in this block only, not across the await (the future stays small).
+        let row = {
+            let req = fin.session.req_header();
+            let summary = summary(ctx, fin, req.method.as_str(), req.uri.path(), client_gone);
+            crate::metrics::record_request(&summary, &ctx.state.config);
+            crate::access_log::write(&summary);
+            crate::telemetry::record(&summary, ctx.started, req, &ctx.request.body);
+            crate::proxy::observe::served(ctx, &fin.account, client_gone);
+            fin.shared.ledger.as_ref().and(ledger_row(&summary))
+        };
+        // Queued for the batching writer thread; waits at most briefly, then spills. The row
+        // is handed over before the await, so this future does not hold it.
+        let queued = match (fin.shared.ledger.as_ref(), row) {
+            (Some(ledger), Some(row)) => Some(ledger.record(row)),
+            _ => None,
+        };
+        if let Some(queued) = queued {
+            queued.await;
         }
     }
 }
@@ -50,7 +59,7 @@ fn summary<'a>(
     path: &'a str,
     client_gone: bool,
 ) -> Summary<'a> {
-    let served = match &ctx.response {
+    let served = match &*ctx.response {
         Response::Hit { from, .. } => from.as_ref().map(|(p, m)| (p.as_str(), m.as_str())),
         _ => ctx
             .walk

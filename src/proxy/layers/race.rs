@@ -64,7 +64,9 @@ impl Layer for Race {
             // The cache may answer: the walk (in the plan's order) runs instead.
             return Ok(Flow::Continue);
         }
-        run(cx, mode).await?;
+        // Boxed: a race's future is large (kilobytes), and inline it would make every
+        // request's `request_filter` future as large, moved on each call.
+        Box::pin(run(cx, mode)).await?;
         Ok(Flow::Answered)
     }
 }
@@ -515,7 +517,7 @@ async fn write_winner(
             .map_or("unknown".to_owned(), |c| c.total.normalize().to_string());
         h.insert_header(COST_HEADER, cost)?;
         close_if_needed(session, ctx, &mut h);
-        ctx.response = Response::Proxied(transform);
+        *ctx.response = Response::Proxied(transform);
         session.write_response_header(Box::new(h), false).await?;
         return write(session, ctx, body, true).await;
     }
@@ -536,7 +538,7 @@ async fn write_winner(
                     let out = transform.feed(chunk);
                     if !out.is_empty() {
                         if let Err(e) = write(session, ctx, out, false).await {
-                            ctx.response = Response::Proxied(transform);
+                            *ctx.response = Response::Proxied(transform);
                             return Err(e);
                         }
                     }
@@ -552,7 +554,7 @@ async fn write_winner(
             }
         }
     };
-    ctx.response = Response::Proxied(transform);
+    *ctx.response = Response::Proxied(transform);
     match result {
         Ok(()) => write(session, ctx, Bytes::new(), true).await,
         Err(e) => {

@@ -36,7 +36,8 @@ impl Layer for Request {
         let read = async {
             match spec.request {
                 BodyKind::Json => read_body(gw, session, ctx).await,
-                BodyKind::Multipart => read_upload(gw, session, ctx).await,
+                // Boxed: uploads are rare, and their future is large.
+                BodyKind::Multipart => Box::pin(read_upload(gw, session, ctx)).await,
             }
         };
         match tokio::time::timeout(upload_budget, read).await {

@@ -26,7 +26,7 @@ impl Layer for Translation {
         // A failed attempt's translator never serves the next.
         ctx.media.embeddings = None;
         // A recorded answer is rendered from its record, never translated directly.
-        if !ctx.translating() || !matches!(ctx.response, Response::Proxied(_)) {
+        if !ctx.translating() || !matches!(*ctx.response, Response::Proxied(_)) {
             return Ok(());
         }
         if ctx.client.endpoint == Some(Endpoint::Embeddings) && resp.status.is_success() {
@@ -41,7 +41,7 @@ impl Layer for Translation {
         let Some(spec) = super::accounting::spec(ctx, resp.status.as_u16()) else {
             return Ok(());
         };
-        match &mut ctx.response {
+        match &mut *ctx.response {
             Response::Proxied(t) => add_translation(t, &spec, resp),
             _ => Ok(()),
         }
@@ -77,7 +77,7 @@ impl Layer for Translation {
     }
 
     fn on_body(&self, ctx: &mut RequestCtx, body: &mut Option<Bytes>, end: bool) {
-        let Response::Proxied(t) = &mut ctx.response else {
+        let Response::Proxied(t) = &mut *ctx.response else {
             return;
         };
         if t.translator.is_none() {
