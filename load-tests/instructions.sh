@@ -63,34 +63,18 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
 # The measured routes (also what an older build gets); then the idle features.
-cat > "$work/base.toml" <<TOML
-[[providers]]
-name = "openai"
-kind = "openai"
-base_url = "http://127.0.0.1:$MOCK_PORT/v1"
-api_keys = ["sk-mock-load"]
+{ fallback_config "$MOCK_PORT" "$FLAKY_PORT"
+  cat <<TOML
 [[providers]]
 name = "anthropic"
 kind = "anthropic"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 api_keys = ["sk-mock-load"]
-[[providers]]
-name = "flaky"
-kind = "openai"
-base_url = "http://127.0.0.1:$FLAKY_PORT/v1"
-api_keys = ["sk-mock-load"]
 [[routes]]
 name = "claude"
 targets = ["anthropic/claude-haiku-4-5"]
-[[routes]]
-name = "fallback"
-targets = ["flaky/gpt-4o-mini", "openai/gpt-4o-mini"]
-[resilience]
-breaker_failures = 1000000   # keep trying the failing target: measure the failover itself
-[[gateway_keys]]
-name = "load"
-key = "sk-sy-load-test"
 TOML
+} > "$work/base.toml"
 { printf '[server]\nlisten = "127.0.0.1:%s"\nthreads = 1\n' "$BEFORE_PORT"
   cat "$work/base.toml"
   printf '[ledger]\npath = "%s"\n' "$work/ledger-before.db"; } > "$work/before.toml"
@@ -137,13 +121,7 @@ if [ -n "$BEFORE_BIN" ]; then
   ports+=("$BEFORE_PORT")
 fi
 wait_ports "${ports[@]}"
-python3 - "$work" <<'PY'
-import json, sys
-text = ("The quick brown fox jumps over the lazy dog. " * 23302)[: 1 << 20]
-for name, model in (("large-direct.json", "gpt-4o-mini"), ("large-gw.json", "openai/gpt-4o-mini")):
-    with open(f"{sys.argv[1]}/{name}", "w") as f:
-        json.dump({"model": model, "messages": [{"role": "user", "content": "hi"}], "pad": text}, f)
-PY
+write_large_bodies "$work"
 
 small='{"model":"MODEL","messages":[{"role":"user","content":"hello"}]}'
 stream='{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hello"}]}'

@@ -46,31 +46,9 @@ BEFORE_PORT=19083
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
-cat > "$work/gw.toml" <<TOML
-[server]
-listen = "127.0.0.1:$GW_PORT"
-threads = 1
-[[providers]]
-name = "openai"
-kind = "openai"
-base_url = "http://127.0.0.1:$MOCK_PORT/v1"
-api_keys = ["sk-mock-load"]
-[[providers]]
-name = "flaky"
-kind = "openai"
-base_url = "http://127.0.0.1:$FLAKY_PORT/v1"
-api_keys = ["sk-mock-load"]
-[[routes]]
-name = "fallback"
-targets = ["flaky/gpt-4o-mini", "openai/gpt-4o-mini"]
-[resilience]
-breaker_failures = 1000000   # keep trying the failing target: measure the failover itself
-[[gateway_keys]]
-name = "load"
-key = "sk-sy-load-test"
-[ledger]
-path = "$work/ledger.db"
-TOML
+{ printf '[server]\nlisten = "127.0.0.1:%s"\nthreads = 1\n' "$GW_PORT"
+  fallback_config "$MOCK_PORT" "$FLAKY_PORT"
+  printf '[ledger]\npath = "%s"\n' "$work/ledger.db"; } > "$work/gw.toml"
 
 # The same gateway exporting traces to a sink that accepts and discards them.
 sed -e "s/127.0.0.1:$GW_PORT/127.0.0.1:$OTEL_GW_PORT/" -e "s#$work/ledger.db#$work/ledger-otel.db#" \
@@ -123,15 +101,7 @@ run() { # name url auth body|@file concurrency [requests]
   out=$($GEN --url "$2" --header "authorization: Bearer $3" "${body[@]}" --concurrency "$5" --requests "$n" --warmup $(( n / 15 )) --duration-secs 120)
   echo "{\"case\":\"$1\",\"result\":$out}"
 }
-# A 1 MiB request: a short message and 1 MiB of text in a field of its own (a 1 MiB prompt does
-# not fit gpt-4o-mini's context window, and routing refuses it since issue #14).
-python3 - "$work" <<'PY2'
-import json, sys
-text = ("The quick brown fox jumps over the lazy dog. " * 23302)[: 1 << 20]
-for name, model in (("large-direct.json", "gpt-4o-mini"), ("large-gw.json", "openai/gpt-4o-mini")):
-    with open(f"{sys.argv[1]}/{name}", "w") as f:
-        json.dump({"model": model, "messages": [{"role": "user", "content": "hi"}], "pad": text}, f)
-PY2
+write_large_bodies "$work"
 direct="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
 base="http://127.0.0.1:$BASE_PORT/v1/chat/completions"
 gw="http://127.0.0.1:$GW_PORT/v1/chat/completions"
