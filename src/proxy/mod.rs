@@ -74,6 +74,8 @@ pub struct GatewayState {
     pub conversations: Arc<crate::conversation::Store>,
     /// Experiments' judge queues and promotions (process-wide; see [`Self::with_experiments`]).
     pub experiments: Arc<crate::experiments::Runtime>,
+    /// The longest deadline any route allows (computed at load: it bounds every body upload).
+    pub max_deadline: std::time::Duration,
 }
 
 impl GatewayState {
@@ -91,6 +93,7 @@ impl GatewayState {
         conversations.configure(c.max_size, c.ttl);
         GatewayState {
             conversations,
+            max_deadline: config.max_deadline(),
             router: Router::with_stats(&config, stats.clone()),
             keys: KeyRing::with_live(&config.gateway_keys, governance.keys.clone()),
             governance,
@@ -198,6 +201,8 @@ impl Shared {
     }
 
     pub fn state(&self) -> Arc<GatewayState> {
+        // An uncontended read lock: arc-swap's `load_full` measured no cheaper per request
+        // (load-tests/instructions.sh, chat 307.8 k vs 310.1 k instructions).
         match self.current.read() {
             Ok(s) => s.clone(),
             Err(p) => p.into_inner().clone(),

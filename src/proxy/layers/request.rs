@@ -29,9 +29,7 @@ impl Layer for Request {
         // The request's deadline runs from its arrival: the body's upload counts against it.
         let client = client_deadline(session.req_header());
         ctx.request.client_deadline = client;
-        let upload_budget = client.map_or(gw.config.max_deadline(), |c| {
-            c.min(gw.config.max_deadline())
-        });
+        let upload_budget = client.map_or(gw.max_deadline, |c| c.min(gw.max_deadline));
         let spec = endpoint.spec();
         let read = async {
             match spec.request {
