@@ -144,7 +144,13 @@ measure() {
   callgrind_control -d "$pid" >/dev/null 2>&1 || { echo "$name: callgrind_control -d failed" >&2; exit 1; }
   [ "$(find "$work" -name "$7.*" | wc -l)" -gt "$dumps" ] || { echo "$name: no new dump" >&2; exit 1; }
   # The newest dump of this process holds the counts since the zeroing.
-  total=$(grep -h '^totals:' "$(ls -t "$work/$7".* | head -1)" | awk '{print $2}')
+  local dump; dump=$(ls -t "$work/$7".* | head -1)
+  total=$(grep -h '^totals:' "$dump" | awk '{print $2}')
+  # Allocations per request: the calls to malloc and calloc in the same dump.
+  mkdir -p "$work/allocs"
+  awk -v n="$n" '/^cfn=/ { hit = ($0 == "cfn=malloc" || $0 == "cfn=calloc") }
+    /^calls=/ && hit { sub(/^calls=/, ""); c += $1 } END { printf "%d\n", c / n }' "$dump" \
+    > "$work/allocs/$7-$name"
   echo $(( total / n ))
 }
 
@@ -183,21 +189,28 @@ kill "$SY_PID" "$BASE_PID" ${BEFORE_PID:-} 2>/dev/null || true
 if [ -n "${DUMPS_DIR:-}" ]; then mkdir -p "$DUMPS_DIR" && cp "$work"/*.out.* "$DUMPS_DIR"/; fi
 
 {
-  for c in "${cases[@]}"; do echo "$c ${SY[$c]} ${BASE[$c]} ${OLD[$c]:-}"; done
+  for c in "${cases[@]}"; do
+    base_case=$c; spec "$c"
+    [ -n "${SPEC[4]}" ] && [ ! -e "$work/allocs/base.out-$c" ] && base_case=${SPEC[4]}
+    old=; [ -n "$BEFORE_BIN" ] && old="${OLD[$c]} $(cat "$work/allocs/before.out-$c")"
+    echo "$c ${SY[$c]} ${BASE[$c]} $(cat "$work/allocs/sy.out-$c") $(cat "$work/allocs/base.out-$base_case") $old"
+  done
 } > "$work/table.txt"
 
 python3 - "$work/table.txt" "$RESULTS_FILE" "$REQUESTS" "$WARMUP" "$PROFILE" "$REV" "$BEFORE_BIN" <<'PY'
 import datetime, platform, sys
 table, out_path, requests, warmup, profile, rev, before = sys.argv[1:8]
 rows = [l.split() for l in open(table)]
+head = "| case | switchyard | baseline | ratio | allocations: switchyard | baseline |"
+rule = "|---|---:|---:|---:|---:|---:|"
 if before:
-    md = ["| case | switchyard | baseline | ratio | before | now/before |", "|---|---:|---:|---:|---:|---:|"]
-else:
-    md = ["| case | switchyard | baseline | ratio |", "|---|---:|---:|---:|"]
-for c, s, b, *old in rows:
-    line = f"| {c} | {int(s):,} | {int(b):,} | {int(s) / int(b):.2f}x |"
+    head += " before | now/before | allocations before |"
+    rule += "---:|---:|---:|"
+md = [head, rule]
+for c, s, b, sa, ba, *old in rows:
+    line = f"| {c} | {int(s):,} | {int(b):,} | {int(s) / int(b):.2f}x | {int(sa):,} | {int(ba):,} |"
     if old:
-        line += f" {int(old[0]):,} | {int(s) / int(old[0]):.2f}x |"
+        line += f" {int(old[0]):,} | {int(s) / int(old[0]):.2f}x | {int(old[1]):,} |"
     md.append(line)
 md = "\n".join(md)
 print(md)
@@ -211,7 +224,8 @@ if out_path != "/dev/null":
             f"Instructions per request under callgrind (whole process, {profile} build, one worker thread), "
             f"{cpu}, Linux {platform.release()}. cache-hit's baseline is its proxied request; "
             "translated-stream's baseline passes the OpenAI stream through untranslated; fallback's "
-            "baseline is its plain request.\n\n"
+            "baseline is its plain request. Allocations: calls to malloc and calloc per request, "
+            "from the same dumps.\n\n"
             f"{md}\n"
         )
 PY
