@@ -60,7 +60,8 @@ GW_PORT=$(free_port)
 BEFORE_PORT=$(free_port)
 BASE_PORT=$(free_port)
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+# SIGKILL: the dumps are taken; a pingora process on SIGTERM would linger through its grace period.
+trap '{ kill -9 $(jobs -p); wait; } 2>/dev/null; rm -rf "$work"' EXIT
 
 # The measured routes (also what an older build gets); then the idle features.
 { fallback_config "$MOCK_PORT" "$FLAKY_PORT"
@@ -140,7 +141,7 @@ measure() {
   out=$($GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" "${body[@]}" \
     --concurrency 1 --requests "$n" --duration-secs 600)
   python3 -c 'import json,sys; x=json.loads(sys.argv[1]); assert x["errors"]==0 and list(x["statuses"])==["200"], x' "$out" \
-    || { echo "$name: requests failed: $out" >&2; exit 1; }
+    || { echo "$name: requests failed: $out" >&2; tail -n 20 "$work"/*.err >&2; exit 1; }
   callgrind_control -d "$pid" >/dev/null 2>&1 || { echo "$name: callgrind_control -d failed" >&2; exit 1; }
   [ "$(find "$work" -name "$7.*" | wc -l)" -gt "$dumps" ] || { echo "$name: no new dump" >&2; exit 1; }
   # The newest dump of this process holds the counts since the zeroing.
@@ -185,7 +186,7 @@ for c in "${cases[@]}"; do
     BASE[$c]=$(measure "$c" "$BASE_PID" "$base" sk-mock-load "${SPEC[3]}" "" base.out "${SPEC[2]}")
   fi
 done
-kill "$SY_PID" "$BASE_PID" ${BEFORE_PID:-} 2>/dev/null || true
+{ kill -9 "$SY_PID" "$BASE_PID" ${BEFORE_PID:-}; wait "$SY_PID" "$BASE_PID" ${BEFORE_PID:-}; } 2>/dev/null || true
 if [ -n "${DUMPS_DIR:-}" ]; then mkdir -p "$DUMPS_DIR" && cp "$work"/*.out.* "$DUMPS_DIR"/; fi
 
 {
