@@ -136,12 +136,20 @@ measure() {
   [ -n "$6" ] && extra=(--header "$6")
   $GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" "${body[@]}" \
     --concurrency 1 --requests "$(( WARMUP * n / REQUESTS ))" --duration-secs 600 >/dev/null
-  callgrind_control -z "$pid" >/dev/null 2>&1 || { echo "$name: callgrind_control -z failed" >&2; exit 1; }
-  local dumps; dumps=$(find "$work" -name "$7.*" | wc -l)
-  out=$($GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" "${body[@]}" \
-    --concurrency 1 --requests "$n" --duration-secs 600)
-  python3 -c 'import json,sys; x=json.loads(sys.argv[1]); assert x["errors"]==0 and list(x["statuses"])==["200"], x' "$out" \
-    || { echo "$name: requests failed: $out" >&2; tail -n 20 "$work"/*.err >&2; exit 1; }
+  local dumps try
+  # A run whose requests fail is tried once more (stderr shown), then the script fails.
+  for try in 1 2; do
+    callgrind_control -z "$pid" >/dev/null 2>&1 || { echo "$name: callgrind_control -z failed" >&2; exit 1; }
+    dumps=$(find "$work" -name "$7.*" | wc -l)
+    out=$($GEN --url "$url" --header "authorization: Bearer $key" "${extra[@]}" "${body[@]}" \
+      --concurrency 1 --requests "$n" --duration-secs 600)
+    python3 -c 'import json,sys; x=json.loads(sys.argv[1]); assert x["errors"]==0 and list(x["statuses"])==["200"], x' "$out" 2>/dev/null \
+      && break
+    echo "$name: requests failed (try $try): $out" >&2
+    tail -n 20 "$work"/*.err >&2
+    [ "$try" = 2 ] && exit 1
+    sleep 2
+  done
   callgrind_control -d "$pid" >/dev/null 2>&1 || { echo "$name: callgrind_control -d failed" >&2; exit 1; }
   [ "$(find "$work" -name "$7.*" | wc -l)" -gt "$dumps" ] || { echo "$name: no new dump" >&2; exit 1; }
   # The newest dump of this process holds the counts since the zeroing.
