@@ -20,7 +20,8 @@
 #      and without telemetry, non-streamed), TELEMETRY (0: no telemetry gateway or cases),
 #      BEFORE_BIN (an older build of the gateway, started with the same config and measured
 #      right after each gateway case, so "before" and "now" share the machine's state; the
-#      table gets a before/now section)
+#      table gets a before/now section), WRITER_CORE (move the gateways' ledger writer threads
+#      to that core)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . load-tests/lib.sh
@@ -79,6 +80,7 @@ PY_SINK
 taskset -c 0 $BIN mock --listen 127.0.0.1:$MOCK_PORT --tokens 20 >/dev/null 2>&1 &
 taskset -c 0 $BIN mock --listen 127.0.0.1:$FLAKY_PORT --fault 503 >/dev/null 2>&1 &
 SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw.toml" >/dev/null 2>"$work/gw.err" &
+gateways=($!)
 ports=("$GW_PORT" "$MOCK_PORT" "$FLAKY_PORT" "$BASE_PORT")
 if [ "$TELEMETRY" = 1 ]; then
   SWITCHYARD_ACCESS_LOG=off taskset -c 1 $BIN serve --config "$work/gw-otel.toml" >/dev/null 2>"$work/gw-otel.err" &
@@ -88,10 +90,22 @@ if [ -n "$BEFORE_BIN" ]; then
   sed -e "s/127.0.0.1:$GW_PORT/127.0.0.1:$BEFORE_PORT/" -e "s#$work/ledger.db#$work/ledger-before.db#" \
     "$work/gw.toml" > "$work/gw-before.toml"
   SWITCHYARD_ACCESS_LOG=off taskset -c 1 "$BEFORE_BIN" serve --config "$work/gw-before.toml" >/dev/null 2>"$work/gw-before.err" &
+  gateways+=($!)
   ports+=("$BEFORE_PORT")
 fi
 taskset -c 1 $OUT/switchyard-baseline 127.0.0.1:$BASE_PORT 127.0.0.1:$MOCK_PORT 1 >/dev/null 2>&1 &
 wait_ports "${ports[@]}"
+# WRITER_CORE: each gateway's ledger writer thread moves to that core (on a machine with a core
+# to spare it does not share the proxy's).
+if [ -n "${WRITER_CORE:-}" ]; then
+  for pid in "${gateways[@]}"; do
+    moved=0
+    for t in /proc/"$pid"/task/*; do
+      [ "$(cat "$t/comm")" = switchyard-ledg ] && taskset -pc "$WRITER_CORE" "${t##*/}" >/dev/null && moved=1
+    done
+    [ "$moved" = 1 ] || { echo "no ledger writer thread in process $pid" >&2; exit 1; }
+  done
+fi
 
 small='{"model":"MODEL","messages":[{"role":"user","content":"hello"}]}'
 stream='{"model":"MODEL","stream":true,"messages":[{"role":"user","content":"hello"}]}'
@@ -191,7 +205,7 @@ if out_path and out_path != "/dev/null":
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"\n## load-tests/run.sh, {now} (written by the script)\n\n"
-        f"Command: `REQUESTS={requests} CONCURRENCY_HIGH={high} TELEMETRY_ONLY={os.environ.get('TELEMETRY_ONLY', '0')} TELEMETRY={os.environ.get('TELEMETRY', '1')} BEFORE_BIN={os.environ.get('BEFORE_BIN', '')} load-tests/run.sh`. Machine: "
+        f"Command: `REQUESTS={requests} CONCURRENCY_HIGH={high} TELEMETRY_ONLY={os.environ.get('TELEMETRY_ONLY', '0')} TELEMETRY={os.environ.get('TELEMETRY', '1')} BEFORE_BIN={os.environ.get('BEFORE_BIN', '')} WRITER_CORE={os.environ.get('WRITER_CORE', '')} load-tests/run.sh`. Machine: "
         f"{os.cpu_count()} CPUs ({cpu}), {mem} MiB, Linux {platform.release()}; load average "
         f"before the table was written {load}. The mock on core 0; the gateway and the bare "
         "pingora baseline, one worker thread each, on core 1. fallback: the gateway's route tries "
