@@ -228,18 +228,8 @@ pub fn rewrite_model(body: &[u8], span: &Range<usize>, model: &str) -> Bytes {
     out.freeze()
 }
 
-/// The same body as [`rewrite_model`], as three pieces that share the client's buffer: the
-/// bytes before the model literal, the new literal, the bytes after it. No copy of the body,
-/// for bodies large enough that one matters.
-pub fn model_pieces(body: &Bytes, span: &Range<usize>, model: &str) -> [Bytes; 3] {
-    [
-        body.slice(..span.start),
-        Bytes::from(model_literal(model)),
-        body.slice(span.end..),
-    ]
-}
-
-fn model_literal(model: &str) -> String {
+/// `model` as a JSON string literal (quoted and escaped), as it replaces the model span.
+pub fn model_literal(model: &str) -> String {
     serde_json::Value::String(model.to_owned()).to_string()
 }
 
@@ -313,11 +303,16 @@ mod tests {
         assert_eq!(&body[p.model_span.clone()], br#""groq/llama""#);
         let out = rewrite_model(body, &p.model_span, "llama");
         let expected = String::from_utf8_lossy(body).replace("\"groq/llama\"", "\"llama\"");
-        let pieces = model_pieces(&Bytes::from_static(body), &p.model_span, "llama");
+        let literal = model_literal("llama");
+        let spliced = [
+            &body[..p.model_span.start],
+            literal.as_bytes(),
+            &body[p.model_span.end..],
+        ];
         assert_eq!(
-            pieces.concat(),
+            spliced.concat(),
             out.to_vec(),
-            "the pieces are the rewritten body"
+            "the body around the literal is the rewritten body (how large bodies are replayed)"
         );
         assert_eq!(out, expected.as_bytes());
     }

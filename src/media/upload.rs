@@ -100,6 +100,15 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// A body already in memory, replayed the same way (a large JSON body with its model
+    /// renamed per attempt: `proxy::upstream`).
+    pub fn memory(body: Bytes) -> Stored {
+        Stored {
+            len: body.len() as u64,
+            store: Arc::new(Store::Memory(body)),
+        }
+    }
+
     pub fn len(&self) -> u64 {
         self.len
     }

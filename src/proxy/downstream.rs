@@ -7,9 +7,9 @@
 //!    model name) that is larger would never reach the provider, and the request would hang.
 //!    The wrapper reports the body as fully read and serves the whole of it as the retry buffer.
 //!    A multipart upload is not in memory at all: each attempt streams it from its spool
-//!    (`HoldControl::upload`), piece by piece, through the body-reading calls. A large body
-//!    whose model is renamed goes the same way, as the client's bytes around the new name
-//!    (`HoldControl::pieces`), so it is not copied once more per attempt.
+//!    (`HoldControl::upload`), piece by piece, through the body-reading calls. A large JSON
+//!    body whose model is renamed is replayed the same way, from memory, as the client's bytes
+//!    around the new name, so it is not copied once more per attempt.
 //! 2. **Holding the response header.** A streamed answer's header is held until its first body
 //!    bytes, and a non-streamed answer (up to [`HOLD_CAP`]) until its end. Until then nothing
 //!    has reached the client, so a provider that dies after its header still fails over
@@ -32,7 +32,6 @@ use pingora_core::protocols::http::{HttpTask, ServerSession};
 use pingora_core::protocols::{l4::socket::SocketAddr, Digest};
 use pingora_error::Result;
 use pingora_http::{RequestHeader, ResponseHeader};
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,10 +67,6 @@ pub struct HoldControl {
     /// The attempt's request body, streamed from an upload spool instead of `body`
     /// (`crate::media::upload`); set for each attempt before its body is sent.
     pub upload: Option<crate::media::upload::Cursor>,
-    /// The attempt's request body as pieces sent in order instead of `body` (a large body with
-    /// its model renamed: the client's bytes around the new name, see
-    /// [`crate::dialect::probe::model_pieces`]); set for each attempt that sends one.
-    pub pieces: Option<VecDeque<Bytes>>,
 }
 
 pub type Control = Arc<Mutex<HoldControl>>;
@@ -96,7 +91,6 @@ pub fn install(slot: &mut ServerSession, body: Bytes) -> (Home, Control) {
         extra_headers: Vec::new(),
         status: None,
         upload: None,
-        pieces: None,
     }));
     let real = std::mem::replace(slot, placeholder());
     *slot = ServerSession::new_custom(Box::new(GatewaySession {
@@ -140,25 +134,18 @@ impl GatewaySession {
         self.control.lock().map_or(Hold::Off, |c| c.hold)
     }
 
-    /// Whether the attempt in flight streams its body piece by piece (from an upload spool, or
-    /// as pieces), and whether that stream is done.
+    /// Whether the attempt in flight streams its body piece by piece (an upload, or a large
+    /// body replayed from memory), and whether that stream is done.
     fn piecewise(&self) -> Option<bool> {
         let c = self.control.lock().ok()?;
-        match (&c.upload, &c.pieces) {
-            (Some(u), _) => Some(u.done()),
-            (None, Some(p)) => Some(p.is_empty()),
-            (None, None) => None,
-        }
+        c.upload.as_ref().map(|u| u.done())
     }
 
-    /// The next piece of the attempt's body (pieces, or the upload); `None` at its end. The
-    /// upload's cursor stays in the control while the piece is read (no lock across the read),
-    /// so a read abandoned by pingora's select leaves it where it was.
+    /// The next piece of the attempt's body; `None` at its end. The cursor stays in the
+    /// control while the piece is read (no lock across the read), so a read abandoned by
+    /// pingora's select leaves it where it was.
     async fn next_piece(&mut self) -> Result<Option<Bytes>> {
         let read = match self.control.lock() {
-            Ok(mut c) if c.upload.is_none() => {
-                return Ok(c.pieces.as_mut().and_then(VecDeque::pop_front));
-            }
             Ok(c) => c.upload.as_ref().and_then(|u| u.next_read()),
             Err(_) => None,
         };

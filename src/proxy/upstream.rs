@@ -3,7 +3,7 @@
 use super::attempts;
 use super::ctx::{Attempt, AttemptBody, AttemptOutcome, RequestCtx, Skip};
 use super::GatewayState;
-use crate::dialect::probe::{model_pieces, rewrite_model};
+use crate::dialect::probe::{model_literal, rewrite_model};
 use crate::error::GatewayError;
 use crate::providers::shape::RequestShape;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -100,26 +100,29 @@ pub async fn next_peer(gw: &GatewayState, ctx: &mut RequestCtx) -> Result<HttpPe
 /// cost more than the extra writes.
 const PIECES_FROM: usize = 64 << 10;
 
-/// The client's JSON with the model renamed for `model`: a copy for a small body; for a large
-/// one, pieces around the new name handed to the wrapped session (`downstream`), no copy.
+/// The client's JSON with the model renamed for `model`: a copy for a small body; a large one
+/// is replayed from memory like an upload (`crate::media::upload`), the client's bytes around
+/// the new name, handed to the wrapped session (`downstream`): no copy.
 fn renamed(ctx: &RequestCtx, model: &str) -> AttemptBody {
     let (body, span) = (&ctx.request.body, &ctx.request.model_span);
     if body.len() >= PIECES_FROM {
         if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
-            let pieces = model_pieces(body, span, model);
-            let len = pieces.iter().map(|p| p.len() as u64).sum();
-            c.pieces = Some(pieces.into_iter().collect());
-            return AttemptBody::Piecewise(len);
+            use crate::media::upload::{Stored, Upload};
+            let span = span.start as u64..span.end as u64;
+            let mut replay = Upload::new(Stored::memory(body.clone()), span);
+            c.upload = Some(replay.cursor(&model_literal(model)));
+            return AttemptBody::Piecewise(replay.attempt_len());
         }
     }
     AttemptBody::Whole(rewrite_model(body, span, model))
 }
 
-/// Takes back the last attempt's pieces, if it sent some: this attempt sends its own body.
+/// Takes back the last attempt's replay of a large body, if it sent one: this attempt sends
+/// its own body.
 fn clear_pieces(ctx: &RequestCtx) {
     if matches!(ctx.walk.body, AttemptBody::Piecewise(_)) && !ctx.media.streams_upload() {
         if let Some(Ok(mut c)) = ctx.downstream.hold.as_ref().map(|c| c.lock()) {
-            c.pieces = None;
+            c.upload = None;
         }
     }
 }
