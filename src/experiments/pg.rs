@@ -6,7 +6,7 @@
 //! is stored once.
 
 use super::source::ExperimentData;
-use super::store::{fold_facts, ExperimentWrite, FactRow, Shift, StoredJudgment, REQUESTS_SQL};
+use super::store::{fold_facts, ExperimentWrite, FactRow, Shift, StoredJudgment};
 use tokio_postgres::GenericClient;
 
 /// The tables (Postgres ledger migration 3 -> 4). `experiment_shifts` is keyed by experiment,
@@ -138,7 +138,7 @@ pub async fn data<C: GenericClient>(
     c: &C,
     experiment: &str,
 ) -> Result<ExperimentData, tokio_postgres::Error> {
-    let sql = REQUESTS_SQL.replace("?1", "$1");
+    let sql = super::store::requests_sql(crate::ledger::inline::CONDITION).replace("?1", "$1");
     let facts = c
         .query(&sql, &[&experiment])
         .await?

@@ -269,14 +269,24 @@ fn add_cost(
 }
 
 /// The join the report reads requests from: every request of an experiment with its ledger
-/// row (if written yet) and each of its attempts (`?1`: the experiment). Both stores run it.
-pub const REQUESTS_SQL: &str = "SELECT e.request_id, e.variant, r.status, r.error_class, \
-     r.total_ms, a.role, a.cost_usd, a.cost_unknown FROM experiment_requests e \
-     LEFT JOIN requests r ON r.request_id = e.request_id \
-     LEFT JOIN attempts a ON a.request_id = e.request_id \
-     WHERE e.experiment = ?1 ORDER BY e.ts_ms, e.request_id, a.idx";
+/// row (if written yet) and each of its attempts (`?1`: the experiment), a row's inline
+/// attempt read from the row where `inline` holds ([`crate::ledger::inline`]). Both stores
+/// run it.
+pub fn requests_sql(inline: &str) -> String {
+    use crate::ledger::inline::column;
+    format!(
+        "SELECT e.request_id, e.variant, r.status, r.error_class, r.total_ms, \
+         CASE WHEN {inline} THEN 'served' ELSE a.role END, {}, {} \
+         FROM experiment_requests e \
+         LEFT JOIN requests r ON r.request_id = e.request_id \
+         LEFT JOIN attempts a ON a.request_id = e.request_id \
+         WHERE e.experiment = ?1 ORDER BY e.ts_ms, e.request_id, a.idx",
+        column("cost_usd", inline),
+        column("cost_unknown", inline),
+    )
+}
 
-/// One row of [`REQUESTS_SQL`].
+/// One row of [`requests_sql`].
 #[derive(Clone, Debug, Default)]
 pub struct FactRow {
     pub request_id: String,
@@ -322,7 +332,8 @@ pub fn fold_facts(rows: impl IntoIterator<Item = FactRow>) -> Vec<RequestFacts> 
 
 /// Every request of `experiment`, with its status, time and cost by role.
 pub fn requests(conn: &Connection, experiment: &str) -> rusqlite::Result<Vec<RequestFacts>> {
-    let mut stmt = conn.prepare(REQUESTS_SQL)?;
+    let sql = requests_sql(crate::ledger::store::inline_condition(conn)?);
+    let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map([experiment], |r| {
         let role: Option<String> = r.get(5)?;
         Ok(FactRow {

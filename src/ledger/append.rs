@@ -50,6 +50,9 @@ pub(crate) fn append(conn: &Connection, a: &Append) -> rusqlite::Result<bool> {
         return Ok(false);
     };
     let before_cost = cost.filter(|_| !unknown);
+    // An inline attempt moves out to `attempts` first: the new ones follow it.
+    conn.execute(super::inline::MATERIALISE, [&a.request_id])?;
+    conn.execute(super::inline::CLEAR, [&a.request_id])?;
     let next: i64 = conn.query_row(
         "SELECT COALESCE(MAX(idx) + 1, 0) FROM attempts WHERE request_id = ?1",
         [&a.request_id],

@@ -294,6 +294,72 @@ fn spend_by_model_charges_each_attempt_to_its_own_model() {
 }
 
 #[test]
+fn a_lone_served_attempt_lives_in_its_row_and_reads_back_everywhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut lone = row(
+        "1",
+        "a",
+        "openai/gpt",
+        vec![LedgerAttempt {
+            key_index: Some(2),
+            ms: Some(41.25),
+            ..attempt(Role::Served, "openai/gpt", tokens(10, 2), Some("0.0150"))
+        }],
+    );
+    lone.error_class = None;
+    let walked = row(
+        "2",
+        "a",
+        "anthropic/claude",
+        vec![
+            failed("openai/gpt"),
+            attempt(Role::Served, "anthropic/claude", tokens(3, 1), Some("0.2")),
+        ],
+    );
+    let path = db(dir.path(), &[lone.clone(), walked.clone()]);
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let stored = |id: &str| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM attempts WHERE request_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .expect("count")
+    };
+    // The lone attempt is in its row, not in `attempts`; a walk keeps its rows.
+    assert_eq!((stored("1"), stored("2")), (0, 2));
+    assert_eq!(read_row(&path, "1").expect("read"), Some(lone.clone()));
+    assert_eq!(read_row(&path, "2").expect("read"), Some(walked));
+    let rep = spend_report_range(&path, GroupBy::Model, 0, i64::MAX).expect("report");
+    let gpt = rep
+        .rows
+        .iter()
+        .find(|r| r.group == "openai/gpt")
+        .expect("gpt");
+    assert_eq!(
+        (gpt.requests, gpt.cost_usd, gpt.usage.input),
+        (1, dec("0.0150"), 10)
+    );
+    // An append moves it out first: served stays idx 0, the judge follows.
+    let judge = attempt(Role::Judge, "openai/judge", tokens(5, 1), Some("0.001"));
+    append::append(
+        &conn,
+        &Append {
+            request_id: "1".into(),
+            attempts: vec![judge.clone()],
+        },
+    )
+    .expect("append");
+    assert_eq!(stored("1"), 2);
+    let got = read_row(&path, "1").expect("read").expect("row");
+    assert_eq!(got.attempts, vec![lone.attempts[0].clone(), judge]);
+    assert_eq!(got.cost_usd, Some(dec("0.0160")));
+    let by_model = spend_report_range(&path, GroupBy::Model, 0, i64::MAX).expect("report");
+    let judge_group = by_model.rows.iter().find(|r| r.group == "openai/judge");
+    assert_eq!(judge_group.map(|r| r.cost_usd), Some(dec("0.001")));
+}
+
+#[test]
 fn the_per_attempt_report_reaches_attempts_by_their_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = db(dir.path(), &[]);
@@ -301,7 +367,7 @@ fn the_per_attempt_report_reaches_attempts_by_their_key() {
     let plan: Vec<String> = conn
         .prepare(&format!(
             "EXPLAIN QUERY PLAN {}",
-            per_attempt_sql(super::report::ROW_COLUMNS)
+            per_attempt_sql(super::report::ROW_COLUMNS, super::inline::CONDITION)
         ))
         .and_then(|mut s| {
             s.query_map([0i64, 1i64], |r| r.get::<_, String>(3))?

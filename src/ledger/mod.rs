@@ -64,6 +64,7 @@ use crate::usage::Usage;
 pub mod append;
 pub mod attempt;
 pub mod extra;
+pub(crate) mod inline;
 mod legacy;
 mod media_units;
 pub mod postgres;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::attempt::{add_usage, sub_usage};
-use super::store::{has_attempts_table, open_reader, parse_money, usage_at};
+use super::store::{has_attempts_table, inline_condition, open_reader, parse_money, usage_at};
 use super::LedgerError;
 use crate::usage::Usage;
 
@@ -247,7 +247,8 @@ pub fn spend_report_range(
         // One row per attempt (or one for a request without any), a request's attempts
         // together: the ORDER BY is unique per request, and its sort only breaks ties of
         // ts_ms (the index gives ts_ms order).
-        let mut stmt = conn.prepare(&per_attempt_sql(row_columns(&conn)?))?;
+        let sql = per_attempt_sql(row_columns(&conn)?, inline_condition(&conn)?);
+        let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([since_ms, until_ms])?;
         let mut current: Option<(String, RowFact)> = None;
         let mut attempts: Vec<AttemptFact> = Vec::new();
@@ -279,12 +280,24 @@ pub fn spend_report_range(
     Ok(acc.finish(since_ms, until_ms))
 }
 
-/// Every request in `[?1, ?2]` joined with its attempts (one row for a request without any).
-pub(crate) fn per_attempt_sql(columns: &str) -> String {
+/// Every request in `[?1, ?2]` joined with its attempts (one row for a request without any;
+/// an inline attempt is read from the row, where `inline` holds: see [`super::inline`]).
+pub(crate) fn per_attempt_sql(columns: &str, inline: &str) -> String {
+    let attempt = [
+        "provider",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+        "cost_unknown",
+    ]
+    .map(|c| super::inline::column(c, inline))
+    .join(", ");
     format!(
-        "SELECT {columns}, r.request_id, a.provider, a.model, a.input_tokens, \
-         a.output_tokens, a.cached_input_tokens, a.cache_write_tokens, a.reasoning_tokens, \
-         a.cost_usd, a.cost_unknown \
+        "SELECT {columns}, r.request_id, {attempt} \
          FROM requests r LEFT JOIN attempts a ON a.request_id = r.request_id \
          WHERE r.ts_ms >= ?1 AND r.ts_ms <= ?2 ORDER BY r.ts_ms, r.request_id"
     )

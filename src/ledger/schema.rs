@@ -22,6 +22,11 @@
 //! 8. `spend_hourly`: spend per hour by key, feature, model and provider, kept by the writer
 //!    with the rows and backfilled from the rows already there ([`super::rollup`]).
 //! 9. `requests.reserved_usd`: the worst-case cost governance reserved before the call.
+//! 10. `requests.served_inline`, `served_key_index`, `served_ms`: a row's only attempt kept in
+//!     the row ([`super::inline`]).
+//! 11. Drops `requests_key_ts` (gateway key, time): a key's spend in a period is read from the
+//!     hourly rollup ([`crate::governance::spend::spent_since`]), and the index was one more
+//!     B-tree insert per request.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -95,6 +100,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Rust(super::rollup::create_and_backfill),
     // What governance reserved before the call, beside what the request cost (issue #19).
     Migration::Sql("ALTER TABLE requests ADD COLUMN reserved_usd TEXT;"),
+    // A row's only attempt kept in the row: one B-tree insert less per request.
+    Migration::Sql(super::inline::SQLITE_MIGRATION),
+    // A key's spend per period comes from the rollup: its index cost every insert.
+    Migration::Sql("DROP INDEX IF EXISTS requests_key_ts;"),
 ];
 
 /// Version 4: the indexes the request log's filters need (`/admin/requests`, the dashboard),

@@ -35,9 +35,10 @@ const INSERT: &str = "INSERT OR IGNORE INTO requests (request_id, ts_ms, gateway
      route, endpoint, requested_model, provider, model, attempt_count, status, \
      error_class, cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, \
      cache_write_tokens, reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, \
-     ttft_ms, total_ms, unit, quantity, route_reason, reserved_usd) VALUES (?1, ?2, ?3, ?4, ?5, \
-     ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, \
-     ?25, ?26, ?27, ?28, ?29)";
+     ttft_ms, total_ms, unit, quantity, route_reason, reserved_usd, served_inline, \
+     served_key_index, served_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, \
+     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, \
+     ?31, ?32)";
 
 /// The `attempts` columns after `request_id, idx`, in table order.
 const ATTEMPT_COLUMNS: &str = "role, provider, model, key_index, status, error_class, ms, \
@@ -99,6 +100,7 @@ pub(crate) fn insert_rows<'a>(
         let mut stmt = tx.prepare_cached(INSERT)?;
         let mut attempt_stmt = prepare_insert_attempt(&tx)?;
         for r in rows {
+            let inline = super::inline::inline_attempt(r);
             let changed = stmt.execute(params![
                 r.request_id,
                 r.ts_ms,
@@ -129,12 +131,17 @@ pub(crate) fn insert_rows<'a>(
                 r.quantity.map(to_sql_count),
                 r.route_reason,
                 r.reserved_usd.map(|d| d.to_string()),
+                inline.is_some(),
+                inline.and_then(|a| a.key_index),
+                inline.and_then(|a| a.ms),
             ])?;
             if changed == 0 {
                 done.duplicates += 1;
             } else {
                 done.new += 1;
-                insert_attempts(&mut attempt_stmt, &r.request_id, &r.attempts)?;
+                if inline.is_none() {
+                    insert_attempts(&mut attempt_stmt, &r.request_id, &r.attempts)?;
+                }
                 rollup.add(&super::rollup::Contribution::of(r), 1);
             }
         }
@@ -145,9 +152,12 @@ pub(crate) fn insert_rows<'a>(
     Ok(done)
 }
 
-/// The statement [`insert_attempts`] runs, prepared once per transaction.
-pub(crate) fn prepare_insert_attempt(conn: &Connection) -> rusqlite::Result<Statement<'_>> {
-    conn.prepare(INSERT_ATTEMPT)
+/// The statement [`insert_attempts`] runs, from the connection's statement cache (most
+/// batches never run it: a lone attempt stays in its row).
+pub(crate) fn prepare_insert_attempt(
+    conn: &Connection,
+) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+    conn.prepare_cached(INSERT_ATTEMPT)
 }
 
 /// Inserts the attempts of row `request_id` (same transaction as the row) with a statement
@@ -278,15 +288,29 @@ pub(crate) fn attempt_from_sql(r: &Row<'_>, first: usize) -> rusqlite::Result<Le
     })
 }
 
-/// The attempts of one row, in order.
+/// The attempts of one row, in order, its inline one included ([`super::inline`]).
 pub(crate) fn read_attempts(
     conn: &Connection,
     request_id: &str,
 ) -> rusqlite::Result<Vec<LedgerAttempt>> {
-    let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE request_id = ?1 ORDER BY idx");
+    let sql = if has_column(conn, "served_inline")? {
+        super::inline::ATTEMPTS_OF_ONE.to_owned()
+    } else {
+        format!("SELECT idx, {ATTEMPT_COLUMNS} FROM attempts WHERE request_id = ?1 ORDER BY idx")
+    };
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([request_id], |r| attempt_from_sql(r, 0))?;
+    let rows = stmt.query_map([request_id], |r| attempt_from_sql(r, 1))?;
     rows.collect()
+}
+
+/// The condition under which a report's join reads a row's attempt from the row itself:
+/// [`super::inline::NEVER`] for a file from before schema 10.
+pub(crate) fn inline_condition(conn: &Connection) -> rusqlite::Result<&'static str> {
+    Ok(if has_column(conn, "served_inline")? {
+        super::inline::CONDITION
+    } else {
+        super::inline::NEVER
+    })
 }
 
 /// Reads one row by `request_id` (read-only connection).

@@ -94,6 +94,15 @@ async fn append_once(
         dims: [row.get(8), row.get(9), row.get(10), row.get(11)],
         saved: parse_money(row.get(12)),
     };
+    // An inline attempt moves out to `attempts` first: the new ones follow it.
+    let rid: &(dyn tokio_postgres::types::ToSql + Sync) = &a.request_id;
+    tx.execute(
+        &crate::ledger::inline::MATERIALISE.replace("?1", "$1"),
+        &[rid],
+    )
+    .await?;
+    tx.execute(&crate::ledger::inline::CLEAR.replace("?1", "$1"), &[rid])
+        .await?;
     let next: i32 = tx
         .query_one(
             "SELECT COALESCE(MAX(idx) + 1, 0) FROM attempts WHERE request_id = $1",

@@ -15,12 +15,13 @@ const INSERT_REQUESTS: &str = "INSERT INTO requests (request_id, ts_ms, gateway_
      route, endpoint, requested_model, provider, model, attempt_count, status, error_class, \
      cache_hit, stream, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, \
      reasoning_tokens, cost_usd, cost_unknown, saved_usd, estimated, ttft_ms, total_ms, unit, \
-     quantity, route_reason, reserved_usd) \
+     quantity, route_reason, reserved_usd, served_inline, served_key_index, served_ms) \
      SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::text[], $9::text[], $10::int8[], $11::int4[], $12::text[], \
      $13::bool[], $14::bool[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
      $20::text[], $21::bool[], $22::text[], $23::bool[], $24::float8[], $25::float8[], \
-     $26::text[], $27::int8[], $28::text[], $29::text[]) \
+     $26::text[], $27::int8[], $28::text[], $29::text[], $30::int4[], $31::int8[], \
+     $32::float8[]) \
      ON CONFLICT (request_id) DO NOTHING RETURNING request_id";
 
 pub(super) const INSERT_ATTEMPTS: &str =
@@ -80,6 +81,17 @@ pub(crate) async fn insert_rows(
     let quantity: Vec<Option<i64>> = rows.iter().map(|r| r.quantity.map(count)).collect();
     let route_reason = col(&|r| r.route_reason.clone());
     let reserved = col(&|r| r.reserved_usd.map(|d| d.to_string()));
+    // A row's only attempt kept in the row ([`crate::ledger::inline`]).
+    let inline: Vec<Option<&LedgerAttempt>> = rows
+        .iter()
+        .map(crate::ledger::inline::inline_attempt)
+        .collect();
+    let served_inline: Vec<i32> = inline.iter().map(|a| i32::from(a.is_some())).collect();
+    let served_key: Vec<Option<i64>> = inline
+        .iter()
+        .map(|a| a.and_then(|a| a.key_index).map(i64::from))
+        .collect();
+    let served_ms: Vec<Option<f64>> = inline.iter().map(|a| a.and_then(|a| a.ms)).collect();
     let new_ids: HashSet<String> = tx
         .query(
             &insert_requests,
@@ -113,6 +125,9 @@ pub(crate) async fn insert_rows(
                 &quantity,
                 &route_reason,
                 &reserved,
+                &served_inline,
+                &served_key,
+                &served_ms,
             ],
         )
         .await?
@@ -124,9 +139,11 @@ pub(crate) async fn insert_rows(
     let mut rollup = crate::ledger::rollup::Rollup::default();
     // A request id twice in one batch: only its first row's attempts (the row kept).
     let mut seen: HashSet<&str> = HashSet::new();
-    for r in rows {
+    for (r, inline) in rows.iter().zip(&inline) {
         if new_ids.contains(&r.request_id) && seen.insert(&r.request_id) {
-            a.push(&r.request_id, &r.attempts, 0);
+            if inline.is_none() {
+                a.push(&r.request_id, &r.attempts, 0);
+            }
             rollup.add(&crate::ledger::rollup::Contribution::of(r), 1);
         }
     }

@@ -58,7 +58,7 @@ pub async fn spend_report_range(
             let client = s.client().await?;
             let mut acc = Accumulator::new(by);
             if matches!(by, GroupBy::Model | GroupBy::Provider) {
-                let sql = per_attempt_sql(ROW_COLUMNS)
+                let sql = per_attempt_sql(ROW_COLUMNS, crate::ledger::inline::CONDITION)
                     .replace("?1", "$1")
                     .replace("?2", "$2");
                 let rows = client.query(&sql, &[&since_ms, &until_ms]).await?;
@@ -189,6 +189,13 @@ async fn with_attempts(
          ORDER BY request_id, idx"
     );
     let mut by_id: std::collections::HashMap<String, Vec<LedgerAttempt>> = Default::default();
+    // A row's inline attempt is its only one ([`crate::ledger::inline`]).
+    for r in client
+        .query(crate::ledger::inline::PG_INLINE_OF, &[&ids])
+        .await?
+    {
+        by_id.entry(r.get(0)).or_default().push(attempt(&r));
+    }
     for r in client.query(&sql, &[&ids]).await? {
         by_id.entry(r.get(0)).or_default().push(attempt(&r));
     }

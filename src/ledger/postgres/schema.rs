@@ -97,6 +97,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 6: the hourly spend rollup (SQLite schema 8), backfilled from the rows already there.
     // Money is NUMERIC here: Postgres adds it exactly, so an upsert needs no read first.
     &[super::rollup::MIGRATION],
+    // 7: a row's only attempt kept in the row (SQLite schema 10).
+    &[crate::ledger::inline::PG_MIGRATION],
 ];
 
 /// Applies the missing migrations in one transaction, under the advisory lock.
