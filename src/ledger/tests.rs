@@ -499,3 +499,35 @@ fn error_and_unknown_cost_classification() {
     r.cost_usd = None;
     assert!(r.has_unknown_cost());
 }
+
+#[test]
+fn the_request_log_filters_still_use_their_indexes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conn = open_writer(&dir.path().join("l.db")).expect("open");
+    let plan = |filter: &str| -> String {
+        conn.prepare(&format!(
+            "EXPLAIN QUERY PLAN SELECT request_id FROM requests WHERE {filter} \
+             ORDER BY request_id DESC LIMIT 51"
+        ))
+        .and_then(|mut s| {
+            let args: &[&dyn rusqlite::ToSql] = if filter.contains("?1") { &[&"f"] } else { &[] };
+            s.query_map(args, |r| r.get::<_, String>(3))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .expect("plan")
+        .join("\n")
+    };
+    // The feature index holds only rows with a feature; `feature = ?` implies one.
+    let by_feature = plan("feature = ?1");
+    assert!(by_feature.contains("requests_feature_id"), "{by_feature}");
+    let by_key = plan("gateway_key = 'k'");
+    assert!(by_key.contains("requests_key_id"), "{by_key}");
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("indexes");
+    assert!(
+        !indexes.iter().any(|i| i == "requests_key_ts"),
+        "{indexes:?}"
+    );
+}
